@@ -1,0 +1,214 @@
+"""The ``flowtools`` command line: a thin shell over the library.
+
+Results go to stdout; warnings and the one-line summary always go to stderr, so
+``--format json`` output stays clean. Exit codes: 0 success (warnings allowed), 1 a data
+or AWS error, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from flowtools import output
+from flowtools.errors import FlowtoolsError, UsageError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors: exit 2 with the usage line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
+    p.add_argument("source", metavar="SOURCE", help="local folder or file, s3://bucket/prefix, or cwlogs://LOG_GROUP")
+    g = p.add_argument_group("window and selection")
+    g.add_argument("--start", metavar="T", help="window start: ISO 8601 (2026-11-20T10:00Z), a date, or relative (-6h)")
+    g.add_argument("--end", metavar="T", help="window end (exclusive), same forms as --start")
+    g.add_argument("--all", action="store_true", help="read an s3:// or cwlogs:// SOURCE without a window")
+    g.add_argument("--accounts", metavar="A,...", help="only these account ids")
+    g.add_argument("--regions", metavar="R,...", help="only these regions")
+    g.add_argument("--log-format", metavar="FORMAT",
+                   help="field list for files without a header line (AWS syntax '${version} ...' or bare names)")
+    g.add_argument("--strict", action="store_true", help="any bad file or line is an error (exit 1)")
+    if engine:
+        g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
+
+
+def _format_option(p: argparse.ArgumentParser, default: str = "table") -> None:
+    p.add_argument("--format", choices=output.FORMATS, default=default, help=f"output format (default {default})")
+
+
+def _load(args, engine: str | None = None):
+    from flowtools.flows import load
+
+    flows = load(
+        args.source, start=args.start, end=args.end, engine=engine or getattr(args, "engine", "duckdb"),
+        strict=args.strict, all=args.all, accounts=args.accounts, regions=args.regions,
+        log_format=args.log_format,
+    )
+    for line in flows.report.warning_lines():
+        print(line, file=sys.stderr)
+    print(flows.report.summary_line(), file=sys.stderr)
+    return flows
+
+
+# -- commands ----------------------------------------------------------------------------
+
+def cmd_sample(args) -> int:
+    from flowtools import sample
+
+    summary = sample.generate(args.out, seed=args.seed, hours=args.hours, scale=args.scale, fmt=args.format)
+    print(f"wrote {summary}", file=sys.stderr)
+    print(args.out)
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from flowtools.flows import describe
+
+    info = describe(_load(args))
+    if args.format == "json":
+        json.dump(info, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    out = sys.stdout
+    out.write(f"source    {info['source']}\nwindow    {info['window']}\n")
+    out.write(f"files     {info['files_read']} read, {info['files_skipped']} skipped, "
+              f"{info['files_pruned']} outside the window ({info['files_found']} found)\n")
+    out.write(f"records   {info['records']} ({info['lines_skipped']} line(s) skipped)\n")
+    out.write(f"time      {info['first_record']} .. {info['last_record']}\n")
+    out.write(f"accounts  {', '.join(info['accounts']) or '-'}\nregions   {', '.join(info['regions']) or '-'}\n")
+    out.write(f"layouts   {', '.join(info['layouts']) or '-'}\n\nflow logs\n")
+    rows = [
+        {"flow_log_id": d["flow_log_id"], "account": d["account_id"], "region": d["region"],
+         "files": d["files"], "records": d["records"], "type": ",".join(d["file_types"]),
+         "layout": ",".join(d["layouts"]), "fields": " | ".join(d["formats"])}
+        for d in info["flow_logs"]
+    ]
+    output.write_rows(rows, ["flow_log_id", "account", "region", "files", "records", "type", "layout", "fields"],
+                      "table", out)
+    if info["issues"]:
+        out.write("\nproblems\n")
+        for i in info["issues"]:
+            out.write(f"  {i['file']}: {'skipped: ' if i['skipped'] else ''}{i['reason']}"
+                      f"{'' if i['skipped'] else f' ({i['lines_skipped']} line(s) skipped)'}\n")
+    return EXIT_OK
+
+
+def cmd_sql(args) -> int:
+    flows = _load(args)
+    df = flows.sql(args.query).pl()
+    output.write_frame(df, args.format, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_exposure(args) -> int:
+    from flowtools.analyses.exposure import findings_records, internet_exposure
+    from flowtools.enrich.inventory import Inventory
+
+    inventory = Inventory.load(args.inventory) if args.inventory else None
+    flows = _load(args)
+    frame = internet_exposure(flows, inventory=inventory, method=args.method)
+    rows = findings_records(frame)
+    cols = output.columns_of(rows) or _EXPOSURE_COLUMNS
+    if args.format == "table":
+        cols = [c for c in _EXPOSURE_TABLE if c in cols]
+    output.write_rows(rows, cols, args.format, sys.stdout)
+    return EXIT_OK
+
+
+_EXPOSURE_COLUMNS = [
+    "account_id", "region", "vpc_id", "interface_id", "instance_id", "resource_name", "interface_type",
+    "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers", "connections", "bytes_in",
+    "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers",
+]
+_EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port", "peers", "connections",
+                   "confidence", "local_ip"]
+
+
+# -- parser ------------------------------------------------------------------------------
+
+_EXAMPLES = {
+    "sample": "flowtools sample /tmp/flows --seed 1 --hours 6",
+    "info": "flowtools info data/samples --start 2026-11-20T00:00Z --end 2026-11-20T06:00Z",
+    "sql": "flowtools sql data/samples \"SELECT action, count(*) AS n FROM flows GROUP BY ALL\"",
+    "exposure": "flowtools exposure data/samples --inventory data/samples/inventory --format json",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flowtools",
+        description="Analyse AWS VPC Flow Logs: load any S3 layout into DuckDB or Polars, "
+                    "find what the internet really reaches.",
+        epilog="Run 'flowtools COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowtools {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {_EXAMPLES[name]}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("sample", cmd_sample, "Write a generated scenario (flow logs, inventory, ip-ranges, ground truth).")
+    p.add_argument("out", metavar="OUT", help="folder to write into")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--hours", type=int, default=24, help="hours of logs (default 24)")
+    p.add_argument("--scale", type=float, default=1.0, help="traffic volume multiplier (default 1.0)")
+    p.add_argument("--format", choices=("text", "parquet"), default="text", help="file format (default text)")
+
+    p = add("info", cmd_info, "What is there: files, flow logs and formats, accounts, regions, records, problems.")
+    _source_options(p)
+    _format_option(p)
+
+    p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows'.")
+    _source_options(p)
+    p.add_argument("query", metavar="QUERY", help="SQL over the view 'flows'")
+    _format_option(p)
+
+    p = add("exposure", cmd_exposure, "What the internet really reaches: exposed, reachable and blocked ports.")
+    _source_options(p)
+    p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
+    p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")
+    p.add_argument("--method", choices=("full", "naive"), default="full",
+                   help="full (flags, direction, port evidence) or naive (the v2 reading)")
+    p.add_argument("--include-configured", action="store_true",
+                   help="also list security-group openings with no observed traffic")
+    _format_option(p)
+    return parser
+
+
+def _version() -> str:
+    from flowtools import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"flowtools: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except FlowtoolsError as e:
+        print(f"flowtools: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # e.g. `flowtools sql ... | head`
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("flowtools: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

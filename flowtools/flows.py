@@ -1,0 +1,231 @@
+"""``load(source, ...)`` -> :class:`Flows`: the flows of a window on DuckDB or Polars."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from flowtools.errors import QueryError, SourceError, UsageError
+from flowtools.layout import discover, parse_key, select
+from flowtools.read.reader import read_objects
+from flowtools.read.report import ReadReport
+from flowtools.window import Window
+
+Engine = Literal["duckdb", "polars"]
+ENGINES = ("duckdb", "polars")
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB connection that spills to a private temp folder."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET temp_directory = '{_temp_dir()}'")
+    return con
+
+
+def _temp_dir() -> str:
+    d = os.path.join(tempfile.gettempdir(), f"flowtools-duckdb-{os.getuid() if hasattr(os, 'getuid') else 'u'}")
+    os.makedirs(d, exist_ok=True)
+    return d.replace("'", "''")
+
+
+@dataclass
+class Flows:
+    """Loaded flows: a native frame on one engine plus the read report.
+
+    ``frame`` is a ``duckdb.DuckDBPyRelation`` (engine ``duckdb``, over the table also
+    visible as the view ``flows`` on ``connection``) or a ``polars.LazyFrame`` (engine
+    ``polars``). Both hold the same canonical columns and rows.
+    """
+
+    engine: Engine
+    frame: Any
+    report: ReadReport
+    connection: duckdb.DuckDBPyConnection
+    _polars: pl.DataFrame | None = field(default=None, repr=False)
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+        """Run DuckDB SQL over the view ``flows`` (on either engine); a lazy relation.
+
+        Call ``.pl()``, ``.df()`` or ``.fetchall()`` on the result to execute it.
+        """
+        try:
+            return self.connection.sql(query)
+        except duckdb.Error as e:
+            raise QueryError(f"SQL error: {e}") from None
+
+    def to_polars(self) -> pl.DataFrame:
+        """The flows as a Polars DataFrame (materialised)."""
+        if self._polars is not None:
+            return self._polars
+        return self.frame.pl()
+
+    def to_pandas(self):
+        """The flows as a pandas DataFrame (materialised)."""
+        if self.engine == "duckdb":
+            return self.frame.df()
+        return self.to_polars().to_pandas()
+
+    def __len__(self) -> int:
+        return self.report.records
+
+    def __repr__(self) -> str:
+        return (f"Flows(engine={self.engine!r}, records={self.report.records}, "
+                f"files={self.report.files_read}, window={self.report.window})")
+
+
+def _csv_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    out = [v.strip() for v in value if v and v.strip()]
+    return out or None
+
+
+def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
+                accounts=None, regions=None, log_format=None):
+    """(store, flow-log objects, single_file) for any SOURCE form."""
+    text = str(source)
+    if text.startswith("s3://"):
+        if window.is_open and not all:
+            raise UsageError(f"{text}: an s3:// SOURCE needs --start/--end (or --all to read everything)")
+        from flowtools.sources.s3 import open_s3  # noqa: PLC0415 (optional heavy import)
+
+        return open_s3(text, window=window, accounts=accounts, regions=regions)
+    if text.startswith("cwlogs://"):
+        if window.is_open and not all:
+            raise UsageError(f"{text}: a cwlogs:// SOURCE needs --start/--end (or --all)")
+        raise SourceError("cwlogs:// sources are not supported yet")
+    from flowtools.sources.local import open_local
+
+    store, listing, single = open_local(source)
+    if single:
+        objects = [parse_key(listing[0].key, listing[0].size, any_name=True)]
+    else:
+        objects = discover(listing)
+    return store, objects, single
+
+
+def load(
+    source: str | os.PathLike,
+    *,
+    start=None,
+    end=None,
+    engine: Engine = "duckdb",
+    strict: bool = False,
+    all: bool = False,
+    accounts: str | Sequence[str] | None = None,
+    regions: str | Sequence[str] | None = None,
+    log_format: str | Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> Flows:
+    """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
+
+    SOURCE is a local folder (searched recursively for files named like AWS's flow-log
+    objects, in any S3 layout), a single file (read whatever its name), or ``s3://bucket/
+    prefix``. ``start``/``end`` take ISO 8601, a date or a relative time (``-6h``); a
+    missing side is open. Only files that can hold records overlapping the window are
+    opened, and only records overlapping it are kept.
+
+    This is the one eager step: the records are read once into engine storage (a DuckDB
+    table, which spills to disk beyond memory, or a Polars DataFrame), so the read report
+    is complete and later questions do not re-read gzip. Bad files and lines are skipped,
+    counted and listed in ``flows.report``; ``strict=True`` raises :class:`ReadError`.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    window = Window.parse(start, end)
+    accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
+    store, objects, _single = open_source(source, window=window, all=all, accounts=accounts_l,
+                                          regions=regions_l, log_format=log_format)
+    kept, pruned = select(objects, window, accounts=accounts_l, regions=regions_l)
+    report = ReadReport(source=str(source), window=str(window), files_found=len(objects),
+                        files_pruned=len(pruned))
+    if not objects:
+        report.warnings.append(f"{source}: no flow-log files found")
+    bar = _progress(len(kept), sum(o.size for o in kept), progress)
+    try:
+        df = read_objects(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return from_polars(df, report, engine=engine)
+
+
+def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckdb") -> Flows:
+    """Wrap a canonical Polars DataFrame as :class:`Flows` on ``engine``."""
+    con = connect()
+    if engine == "duckdb":
+        arrow = df.to_arrow()
+        con.register("__flows_arrow", arrow)
+        con.execute("CREATE TABLE flows_data AS SELECT * FROM __flows_arrow")
+        con.unregister("__flows_arrow")
+        con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
+        return Flows("duckdb", con.table("flows"), report, con)
+    con.register("flows", df)
+    return Flows("polars", df.lazy(), report, con, _polars=df)
+
+
+def _progress(files: int, total_bytes: int, enabled: bool | None):
+    """A tqdm bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
+    import sys
+
+    if enabled is False or (enabled is None and (files <= 20 or not sys.stderr.isatty())):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=files, unit="file", desc="reading flow logs", leave=False)
+
+
+def describe(flows: Flows) -> dict[str, Any]:
+    """What a load found: the read report plus accounts, regions, flow logs and time span.
+
+    One small aggregate query over the loaded flows; the rest comes from the read report.
+    """
+    from flowtools.window import iso
+
+    rep = flows.report
+    per_log = {
+        r[0]: r[1:]
+        for r in flows.sql(
+            "SELECT flow_log_id, count(*), min(start_time), max(end_time) FROM flows GROUP BY ALL"
+        ).fetchall()
+    }
+    span = flows.sql("SELECT min(start_time), max(end_time) FROM flows").fetchone()
+    logs: dict[str, dict[str, Any]] = {}
+    for f in rep.files:
+        key = f.flow_log_id or f.file
+        d = logs.setdefault(key, {
+            "flow_log_id": f.flow_log_id, "account_id": f.account_id, "region": f.region,
+            "formats": [], "layouts": [], "file_types": [], "files": 0, "records": 0,
+        })
+        fmt = " ".join(f.fields)
+        if fmt not in d["formats"]:
+            d["formats"].append(fmt)
+        if (f.layout or "none") not in d["layouts"]:
+            d["layouts"].append(f.layout or "none")
+        if f.format not in d["file_types"]:
+            d["file_types"].append(f.format)
+        d["files"] += 1
+    for key, d in logs.items():
+        n, lo, hi = per_log.get(d["flow_log_id"], (0, None, None))
+        d["records"] = n
+        d["first_record"] = iso(lo) if lo else None
+        d["last_record"] = iso(hi) if hi else None
+    out = rep.to_dict()
+    out.update(
+        engine=flows.engine,
+        accounts=sorted({f.account_id for f in rep.files if f.account_id}),
+        regions=sorted({f.region for f in rep.files if f.region}),
+        layouts=sorted({f.layout or "none" for f in rep.files}),
+        flow_logs=sorted(logs.values(), key=lambda d: (d["flow_log_id"] or "", d["account_id"] or "")),
+        first_record=iso(span[0]) if span and span[0] else None,
+        last_record=iso(span[1]) if span and span[1] else None,
+    )
+    return out

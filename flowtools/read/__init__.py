@@ -1,0 +1,1 @@
+"""Engine readers: text and Parquet flow-log objects into the canonical schema."""

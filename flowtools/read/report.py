@@ -1,0 +1,126 @@
+"""The read report: what was found, read, skipped, and why. Nothing is lost silently."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Bad lines kept per file in the report (all are counted; the first ones are listed).
+BAD_LINES_KEPT_PER_FILE = 100
+
+
+@dataclass
+class BadLine:
+    """One skipped line: file (key relative to SOURCE), 1-based line number, reason."""
+
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass
+class FileIssue:
+    """A problem with one file: skipped whole (``skipped``) or read in part."""
+
+    file: str
+    reason: str
+    skipped: bool
+    lines_skipped: int = 0
+    records_kept: int = 0
+
+
+@dataclass
+class FileRead:
+    """One file that was read: its format (field names), records parsed, layout."""
+
+    file: str
+    flow_log_id: str | None
+    account_id: str | None
+    region: str | None
+    layout: str | None
+    format: str  # "text" | "parquet" | "cloudwatch"
+    fields: tuple[str, ...]
+    records: int
+    bytes: int
+
+
+@dataclass
+class ReadReport:
+    """What a load found and did: files read/skipped, records, bad lines with reasons."""
+
+    source: str
+    window: str
+    files_found: int = 0
+    files_pruned: int = 0
+    records: int = 0  # records in the result (in the window)
+    records_parsed: int = 0  # records parsed from the files opened (before the window filter)
+    files: list[FileRead] = field(default_factory=list)
+    issues: list[FileIssue] = field(default_factory=list)
+    bad_lines: list[BadLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def files_read(self) -> int:
+        return len(self.files)
+
+    @property
+    def files_skipped(self) -> int:
+        return sum(1 for i in self.issues if i.skipped)
+
+    @property
+    def lines_skipped(self) -> int:
+        return sum(i.lines_skipped for i in self.issues)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file or line was skipped."""
+        return not self.issues
+
+    def add_issue(self, issue: FileIssue, bad_lines: list[BadLine] = ()) -> None:
+        self.issues.append(issue)
+        self.bad_lines.extend(bad_lines[:BAD_LINES_KEPT_PER_FILE])
+
+    def warning_lines(self) -> list[str]:
+        """One line per problem file: key, lines skipped, first line numbers and reasons."""
+        out = []
+        by_file: dict[str, list[BadLine]] = {}
+        for b in self.bad_lines:
+            by_file.setdefault(b.file, []).append(b)
+        for i in self.issues:
+            if i.skipped:
+                out.append(f"warning: {i.file}: skipped: {i.reason}")
+                continue
+            first = by_file.get(i.file, [])[:3]
+            detail = "; ".join(f"line {b.line}: {b.reason}" for b in first)
+            more = "" if i.lines_skipped <= len(first) else f"; ... ({i.lines_skipped - len(first)} more)"
+            text = f"warning: {i.file}: {i.lines_skipped} line(s) skipped"
+            if i.reason:
+                text += f" ({i.reason})"
+            if detail:
+                text += f": {detail}{more}"
+            out.append(text)
+        out.extend(f"warning: {w}" for w in self.warnings)
+        return out
+
+    def summary_line(self) -> str:
+        return (
+            f"flowtools: {self.files_read} file(s) read, {self.files_skipped} skipped, "
+            f"{self.files_pruned} outside the window; {self.records} record(s); "
+            f"{self.lines_skipped} line(s) skipped"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(
+            files_read=self.files_read,
+            files_skipped=self.files_skipped,
+            lines_skipped=self.lines_skipped,
+            bytes_read=self.bytes_read,
+        )
+        for f in d["files"]:
+            f["fields"] = list(f["fields"])
+        return d

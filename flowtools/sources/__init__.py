@@ -1,0 +1,1 @@
+"""Where flow logs come from: local folders, S3, CloudWatch Logs."""

@@ -37,6 +37,9 @@ class ObjectStore(Protocol):
 
     label: str
     storage_options: dict | None
+    #: False when the engines cannot scan ``path(key)`` (e.g. CloudWatch streams):
+    #: such objects are parsed from ``read_bytes``.
+    scannable: bool
 
     def path(self, key: str) -> str:
         """A path or URL the engines can scan directly."""
@@ -76,10 +79,10 @@ class _Collector:
         self.frames: list[pl.DataFrame] = []
         self.fields_of: dict[str, tuple[str, ...]] = {}
 
-    def add(self, validated: pl.DataFrame, header_lines: int, fmt: str) -> None:
+    def add(self, validated: pl.DataFrame, header_lines: int, fmt: str, paths: Sequence[str]) -> None:
         """Keep good rows; report bad rows per file with their line numbers."""
         bad = validated.filter(pl.col("__bad"))
-        counts = dict(validated.group_by("__file").agg(pl.len()).iter_rows())
+        counts = dict.fromkeys(paths, 0) | dict(validated.group_by("__file").agg(pl.len()).iter_rows())
         bad_by_file: dict[str, list[BadLine]] = defaultdict(list)
         if bad.height:
             first = validated.group_by("__file").agg(pl.col("__row").min().alias("__first"))
@@ -148,6 +151,9 @@ def read_objects(
             continue
         if tx.looks_like_header(tokens):
             key = (tuple(tokens), True)
+        elif fallback_fields is not None and tx.CWL_EXPORT_TIMESTAMP.match(tokens[0]):
+            # CloudWatch Logs export to S3: a timestamp before each record, no header.
+            key = ((tx.SKIP_FIELD, *fallback_fields), False)
         elif fallback_fields is not None:
             key = (fallback_fields, False)
         else:
@@ -172,9 +178,17 @@ def read_objects(
 
 def _read_text_group(store, col: _Collector, fields, has_header, paths, progress) -> None:
     header_lines = 1 if has_header else 0
+    if not getattr(store, "scannable", True) and len(paths) > 1:
+        for p in paths:
+            _read_text_group(store, col, fields, has_header, [p], None)
+        if progress is not None:
+            progress.update(len(paths))
+        return
     try:
+        if not getattr(store, "scannable", True):
+            raise OSError("not scannable")
         lf = tx.scan_files(paths, len(fields), has_header_line=has_header, storage_options=store.storage_options)
-        col.add(tx.validate(lf, fields).collect(), header_lines, "text")
+        col.add(tx.validate(lf, fields).collect(), header_lines, "text", paths)
         if progress is not None:
             progress.update(len(paths))
         return
@@ -206,7 +220,7 @@ def _read_text_group(store, col: _Collector, fields, has_header, paths, progress
         col.skip(path, problem)
         return
     n_issues = len(col.report.issues)
-    col.add(validated, header_lines, "text")
+    col.add(validated, header_lines, "text", [path])
     if problem:
         # Attach the file-level problem to the file's issue (or create one).
         mine = [i for i in col.report.issues[n_issues:] if i.file == o.key]
@@ -273,7 +287,7 @@ def _read_parquet_group(store, col, schema, paths) -> None:
         col.skip(paths[0], f"unreadable Parquet file: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         return
     df = df.with_columns(__bad=pl.lit(False), __reason=pl.lit(None, pl.String))
-    col.add(df, 0, "parquet")
+    col.add(df, 0, "parquet", paths)
 
 
 def _assemble(col: _Collector, window: Window, report: ReadReport) -> pl.DataFrame:
@@ -284,7 +298,7 @@ def _assemble(col: _Collector, window: Window, report: ReadReport) -> pl.DataFra
     frames = []
     for df in col.frames:
         for c in df.columns:
-            if c not in schema and c != "__file" and c not in extra:
+            if c not in schema and not c.startswith("__") and c not in extra:
                 extra.append(c)
     for df in col.frames:
         missing = [pl.lit(None, schema[c]).alias(c) for c in field_cols if c not in df.columns]

@@ -19,18 +19,27 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from flowtools.fields import NULL_TOKEN, column_name, field_type
+from flowtools.fields import BY_COLUMN, NULL_TOKEN, column_name, field_type
 
 _POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
 _HEADER_TOKEN = re.compile(r"^[a-z][a-z0-9_-]*$")
 _GZIP_MAGIC = b"\x1f\x8b"
+#: A CloudWatch Logs export to S3 puts the event's ISO timestamp before each record.
+CWL_EXPORT_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+#: Pseudo field for a token that is read and dropped (the export timestamp).
+SKIP_FIELD = "__skip"
 #: Marker Polars' lossy decoding puts where bytes were not UTF-8.
 _REPLACEMENT = "\ufffd"
 
 
 def looks_like_header(tokens: Sequence[str]) -> bool:
-    """A header line is field names: lower-case identifiers, not values."""
-    return bool(tokens) and all(_HEADER_TOKEN.match(t) for t in tokens) and len(set(tokens)) == len(tokens)
+    """A header line is distinct field names (identifiers), at least one of them known."""
+    return (
+        bool(tokens)
+        and all(_HEADER_TOKEN.match(t) for t in tokens)
+        and len(set(tokens)) == len(tokens)
+        and any(column_name(t) in BY_COLUMN for t in tokens)
+    )
 
 
 def raw_schema(n: int) -> dict[str, pl.DataType]:

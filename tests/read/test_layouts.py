@@ -1,0 +1,129 @@
+"""Every S3 layout (daily, per-hour, Hive, org segment, user prefix), text and Parquet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from flowlog_files import log_name, write_log
+
+import flowtools
+from flowtools.layout import ObjectInfo, discover, parse_key, partition_prefixes
+from flowtools.window import Window
+
+ACCT, REGION = "123456789010", "eu-west-1"
+TS = "20261120T1005Z"
+REC = "2 {acct} eni-0a1b2c3d4e5f60718 10.0.0.5 203.0.113.9 443 51000 6 10 840 1763633100 1763633160 ACCEPT OK"
+
+LAYOUTS = {
+    "daily": f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/11/20/",
+    "hourly": f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/11/20/10/",
+    "hive": f"AWSLogs/aws-account-id={ACCT}/aws-service=vpcflowlogs/aws-region={REGION}/year=2026/month=11/day=20/",
+    "hive-hourly": f"AWSLogs/aws-account-id={ACCT}/aws-service=vpcflowlogs/aws-region={REGION}/year=2026/month=11/day=20/hour=10/",
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("org", ["", "o-abc123def4/"])
+@pytest.mark.parametrize("prefix", ["", "central/logs/"])
+def test_parse_key(layout, org, prefix):
+    folder = LAYOUTS[layout].replace("AWSLogs/", f"AWSLogs/{org}")
+    key = prefix + folder + log_name(ACCT, REGION, ts=TS)
+    o = parse_key(key, 123)
+    assert o is not None
+    assert (o.layout, o.account_id, o.region, o.flow_log_id, o.format) == (layout, ACCT, REGION, "fl-1234abcd", "text")
+    assert o.file_time == datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
+    assert o.org_id == (org.rstrip("/") or None)
+    assert o.prefix == prefix.rstrip("/")
+    hourly = layout.endswith("hourly")
+    assert o.partition_span == (timedelta(hours=1) if hourly else timedelta(days=1))
+    assert o.partition_start == datetime(2026, 11, 20, 10 if hourly else 0, tzinfo=UTC)
+
+
+def test_other_files_are_ignored():
+    listing = [ObjectInfo("inventory/123456789010-us-east-1-describe-vpcs.json", 10),
+               ObjectInfo("README.md", 5),
+               ObjectInfo("AWSLogs/x/" + log_name(ext="log.parquet"), 7),
+               ObjectInfo("AWSLogs/" + log_name(), 7)]
+    found = discover(listing)
+    assert [o.format for o in found] == ["text", "parquet"]
+    assert found[0].layout is None and found[0].account_id == "123456789010"  # from the file name
+
+
+def test_partition_prefixes_cover_window():
+    w = Window.parse("2026-11-20T10:00Z", "2026-11-20T12:00Z")
+    hours = [p[1] for p in partition_prefixes(w, hourly=True)]
+    assert hours == ["2026/11/20/09/", "2026/11/20/10/", "2026/11/20/11/", "2026/11/20/12/"]
+    days = partition_prefixes(Window.parse("2026-11-20T00:10Z", "2026-11-20T05:00Z"), hourly=False)
+    assert [p[2] for p in days] == ["year=2026/month=11/day=19/", "year=2026/month=11/day=20/"]
+
+
+def _parquet(path, rows: dict):
+    types = {"version": pa.int32(), "srcport": pa.int32(), "dstport": pa.int32(), "protocol": pa.int32(),
+             "packets": pa.int64(), "bytes": pa.int64(), "start": pa.int64(), "end": pa.int64(),
+             "tcp_flags": pa.int32(), "traffic_path": pa.int32()}
+    table = pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in rows.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="gzip")
+
+
+def test_all_layouts_and_formats_in_one_tree(tmp_path, engine):
+    for i, (layout, folder) in enumerate(LAYOUTS.items()):
+        write_log(tmp_path, "central/" + folder + log_name(ACCT, REGION, flow_log=f"fl-0000000{i}", ts=TS),
+                  [REC.format(acct=ACCT)])
+    # an org-segment tree and a Parquet flow log with v5 fields, sharing a partition folder
+    org_folder = LAYOUTS["daily"].replace("AWSLogs/", "AWSLogs/o-abc123def4/")
+    write_log(tmp_path, org_folder + log_name(ACCT, REGION, flow_log="fl-0000000a", ts=TS), [REC.format(acct=ACCT)])
+    _parquet(tmp_path / LAYOUTS["hourly"] / log_name(ACCT, REGION, flow_log="fl-0000000b", ts=TS, ext="log.parquet"),
+             {"version": [5], "account_id": [ACCT], "interface_id": ["eni-0a1b2c3d4e5f60718"],
+              "srcaddr": ["203.0.113.9"], "dstaddr": ["10.0.0.5"], "srcport": [51000], "dstport": [443],
+              "protocol": [6], "packets": [3], "bytes": [180], "start": [1763633100], "end": [1763633160],
+              "action": ["ACCEPT"], "log_status": ["OK"], "tcp_flags": [2], "flow_direction": ["ingress"],
+              "traffic_path": [None], "pkt_srcaddr": ["203.0.113.9"]})
+    flows = flowtools.load(tmp_path, engine=engine)
+    df = flows.to_polars()
+    assert df.height == 6 and flows.report.ok
+    assert set(df["flow_log_id"]) == {f"fl-0000000{c}" for c in "0123ab"}
+    assert set(df["source_account_id"]) == {ACCT} and set(df["source_region"]) == {REGION}
+    pq_row = df.filter(pl.col("flow_log_id") == "fl-0000000b").row(0, named=True)
+    assert pq_row["tcp_flags"] == 2 and pq_row["flow_direction"] == "ingress" and pq_row["dstport"] == 443
+    assert pq_row["source_file"].endswith(".log.parquet") and not pq_row["source_file"].startswith("/")
+    assert {f.layout for f in flows.report.files} == {"daily", "hourly", "hive", "hive-hourly"}
+
+
+def test_source_file_is_relative_to_source(tmp_path, engine):
+    key = LAYOUTS["hive"] + log_name(ACCT, REGION, ts=TS)
+    write_log(tmp_path / "bucket" / "prefix", key, [REC.format(acct=ACCT)])
+    df = flowtools.load(tmp_path / "bucket" / "prefix", engine=engine).to_polars()
+    assert df["source_file"].to_list() == [key]
+
+
+def test_single_file_source_read_whatever_its_name(tmp_path, engine):
+    path = write_log(tmp_path, "exported-flows.log.gz", [REC.format(acct=ACCT)])
+    df = flowtools.load(path, engine=engine).to_polars()
+    assert df.height == 1 and df["source_file"].to_list() == ["exported-flows.log.gz"]
+    assert df["source_account_id"].to_list() == [None]  # the key carries no partition
+
+
+def test_plain_text_single_file(tmp_path, engine):
+    path = write_log(tmp_path, "flows.log", [REC.format(acct=ACCT)], compress=False)
+    assert flowtools.load(path, engine=engine).to_polars()["dstport"].to_list() == [51000]
+
+
+def test_mixed_headers_in_one_folder(tmp_path, engine):
+    folder = LAYOUTS["daily"]
+    write_log(tmp_path, folder + log_name(ACCT, REGION, flow_log="fl-00000001", ts=TS), [REC.format(acct=ACCT)])
+    write_log(tmp_path, folder + log_name(ACCT, REGION, flow_log="fl-00000002", ts=TS),
+              ["eni-0a1b2c3d4e5f60718 ingress 2 203.0.113.7 10.0.0.5 40000 22 6 1763633100 1763633160 ACCEPT OK vip"],
+              header="interface-id flow-direction tcp-flags srcaddr dstaddr srcport dstport protocol start end action log-status flow-tag")
+    df = flowtools.load(tmp_path, engine=engine).to_polars()
+    assert df.height == 2
+    new = df.filter(pl.col("flow_log_id") == "fl-00000002").row(0, named=True)
+    assert new["flow_direction"] == "ingress" and new["dstport"] == 22 and new["version"] is None
+    assert new["flow_tag"] == "vip"  # unknown field kept as a string
+    old = df.filter(pl.col("flow_log_id") == "fl-00000001").row(0, named=True)
+    assert old["flow_tag"] is None and old["account_id"] == ACCT
+    assert df.columns[-1] == "flow_tag"

@@ -95,8 +95,9 @@ def cmd_info(args) -> int:
     if info["issues"]:
         out.write("\nproblems\n")
         for i in info["issues"]:
-            out.write(f"  {i['file']}: {'skipped: ' if i['skipped'] else ''}{i['reason']}"
-                      f"{'' if i['skipped'] else f' ({i['lines_skipped']} line(s) skipped)'}\n")
+            status = "skipped: " if i["skipped"] else ""
+            lines = "" if i["skipped"] else " ({} line(s) skipped)".format(i["lines_skipped"])
+            out.write(f"  {i['file']}: {status}{i['reason']}{lines}\n")
     return EXIT_OK
 
 

@@ -165,3 +165,17 @@ def catalogue_markdown() -> str:
     for f in FIELDS:
         lines.append(f"| `{f.name}` | `{f.column}` | {f.type} | {f.version} | {f.meaning} |")
     return "\n".join(lines)
+
+
+def catalogue_document() -> str:
+    """docs/fields.md, generated from the catalogue."""
+    return (
+        "# Flow-log field catalogue\n\n"
+        "Generated from `flowtools/fields.py` (`python -m flowtools.fields > docs/fields.md`); "
+        "a test keeps it in step.\nColumns are AWS's Parquet names; types are AWS's Parquet types. "
+        "Unknown fields found in a header are kept as string columns.\n\n" + catalogue_markdown() + "\n"
+    )
+
+
+if __name__ == "__main__":
+    print(catalogue_document(), end="")

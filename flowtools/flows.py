@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -11,6 +10,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
+from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
 from flowtools.layout import discover, parse_key, select
 from flowtools.read.reader import read_objects
@@ -19,19 +19,6 @@ from flowtools.window import Window
 
 Engine = Literal["duckdb", "polars"]
 ENGINES = ("duckdb", "polars")
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB connection that spills to a private temp folder."""
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET temp_directory = '{_temp_dir()}'")
-    return con
-
-
-def _temp_dir() -> str:
-    d = os.path.join(tempfile.gettempdir(), f"flowtools-duckdb-{os.getuid() if hasattr(os, 'getuid') else 'u'}")
-    os.makedirs(d, exist_ok=True)
-    return d.replace("'", "''")
 
 
 @dataclass

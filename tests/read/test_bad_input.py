@@ -12,7 +12,7 @@ from flowtools.errors import ReadError
 
 
 def rec(i: int, port: int = 443) -> str:
-    return f"2 123456789010 eni-0a1b2c3d4e5f60718 203.0.113.{i % 250} 10.0.0.5 {40000 + i} {port} 6 10 840 1763633100 1763633160 ACCEPT OK"
+    return f"2 123456789010 eni-0a1b2c3d4e5f60718 203.0.113.{i % 250} 10.0.0.5 {40000 + i} {port} 6 10 840 1795169100 1795169160 ACCEPT OK"
 
 
 GOOD = [rec(i) for i in range(10)]

@@ -16,7 +16,7 @@ from flowtools.window import Window
 
 ACCT, REGION = "123456789010", "eu-west-1"
 TS = "20261120T1005Z"
-REC = "2 {acct} eni-0a1b2c3d4e5f60718 10.0.0.5 203.0.113.9 443 51000 6 10 840 1763633100 1763633160 ACCEPT OK"
+REC = "2 {acct} eni-0a1b2c3d4e5f60718 10.0.0.5 203.0.113.9 443 51000 6 10 840 1795169100 1795169160 ACCEPT OK"
 
 LAYOUTS = {
     "daily": f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/11/20/",
@@ -80,7 +80,7 @@ def test_all_layouts_and_formats_in_one_tree(tmp_path, engine):
     _parquet(tmp_path / LAYOUTS["hourly"] / log_name(ACCT, REGION, flow_log="fl-0000000b", ts=TS, ext="log.parquet"),
              {"version": [5], "account_id": [ACCT], "interface_id": ["eni-0a1b2c3d4e5f60718"],
               "srcaddr": ["203.0.113.9"], "dstaddr": ["10.0.0.5"], "srcport": [51000], "dstport": [443],
-              "protocol": [6], "packets": [3], "bytes": [180], "start": [1763633100], "end": [1763633160],
+              "protocol": [6], "packets": [3], "bytes": [180], "start": [1795169100], "end": [1795169160],
               "action": ["ACCEPT"], "log_status": ["OK"], "tcp_flags": [2], "flow_direction": ["ingress"],
               "traffic_path": [None], "pkt_srcaddr": ["203.0.113.9"]})
     flows = flowtools.load(tmp_path, engine=engine)
@@ -117,7 +117,7 @@ def test_mixed_headers_in_one_folder(tmp_path, engine):
     folder = LAYOUTS["daily"]
     write_log(tmp_path, folder + log_name(ACCT, REGION, flow_log="fl-00000001", ts=TS), [REC.format(acct=ACCT)])
     write_log(tmp_path, folder + log_name(ACCT, REGION, flow_log="fl-00000002", ts=TS),
-              ["eni-0a1b2c3d4e5f60718 ingress 2 203.0.113.7 10.0.0.5 40000 22 6 1763633100 1763633160 ACCEPT OK vip"],
+              ["eni-0a1b2c3d4e5f60718 ingress 2 203.0.113.7 10.0.0.5 40000 22 6 1795169100 1795169160 ACCEPT OK vip"],
               header="interface-id flow-direction tcp-flags srcaddr dstaddr srcport dstport protocol start end action log-status flow-tag")
     df = flowtools.load(tmp_path, engine=engine).to_polars()
     assert df.height == 2

@@ -35,12 +35,16 @@ class Flows:
     report: ReadReport
     connection: duckdb.DuckDBPyConnection
     _polars: pl.DataFrame | None = field(default=None, repr=False)
+    _registered: bool = field(default=False, repr=False)
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run DuckDB SQL over the view ``flows`` (on either engine); a lazy relation.
 
         Call ``.pl()``, ``.df()`` or ``.fetchall()`` on the result to execute it.
         """
+        if self.engine == "polars" and not self._registered:
+            self.connection.register("flows", self._polars.to_arrow(compat_level=pl.CompatLevel.newest()))
+            self._registered = True
         try:
             return self.connection.sql(query)
         except duckdb.Error as e:
@@ -136,8 +140,10 @@ def load(
                         files_pruned=len(pruned))
     if not objects:
         report.warnings.append(f"{source}: no flow-log files found")
-    bar = _progress(len(kept), sum(o.size for o in kept), progress)
+    bar = _progress(len(kept), progress)
     try:
+        if engine == "duckdb":
+            return _load_duckdb(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         df = read_objects(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
     finally:
         if bar is not None:
@@ -145,21 +151,71 @@ def load(
     return from_polars(df, report, engine=engine)
 
 
+#: Loaded flows stay in Arrow memory (DuckDB scans it without a copy: ingesting 2 M
+#: records into a DuckDB table costs more than parsing them) until they pass this many
+#: bytes; beyond it they go to a DuckDB table, which spills to disk.
+ARROW_MEMORY_LIMIT = int(0.25 * (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                                 if hasattr(os, "sysconf") else 8 << 30))
+
+
+def _load_duckdb(store, objects, window, report, **kw) -> Flows:
+    """Load into DuckDB: Arrow chunks scanned in place, or a spilling table past the limit."""
+    con = connect()
+    chunks: list = []
+    state = {"bytes": 0, "table": False, "schema": None}
+
+    def to_table() -> None:
+        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
+        con.register("__flows_empty", empty)
+        con.execute("CREATE TABLE flows_data AS SELECT * FROM __flows_empty")
+        con.unregister("__flows_empty")
+        for c in chunks:
+            insert(c)
+        chunks.clear()
+        state["table"] = True
+
+    def insert(arrow) -> None:
+        con.register("__flows_chunk", arrow)
+        con.execute("INSERT INTO flows_data SELECT * FROM __flows_chunk")
+        con.unregister("__flows_chunk")
+
+    def append(chunk: pl.DataFrame) -> None:
+        if not chunk.height:
+            return
+        arrow = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
+        if state["table"]:
+            insert(arrow)
+            return
+        chunks.append(arrow)
+        state["bytes"] += arrow.nbytes
+        if state["bytes"] > ARROW_MEMORY_LIMIT:
+            to_table()
+
+    read_objects(store, objects, window, report, sink=append,
+                 on_schema=lambda schema: state.update(schema=schema), **kw)
+    if not state["table"]:
+        import pyarrow as pa
+
+        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
+        data = pa.concat_tables(chunks) if chunks else empty
+        con.register("flows_data", data)
+    report.records = con.execute("SELECT count(*) FROM flows_data").fetchone()[0]
+    con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
+    return Flows("duckdb", con.table("flows"), report, con)
+
+
 def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckdb") -> Flows:
     """Wrap a canonical Polars DataFrame as :class:`Flows` on ``engine``."""
+    report.records = df.height
     con = connect()
     if engine == "duckdb":
-        arrow = df.to_arrow()
-        con.register("__flows_arrow", arrow)
-        con.execute("CREATE TABLE flows_data AS SELECT * FROM __flows_arrow")
-        con.unregister("__flows_arrow")
+        con.register("flows_data", df.to_arrow(compat_level=pl.CompatLevel.newest()))
         con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
         return Flows("duckdb", con.table("flows"), report, con)
-    con.register("flows", df)
     return Flows("polars", df.lazy(), report, con, _polars=df)
 
 
-def _progress(files: int, total_bytes: int, enabled: bool | None):
+def _progress(files: int, enabled: bool | None):
     """A tqdm bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
     import sys
 

@@ -256,7 +256,7 @@ def describe(flows: Flows) -> dict[str, Any]:
         if f.format not in d["file_types"]:
             d["file_types"].append(f.format)
         d["files"] += 1
-    for key, d in logs.items():
+    for d in logs.values():
         n, lo, hi = per_log.get(d["flow_log_id"], (0, None, None))
         d["records"] = n
         d["first_record"] = iso(lo) if lo else None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from flowtools.fields import BY_NAME, CANONICAL_COLUMNS, DEFAULT_FORMAT, FIELDS, catalogue_markdown, parse_log_format
+from flowtools.fields import (
+    BY_NAME,
+    CANONICAL_COLUMNS,
+    DEFAULT_FORMAT,
+    FIELDS,
+    catalogue_markdown,
+    parse_log_format,
+)
 
 
 def test_default_format_is_aws_v2_order():

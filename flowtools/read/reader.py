@@ -118,7 +118,8 @@ class _Reader:
                 continue
             if o.format == "parquet":
                 try:
-                    schema = pl.scan_parquet(path, storage_options=self.store.storage_options).collect_schema()
+                    schema = pl.scan_parquet(path, storage_options=self.store.storage_options,
+                                             hive_partitioning=False).collect_schema()
                 except _ENGINE_ERRORS as e:
                     self.skip(path, f"unreadable Parquet file: {_first_line(e)}")
                     continue
@@ -284,7 +285,8 @@ class _Reader:
 
     def _parquet_chunk(self, g: _Group, paths: list[str]) -> None:
         try:
-            lf = pl.scan_parquet(paths, include_file_paths="__file", storage_options=self.store.storage_options)
+            lf = pl.scan_parquet(paths, include_file_paths="__file", storage_options=self.store.storage_options,
+                                 hive_partitioning=False)
             df = lf.select(_parquet_select(g.parquet_schema) + [pl.col("__file")]).with_row_index("__row").collect()
         except _ENGINE_ERRORS as e:
             if len(paths) > 1:

@@ -19,24 +19,33 @@ FOLDERS = [
 ]
 
 
+_ADDRESSES = ["10.0.0.5", "203.0.113.9", "2001:db8::1", "198.51.100.20"]
+_VALUES = {
+    "version": lambda r, t0: str(r.choice([2, 3, 5])),
+    "srcport": lambda r, t0: str(r.randrange(0, 65536)),
+    "dstport": lambda r, t0: str(r.randrange(0, 65536)),
+    "protocol": lambda r, t0: r.choice(["6", "17", "1", "58"]),
+    "packets": lambda r, t0: str(r.randrange(1, 10**9)),
+    "bytes": lambda r, t0: str(r.randrange(1, 10**9)),
+    "start": lambda r, t0: str(t0 * r.choice([1, 1, 1000])),  # some in milliseconds
+    "end": lambda r, t0: str(t0 + r.randrange(0, 600)),
+    "tcp-flags": lambda r, t0: str(r.choice([0, 1, 2, 3, 4, 18, 19])),
+    "traffic-path": lambda r, t0: str(r.randrange(1, 9)),
+    "srcaddr": lambda r, t0: r.choice(_ADDRESSES),
+    "dstaddr": lambda r, t0: r.choice(_ADDRESSES),
+    "pkt-srcaddr": lambda r, t0: r.choice(_ADDRESSES),
+    "pkt-dstaddr": lambda r, t0: r.choice(_ADDRESSES),
+    "action": lambda r, t0: r.choice(["ACCEPT", "REJECT"]),
+    "log-status": lambda r, t0: r.choice(["OK", "OK", "NODATA", "SKIPDATA"]),
+    "account-id": lambda r, t0: r.choice(["111111111111", "unknown", "012345678901"]),
+}
+
+
 def _value(rng: random.Random, name: str, t0: int) -> str:
     if rng.random() < 0.1 and name not in ("start", "end"):
         return "-"
-    match name:
-        case "version": return str(rng.choice([2, 3, 5]))
-        case "srcport" | "dstport": return str(rng.randrange(0, 65536))
-        case "protocol": return rng.choice(["6", "17", "1", "58"])
-        case "packets" | "bytes": return str(rng.randrange(1, 10**9))
-        case "start": return str(t0 * rng.choice([1, 1, 1000]))
-        case "end": return str((t0 + rng.randrange(0, 600)))
-        case "tcp-flags": return str(rng.choice([0, 1, 2, 3, 4, 18, 19]))
-        case "traffic-path": return str(rng.randrange(1, 9))
-        case "srcaddr" | "dstaddr" | "pkt-srcaddr" | "pkt-dstaddr":
-            return rng.choice(["10.0.0.5", "203.0.113.9", "2001:db8::1", "198.51.100.20"])
-        case "action": return rng.choice(["ACCEPT", "REJECT"])
-        case "log-status": return rng.choice(["OK", "OK", "NODATA", "SKIPDATA"])
-        case "account-id": return rng.choice(["111111111111", "unknown", "012345678901"])
-        case _: return f"{name}-{rng.randrange(5)}"
+    make = _VALUES.get(name)
+    return make(rng, t0) if make else f"{name}-{rng.randrange(5)}"
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

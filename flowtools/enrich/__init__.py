@@ -1,0 +1,78 @@
+"""Enrichment: the inventory, ip-ranges, port names, and side tables joined to flows.
+
+A *side table* is a small table computed in Python (distinct addresses classified,
+inventory rows) that is joined back to a lazy frame of flows. :func:`side_table` puts a
+Polars DataFrame on the same engine as the flows, and for DuckDB on the same
+connection (DuckDB cannot join relations of two different connections).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from typing import Any
+
+import duckdb
+import polars as pl
+
+__all__ = ["Inventory", "side_table"]
+
+
+def _native(like: Any) -> Any:
+    native = getattr(like, "frame", like)  # a Flows object
+    to_native = getattr(native, "to_native", None)  # a Narwhals frame
+    if to_native is not None and not isinstance(native, pl.DataFrame | pl.LazyFrame):
+        native = to_native()
+    return native
+
+
+def side_table(like: Any, table: pl.DataFrame) -> Any:
+    """``table`` as a native frame on the engine of ``like``, ready to join with it.
+
+    ``like`` is a ``Flows``, a Narwhals frame or a native frame: a Polars
+    ``LazyFrame``/``DataFrame`` gives ``table.lazy()``; a ``duckdb.DuckDBPyRelation``
+    gives a relation on the relation's own connection (a ``DuckDBPyConnection`` is
+    accepted too).
+
+    DuckDB: a relation does not expose its connection, but ``relation.query(name, sql)``
+    runs SQL on it. The Arrow form of ``table`` is bound there through DuckDB's
+    replacement scan of Python variables (the relation keeps the Arrow table alive; no
+    copy). When the connection disables replacement scans (``python_enable_replacements
+    = false``) the table goes through a temporary Parquet file into a ``TEMP`` table of
+    that connection instead. Cost: the size of ``table``, never of ``like``.
+    """
+    native = _native(like)
+    if isinstance(native, pl.LazyFrame | pl.DataFrame):
+        return table.lazy()
+    if isinstance(native, duckdb.DuckDBPyConnection):
+        return native.from_arrow(table.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    if isinstance(native, duckdb.DuckDBPyRelation):
+        return _duckdb_side_table(native, table)
+    raise TypeError(f"side_table: expected a DuckDB relation or a Polars frame, got {type(native).__name__}")
+
+
+_ANCHOR = "_flowtools_anchor"  # the name `like` gets inside relation.query(); never referenced
+
+
+def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    # Plain (large) strings, not string views: DuckDB pushes filters down into the Arrow
+    # scan and pyarrow has no comparison kernels for string views.
+    _flowtools_side_table = table.to_arrow(compat_level=pl.CompatLevel.oldest())  # noqa: F841
+    try:
+        return relation.query(_ANCHOR, "SELECT * FROM _flowtools_side_table")
+    except duckdb.CatalogException:
+        pass  # replacement scans disabled on this connection
+    name = f"_flowtools_side_{uuid.uuid4().hex}"
+    fd, path = tempfile.mkstemp(suffix=".parquet", prefix="flowtools-side-")
+    os.close(fd)
+    try:
+        table.write_parquet(path)
+        quoted = path.replace("'", "''")
+        relation.query(_ANCHOR, f'CREATE TEMP TABLE "{name}" AS SELECT * FROM read_parquet(\'{quoted}\')')
+    finally:
+        os.unlink(path)
+    return relation.query(_ANCHOR, f'SELECT * FROM "{name}"')
+
+
+from flowtools.enrich.inventory import Inventory  # noqa: E402 (needs side_table above)

@@ -132,6 +132,33 @@ _EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port"
                    "confidence", "local_ip"]
 
 
+def cmd_inventory(args) -> int:
+    from flowtools.enrich.collect import collect_inventory
+
+    summary = collect_inventory(args.out_dir, profile=args.profile, regions=args.regions,
+                                role_arns=args.role_arn or (), external_id=args.external_id,
+                                include_caller=args.include_caller)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    print(args.out_dir)
+    return EXIT_OK
+
+
+def cmd_ip_ranges(args) -> int:
+    from flowtools.enrich import ip_ranges
+
+    if args.action == "update":
+        ranges = ip_ranges.update(url=args.url or ip_ranges.DEFAULT_URL, dest=args.dest)
+    else:
+        ranges = ip_ranges.IpRanges.load(args.dest) if args.dest else ip_ranges.IpRanges.cached()
+    counts = ranges.counts()
+    print(f"file        {ranges.source}\nsyncToken   {ranges.sync_token}\ncreateDate  {ranges.create_date}\n"
+          f"prefixes    {counts['ipv4']} IPv4, {counts['ipv6']} IPv6; {len(ranges.services())} services")
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------
 
 _EXAMPLES = {
@@ -139,6 +166,9 @@ _EXAMPLES = {
     "info": "flowtools info data/samples --start 2026-11-20T00:00Z --end 2026-11-20T06:00Z",
     "sql": "flowtools sql data/samples \"SELECT action, count(*) AS n FROM flows GROUP BY ALL\"",
     "exposure": "flowtools exposure data/samples --inventory data/samples/inventory --format json",
+    "inventory": "flowtools inventory inventory/ --profile audit --regions us-east-1,eu-west-1 "
+                 "--role-arn arn:aws:iam::123456789012:role/flowtools-audit",
+    "ip-ranges": "flowtools ip-ranges update",
 }
 
 
@@ -184,6 +214,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-configured", action="store_true",
                    help="also list security-group openings with no observed traffic")
     _format_option(p)
+
+    p = add("inventory", cmd_inventory,
+            "Collect the AWS inventory with boto3: describe-* JSON per account and region, as the AWS CLI prints it.")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder for <account-id>-<region>-describe-<kind>.json")
+    p.add_argument("--profile", metavar="P", help="AWS profile (default: the standard credential chain)")
+    p.add_argument("--regions", metavar="R,...", help="only these regions (default: every region enabled in each account)")
+    p.add_argument("--role-arn", metavar="ARN", action="append",
+                   help="assume this role and collect its account (repeatable); the caller's own account is "
+                        "then collected only with --include-caller")
+    p.add_argument("--external-id", metavar="ID", help="ExternalId to pass when assuming the roles")
+    p.add_argument("--include-caller", action="store_true",
+                   help="with --role-arn: also collect the caller's own account")
+
+    p = add("ip-ranges", cmd_ip_ranges,
+            "AWS ip-ranges.json: download it to the cache (update) or show what a copy holds (show).")
+    p.add_argument("action", choices=("update", "show"), help="update: download; show: syncToken, date and counts")
+    p.add_argument("--url", metavar="URL", help="where to download from (default AWS's ip-ranges.json URL)")
+    p.add_argument("--dest", metavar="PATH",
+                   help="file to write (update) or read (show); default the cache, ~/.cache/flowtools/ip-ranges.json "
+                        "(FLOWTOOLS_CACHE_DIR sets the folder)")
     return parser
 
 

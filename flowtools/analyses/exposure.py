@@ -1,0 +1,646 @@
+"""Internet exposure: which interfaces and ports the internet really reaches (DESIGN.md).
+
+``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
+a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
+one row per (interface, local port, protocol) that internet hosts started conversations
+with. It is written once with Narwhals. Nothing is printed or plotted; the only eager
+step is reading the DISTINCT addresses of the flows (one pass over four columns) to
+classify them in Python (:mod:`flowtools.addresses`); that side table and the inventory
+tables are joined back lazily, so the cost follows distinct addresses, not records.
+
+How a record is read (the steps of DESIGN.md "Internet exposure"):
+
+1. **Orientation**: ``flow_direction`` when present (``field``); else the interface's own
+   addresses from the inventory (``inventory``); else address classes, an internet
+   address on one side only; else the interface's most frequent address is its own
+   (``guessed``, both of the last two).
+2. **Peers**: the remote address is ``pkt_srcaddr`` (ingress) / ``pkt_dstaddr`` (egress)
+   when present, else ``srcaddr``/``dstaddr``; internet per :func:`flowtools.addresses.classify`
+   (the estate's VPC CIDRs and public IPs are not internet). Records whose *local* packet
+   address is an internet address that is not the interface's (traffic carried through
+   the interface: NAT gateway, transit gateway, a load balancer's back end) are not
+   conversations of that interface.
+3. **Initiator** per conversation (interface, local address and port, remote address and
+   port, protocol), first rule that decides wins:
+
+   * ``flags`` (TCP): a record with SYN and without ACK comes from the initiator, a
+     SYN-ACK from the responder; windows with flags 0, FIN or RST inherit from the
+     conversation's flagged windows.
+   * ``ports``: each port scores 2 when it is a service port by fan-in (the local port is
+     reached from at least :data:`SERVICE_FAN_IN` distinct remote (address, port) pairs;
+     the remote (address, port) is reached from at least :data:`CLIENT_FAN_OUT` distinct
+     local ports) plus 1 when it is well known (1-1023 or in
+     :data:`KNOWN_SERVICE_PORTS`); the side with the higher score is the service, so a
+     long connection whose SYN fell before the window is still told by its server port.
+   * ``first``: the direction seen first (the earlier ``start``; only one direction seen);
+     ICMP seen both ways in the same second is taken as an internet host's echo request
+     accepted and answered.
+4. **Status** per finding key (interface, local port, protocol) over its
+   internet-initiated conversations: ``exposed`` if one was answered (an egress ACCEPT
+   that is not only a reset, flags 4), else ``reachable`` if one was accepted inbound (or
+   its reply was rejected by a network ACL, or was only a reset), else ``blocked``.
+   Interfaces that only forward (NAT gateway, transit gateway: from the inventory, the
+   record's ``interface_type`` (v11), or, without either, an interface that carries
+   inside hosts' connections to internet addresses) yield no findings.
+5. **Confidence**: ``high`` when flags decided, ``medium`` when the direction came from
+   ``flow_direction`` or the inventory, ``low`` when it was guessed; a finding takes the
+   best of its conversations.
+6. **Counters** and columns: see :data:`COLUMNS`.
+
+``method="naive"`` is the default v2 reading for comparison: every ACCEPTed record whose
+``srcaddr`` is a public address (internet or the estate's own) is exposure of
+(interface, ``dstport``, protocol), status ``exposed``, confidence ``low``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Literal
+
+import duckdb
+import narwhals as nw
+import polars as pl
+
+from flowtools.addresses import classify, sort_key
+from flowtools.enrich import side_table
+from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
+from flowtools.errors import UsageError
+
+__all__ = ["COLUMNS", "findings_records", "findings_schema", "internet_exposure"]
+
+Method = Literal["full", "naive"]
+
+#: A local port reached from at least this many distinct remote (address, port) pairs is
+#: a service port (port evidence, used when TCP flags cannot decide).
+SERVICE_FAN_IN = 4
+#: A remote (address, port) reached from at least this many distinct local ports is a
+#: service the interface calls (a client's lookups from random ports to a resolver).
+CLIENT_FAN_OUT = 4
+#: Ports 1-1023 are well known (IANA system ports).
+WELL_KNOWN_MAX = 1023
+#: Registered/de-facto service ports above 1023 that count as well known for port
+#: evidence (all below the common ephemeral ranges 32768-60999 and 49152-65535, except
+#: WireGuard's 51820).
+KNOWN_SERVICE_PORTS: tuple[int, ...] = (
+    1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 2049, 2375, 2376, 2379, 2380,
+    3000, 3128, 3268, 3269, 3306, 3389, 3478, 4222, 4443, 4500, 5000, 5060, 5061, 5222, 5349,
+    5432, 5601, 5671, 5672, 5900, 5984, 5985, 5986, 6379, 6443, 7001, 7474, 8000, 8008, 8080,
+    8081, 8086, 8088, 8200, 8443, 8500, 8883, 8888, 9000, 9042, 9090, 9092, 9100, 9200, 9300,
+    9418, 10250, 11211, 15672, 25565, 27017, 51820,
+)
+#: Evidence says "from ephemeral ports" when at least this share of a finding's
+#: conversations come from remote ports that are neither well known nor known services.
+EPHEMERAL_SHARE = 0.9
+TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
+PROTOCOL_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
+#: Statuses in output order (``configured`` findings come from the security-group step).
+STATUSES = ("exposed", "reachable", "blocked", "configured")
+
+#: The output columns (the JSON contract of DESIGN.md), in order, with their types:
+#: strings unless noted; ``port``/``port_to`` int32 (``port`` null for ICMP, ``port_to``
+#: null except for ``configured``), ``sg_open`` boolean (null: filled by enrichment),
+#: ``peers``/``connections``/``bytes_in``/``bytes_out`` int64, ``first_seen``/``last_seen``
+#: UTC timestamps, ``sample_peers`` a list of strings (the 5 peers with most connections,
+#: ties by address).
+COLUMNS: tuple[str, ...] = (
+    "account_id", "region", "vpc_id", "interface_id", "instance_id", "resource_name",
+    "interface_type", "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers",
+    "connections", "bytes_in", "bytes_out", "first_seen", "last_seen", "confidence", "evidence",
+    "sample_peers",
+)
+SAMPLE_PEERS = 5
+
+_RECORD_COLUMNS: dict[str, Any] = {
+    "account_id": nw.String, "interface_id": nw.String, "srcaddr": nw.String,
+    "dstaddr": nw.String, "srcport": nw.Int32, "dstport": nw.Int32, "protocol": nw.Int32,
+    "bytes": nw.Int64, "start": nw.Int64, "action": nw.String, "vpc_id": nw.String,
+    "instance_id": nw.String, "tcp_flags": nw.Int32, "pkt_srcaddr": nw.String,
+    "pkt_dstaddr": nw.String, "region": nw.String, "flow_direction": nw.String,
+    "reject_reason": nw.String, "interface_type": nw.String, "start_time": nw.Datetime("us", "UTC"),
+    "end_time": nw.Datetime("us", "UTC"), "source_account_id": nw.String, "source_region": nw.String,
+}
+#: Address columns of a record and the prefix of their classified columns.
+_ADDRESSES = {"srcaddr": "src", "dstaddr": "dst", "pkt_srcaddr": "psrc", "pkt_dstaddr": "pdst"}
+_FINDING_KEY = ["interface_id", "local_port", "protocol"]
+_FORWARDING_RECORD_TYPES = sorted({t.lower() for t in FORWARDING_TYPES} | {"natgateway"})
+
+
+def col(name: str) -> nw.Expr:
+    return nw.col(name)
+
+
+def lit(value: Any, dtype: Any = None) -> nw.Expr:
+    return nw.lit(value, dtype=dtype)
+
+
+# -- entry points -------------------------------------------------------------------------
+
+def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method: Method = "full") -> Any:
+    """Findings of internet exposure, a lazy frame on the engine of ``flows``.
+
+    ``flows``: a ``Flows`` (its ``.frame``), a ``duckdb.DuckDBPyRelation`` (the result is a
+    relation on the same connection) or a ``polars.LazyFrame``/``DataFrame`` (the result
+    is a ``LazyFrame``), in the canonical schema. ``inventory`` (optional) tells the
+    interfaces' own addresses, the estate's VPC CIDRs and public IPs (never internet
+    peers), names, types and owners. ``method``: ``"full"`` (DESIGN.md steps 1-6) or
+    ``"naive"`` (accepted records from public ``srcaddr``, for comparison).
+
+    One row per finding with :data:`COLUMNS`, ordered by status (exposed, reachable,
+    blocked), peers descending, interface, protocol, port (nulls last). Nothing runs
+    until the caller collects, except one pass over the flows' distinct addresses.
+    :func:`findings_records` turns the result into JSON-ready dicts.
+    """
+    if method not in ("full", "naive"):
+        raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
+    native = _native_frame(flows)
+    inventory = inventory if inventory is not None else Inventory.empty()
+    records = _records(nw.from_native(native))
+    classes, n_addresses = _address_classes(records, native, inventory)
+    records = _classify_records(records, classes, method)
+    if method == "naive":
+        conversations = _naive_conversations(records)
+    else:
+        records = _orient(records, native, inventory, n_addresses)
+        conversations = _decide(_conversations(records))
+    findings = _findings(conversations, native, inventory, n_addresses, naive=method == "naive")
+    return findings.to_native()
+
+
+def findings_records(frame: Any) -> list[dict[str, Any]]:
+    """Materialise findings into JSON-ready dicts (the CLI's json/csv rows).
+
+    Keys are :data:`COLUMNS` in order (extra columns of ``frame`` follow); timestamps
+    become ``2026-11-20T10:00:00Z`` strings, ``sample_peers`` a list, unknown values None.
+    This executes the frame.
+    """
+    df = _to_polars(frame)
+    names = [c for c in COLUMNS if c in df.columns] + [c for c in df.columns if c not in COLUMNS]
+    return [{k: _jsonable(row[k]) for k in names} for row in df.iter_rows(named=True)]
+
+
+def findings_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of :func:`findings_records`' output, shipped as
+    ``flowtools/schemas/exposure.schema.json``."""
+    text = resources.files("flowtools").joinpath("schemas", "exposure.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+def _native_frame(flows: Any) -> Any:
+    frame = getattr(flows, "frame", flows)
+    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
+        frame = frame.to_native()
+    if isinstance(frame, pl.DataFrame):
+        frame = frame.lazy()
+    if not isinstance(frame, pl.LazyFrame | duckdb.DuckDBPyRelation):
+        raise UsageError(f"flows must be a Flows, a DuckDB relation or a Polars frame, not {type(frame).__name__}")
+    return frame
+
+
+def _to_polars(frame: Any) -> pl.DataFrame:
+    frame = getattr(frame, "frame", frame)
+    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
+        frame = frame.to_native()
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        return frame.pl()
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    raise TypeError(f"findings_records: expected a findings frame, got {type(frame).__name__}")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC)
+        return v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+#: Join keys read from the flows are lower-cased: IPv6 addresses and interface ids are
+#: case-insensitive, and a computed key keeps DuckDB from pushing join filters into the
+#: scan of the flows (an Arrow scan of Polars string views has no pyarrow kernels for them).
+_LOWERED = frozenset({"interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr"})
+
+
+def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
+    """The columns the analysis reads (missing ones as typed nulls), traffic records only
+    (NODATA/SKIPDATA and records without addresses carry no conversation)."""
+    present = set(lf.collect_schema().names())
+    exprs = [(col(c).str.to_lowercase() if c in _LOWERED else col(c)) if c in present
+             else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
+    return lf.select(exprs).filter(
+        ~col("interface_id").is_null() & ~col("srcaddr").is_null() & ~col("dstaddr").is_null()
+        & ~col("protocol").is_null() & ~col("action").is_null()
+    )
+
+
+def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory) -> tuple[nw.LazyFrame, int]:
+    """Distinct addresses of the records, classified in Python, as a side table with an
+    ``ordinal`` (the address order used to break ties). The one eager step."""
+    distinct = nw.concat([records.select(address=col(c)) for c in _ADDRESSES], how="vertical")
+    values = distinct.filter(~col("address").is_null()).unique().collect("polars")
+    addresses = values.get_column("address").to_list()
+    table = classify(addresses, own_networks=inventory.own_networks(),
+                     own_addresses=inventory.own_addresses())
+    order = sorted(set(table["normalized"].drop_nulls().to_list()), key=sort_key)
+    ordinal = {a: i for i, a in enumerate(order)}
+    table = table.with_columns(ordinal=pl.Series(
+        [ordinal.get(a, len(order)) for a in table["normalized"].to_list()], dtype=pl.Int64))
+    return nw.from_native(side_table(native, table)), len(order) + 1
+
+
+def _classify_records(records: nw.LazyFrame, classes: nw.LazyFrame, method: Method) -> nw.LazyFrame:
+    columns = {"srcaddr": "src", "dstaddr": "dst"} if method == "naive" else _ADDRESSES
+    for column, p in columns.items():
+        side = classes.select(
+            col("address").alias(column), col("normalized").alias(f"{p}_addr"),
+            col("kind").alias(f"{p}_kind"), col("is_internet").alias(f"{p}_inet"),
+            col("ordinal").alias(f"{p}_ord"))
+        records = records.join(side, on=column, how="left")
+    return records
+
+
+# -- step 1 and 2: orientation, local and remote sides --------------------------------------
+
+def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int) -> nw.LazyFrame:
+    own = inventory.interface_addresses()
+    if own.height:
+        side = nw.from_native(side_table(native, own.select("interface_id", "address").unique()))
+        for p in ("src", "dst"):
+            records = records.join(
+                side.select(col("interface_id"), col("address").alias(f"{p}_addr"),
+                            lit(True).alias(f"{p}_own")),
+                on=["interface_id", f"{p}_addr"], how="left")
+    else:
+        records = records.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+
+    fd = col("flow_direction").str.to_lowercase()
+    so, do = col("src_own").fill_null(False), col("dst_own").fill_null(False)
+    si, di = col("src_inet").fill_null(False), col("dst_inet").fill_null(False)
+    records = records.with_columns(
+        _dir=nw.when(fd == "ingress").then(lit("ingress"))
+        .when(fd == "egress").then(lit("egress"))
+        .when(do & ~so).then(lit("ingress"))
+        .when(so & ~do).then(lit("egress"))
+        .when(si & ~di).then(lit("ingress"))
+        .when(di & ~si).then(lit("egress")),
+        dir_source=nw.when(fd.is_in(["ingress", "egress"])).then(lit(2))
+        .when(do != so).then(lit(1))
+        .otherwise(lit(0)),
+    )
+    # Last resort (both sides internet or neither, no field, no inventory): one side of
+    # every record an interface logs is its own primary address, so the side whose address
+    # comes back in more of the interface's records (windows: no second pass) is local.
+    records = records.with_columns(
+        _n_src=nw.len().over("interface_id", "src_addr"), _n_dst=nw.len().over("interface_id", "dst_addr"),
+    ).with_columns(
+        direction=nw.when(~col("_dir").is_null()).then(col("_dir"))
+        .when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
+        .when(col("_n_src") > col("_n_dst")).then(lit("egress")),
+    ).filter(~col("direction").is_null())
+
+    ingress = col("direction") == "ingress"
+
+    def side_of(pkt: str, hdr: str, what: str) -> nw.Expr:
+        return nw.when(~col(f"{pkt}_addr").is_null()).then(col(f"{pkt}_{what}")).otherwise(col(f"{hdr}_{what}"))
+
+    local = {w: nw.when(ingress).then(side_of("pdst", "dst", w)).otherwise(side_of("psrc", "src", w))
+             for w in ("addr", "ord")}
+    remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
+              for w in ("addr", "ord", "inet")}
+    # Carried: the packet's own local-side address is an internet address that is not the
+    # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
+    carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
+               & col("pdst_inet").fill_null(False)) | (
+        ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))
+        & col("psrc_inet").fill_null(False))
+    return records.select(
+        "interface_id", "protocol", "tcp_flags", "action", "reject_reason", "interface_type", "bytes",
+        "start", "start_time", "end_time", "account_id", "source_account_id", "region", "source_region",
+        "vpc_id", "instance_id", "direction", "dir_source",
+        local_addr=local["addr"], local_ord=local["ord"],
+        remote_addr=remote["addr"], remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
+        local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
+        remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+        carried=carried,
+    )
+
+
+def _port(expr: nw.Expr) -> nw.Expr:
+    """A port of the conversation key: 0 for ICMP (flow logs show 0 0; whatever else is
+    there is not a port) and when not logged."""
+    return nw.when(col("protocol").is_in([ICMP, ICMPV6])).then(lit(0)).otherwise(expr.fill_null(0)).cast(nw.Int32)
+
+
+# -- step 3: conversations and who initiated them ---------------------------------------------
+
+_CONVERSATION = ["interface_id", "local_addr", "local_port", "remote_addr", "remote_port", "protocol"]
+
+
+def _bit(expr: nw.Expr, value: int) -> nw.Expr:
+    return ((expr // value) % 2 == 1).fill_null(False)
+
+
+def _conversations(records: nw.LazyFrame) -> nw.LazyFrame:
+    ingress = col("direction") == "ingress"
+    egress = ~ingress
+    flags = col("tcp_flags")
+    tcp = (col("protocol") == TCP) & ~flags.is_null()
+    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
+    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
+    rst_only = tcp & (flags == 4)
+    accept = col("action") == "ACCEPT"
+    reject = col("action") == "REJECT"
+    rec = records.with_columns(
+        _vr=(syn_only & ingress) | (syn_ack & egress),
+        _vl=(syn_only & egress) | (syn_ack & ingress),
+        _in=ingress, _out=egress,
+        _in_acc=ingress & accept,
+        _out_ans=egress & accept & ~rst_only,
+        _out_synack=egress & accept & syn_ack,
+        _out_rst=egress & accept & rst_only,
+        _out_rej=egress & reject,
+        _bpa=ingress & reject & (col("reject_reason") == "BPA").fill_null(False),
+        _forwarder=(ingress & col("carried") & ~col("remote_inet") & syn_only)
+        | col("interface_type").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES).fill_null(False),
+        _region=nw.coalesce(col("region"), col("source_region")),
+        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
+    )
+    start = col("start")
+    return rec.group_by([*_CONVERSATION, "carried"]).agg(
+        vr=col("_vr").any(), vl=col("_vl").any(),
+        t_vr=nw.when(col("_vr")).then(start).min(), t_vl=nw.when(col("_vl")).then(start).min(),
+        first_in=nw.when(col("_in")).then(start).min(), first_out=nw.when(col("_out")).then(start).min(),
+        in_acc=col("_in_acc").any(), out_ans=col("_out_ans").any(), out_synack=col("_out_synack").any(),
+        out_rst=col("_out_rst").any(), out_rej=col("_out_rej").any(), bpa=col("_bpa").any(),
+        forwarder=col("_forwarder").any(),
+        has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == 2).any(),
+        bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
+        bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
+        first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        dir_source=col("dir_source").min(),
+        remote_inet=col("remote_inet").any(),
+        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
+        account=col("_account").max(), src_account=col("source_account_id").max(),
+        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
+        record_type=col("interface_type").max(),
+    )
+
+
+def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
+    p = col(port)
+    known = (p > 0) & ((p <= WELL_KNOWN_MAX) | p.is_in(list(KNOWN_SERVICE_PORTS)))
+    return (nw.when(col(fan) >= threshold).then(lit(2)).otherwise(lit(0))
+            + nw.when(known).then(lit(1)).otherwise(lit(0)))
+
+
+def _decide(conversations: nw.LazyFrame) -> nw.LazyFrame:
+    """Initiator, method and confidence per conversation; keeps the internet-initiated ones
+    (and, separately flagged, the interfaces seen forwarding)."""
+    own = conversations.with_columns(
+        interface_forwards=col("forwarder").any().over("interface_id"),
+    ).filter(~col("carried"))
+    rkey = nw.concat_str([col("remote_addr"), lit("|"), col("remote_port").cast(nw.String)])
+    lkey = nw.concat_str([col("local_addr"), lit("|"), col("local_port").cast(nw.String)])
+    own = own.with_columns(
+        fan_in=rkey.n_unique().over("interface_id", "protocol", "local_port"),
+        fan_out=lkey.n_unique().over("interface_id", "protocol", "remote_addr", "remote_port"),
+    )
+    vr, vl = col("vr"), col("vl")
+    flags_decision = (
+        nw.when(vr & ~vl).then(lit("remote"))
+        .when(vl & ~vr).then(lit("local"))
+        .when(vr & vl & (col("t_vr") < col("t_vl"))).then(lit("remote"))
+        .when(vr & vl & (col("t_vl") < col("t_vr"))).then(lit("local"))
+    )
+    icmp = col("protocol").is_in([ICMP, ICMPV6])
+    ports_usable = ~icmp & ((col("local_port") != 0) | (col("remote_port") != 0))
+    lscore = _service_score("local_port", "fan_in", SERVICE_FAN_IN)
+    rscore = _service_score("remote_port", "fan_out", CLIENT_FAN_OUT)
+    port_decision = (
+        nw.when(ports_usable & (lscore > rscore)).then(lit("remote"))
+        .when(ports_usable & (rscore > lscore)).then(lit("local"))
+    )
+    fi, fo = col("first_in"), col("first_out")
+    first_decision = (
+        nw.when(~fi.is_null() & (fo.is_null() | (fi < fo))).then(lit("remote"))
+        .when(~fo.is_null() & (fi.is_null() | (fo < fi))).then(lit("local"))
+        .when(icmp & (fi == fo) & col("in_acc")).then(lit("remote"))
+    )
+    decided = own.with_columns(
+        _flags=flags_decision, _ports=port_decision, _first=first_decision,
+    ).with_columns(
+        initiator=nw.coalesce(col("_flags"), col("_ports"), col("_first")),
+        how=nw.when(~col("_flags").is_null()).then(lit(3))
+        .when(~col("_ports").is_null()).then(lit(2))
+        .when(~col("_first").is_null()).then(lit(1)),
+    ).with_columns(
+        confidence_rank=nw.when(col("how") == 3).then(lit(3))
+        .when(col("dir_source") >= 1).then(lit(2)).otherwise(lit(1)),
+        status_rank=nw.when(col("out_ans")).then(lit(0))
+        .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(1)).otherwise(lit(2)),
+        remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
+    )
+    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards"))
+
+
+def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
+    """The naive v2 reading: ACCEPTed records from a public srcaddr (the estate's own public
+    addresses included), inbound to dstport; ``flow_direction``, when logged, must say
+    ingress (an IPv6 interface's own address is public too)."""
+    public = col("src_kind").is_in(["internet", "own"]).fill_null(False)
+    inbound = col("flow_direction").is_null() | (col("flow_direction").str.to_lowercase() == "ingress")
+    rec = records.filter((col("action") == "ACCEPT") & public & inbound).with_columns(
+        local_addr=col("dst_addr"), local_ord=col("dst_ord"), local_port=_port(col("dstport")),
+        remote_addr=col("src_addr"), remote_port=_port(col("srcport")), remote_ord=col("src_ord"),
+        _region=nw.coalesce(col("region"), col("source_region")),
+        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
+    )
+    conv = rec.group_by(_CONVERSATION).agg(
+        bytes_in=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
+        account=col("_account").max(), src_account=col("source_account_id").max(),
+        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
+        record_type=col("interface_type").max(),
+    )
+    return conv.with_columns(
+        bytes_out=lit(None, nw.Int64), status_rank=lit(0), confidence_rank=lit(1),
+        how=lit(0), dir_source=lit(0), has_flags=lit(False), has_field=lit(False),
+        out_synack=lit(False), out_rst=lit(False), out_rej=lit(False), bpa=lit(False),
+        remote_ephemeral=lit(True),
+    )
+
+
+# -- steps 4-6: findings ----------------------------------------------------------------------
+
+def _ranked(count: nw.Expr, ordinal: str, n_addresses: int, keys: list[str]) -> nw.Expr:
+    """Dense rank (1 = most) of ``count`` within ``keys``, ties by ``ordinal`` (ascending;
+    ordinals are below ``n_addresses``). One integer per address, so the ranks are the
+    same on every engine (DuckDB has no ``order_by`` windows in Narwhals)."""
+    big = lit(n_addresses + 1, nw.Int64)
+    score = count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
+    return score.rank(method="dense", descending=True).over(*keys)
+
+
+def _protocol_name() -> nw.Expr:
+    p = col("protocol")
+    expr = nw.when(p == TCP).then(lit("tcp"))
+    for number, name in PROTOCOL_NAMES.items():
+        if number != TCP:
+            expr = expr.when(p == number).then(lit(name))
+    return expr.otherwise(p.cast(nw.String))
+
+
+def _plural(count: str, word: str) -> nw.Expr:
+    return nw.concat_str([col(count).cast(nw.String), lit(" "), lit(word),
+                          nw.when(col(count) == 1).then(lit("")).otherwise(lit("s"))])
+
+
+def _evidence(naive: bool) -> nw.Expr:
+    """Short human text: how the finding's best conversations were decided, and how they ended."""
+    if naive:
+        return nw.concat_str([
+            lit("naive reading: accepted from "), _plural("peers", "public address"),
+            lit(" to this port (replies to the resource's own connections not told apart)")])
+    status, how = col("status_rank"), col("best_how")
+    outcome = (
+        nw.when((status == 0) & col("any_synack")).then(lit("accepted, SYN-ACK sent"))
+        .when(status == 0).then(lit("accepted and answered"))
+        .when((status == 1) & col("any_rej_reply")).then(lit("accepted, reply rejected (network ACL)"))
+        .when((status == 1) & col("any_rst")).then(lit("accepted, answered only with RST"))
+        .when(status == 1).then(lit("accepted, never answered"))
+        .when(col("any_bpa")).then(lit("rejected (VPC Block Public Access)"))
+        .otherwise(lit("rejected"))
+    )
+    proto = nw.when(col("protocol") == ICMP).then(lit("ICMP")).when(col("protocol") == ICMPV6).then(
+        lit("ICMPv6")).otherwise(_protocol_name().str.to_uppercase())
+    peers = nw.when(col("peers") == 1).then(lit("internet peer")).otherwise(lit("internet peers"))
+    log = nw.when(~col("any_flags") & ~col("any_field")).then(lit("v2 log: ")).when(
+        ~col("any_flags") & (col("protocol") == TCP)).then(lit("no TCP flags: ")).otherwise(lit(""))
+    method = (
+        nw.when(how == 3).then(nw.concat_str([lit("TCP SYN from "), peers, lit(" ")]))
+        .when(how == 2).then(nw.concat_str([
+            log, proto, lit(" port "), col("local_port").cast(nw.String), lit(" reached by "),
+            _plural("peers", "peer"),
+            nw.when(col("ephemeral_share") >= EPHEMERAL_SHARE).then(lit(" from ephemeral ports, ")).otherwise(lit(", "))]))
+        .when(col("protocol").is_in([ICMP, ICMPV6])).then(nw.concat_str([log, proto, lit(" from "), peers, lit(" ")]))
+        .otherwise(nw.concat_str([log, proto, lit(" from "), peers, lit(" seen first, ")]))
+    )
+    direction = (nw.when(col("best_dir") == 1).then(lit(" (direction from inventory addresses)"))
+                 .when(col("best_dir") == 0).then(lit(" (direction guessed from address classes)"))
+                 .otherwise(lit("")))
+    return nw.concat_str([method, outcome, direction])
+
+
+def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int, *,
+              naive: bool) -> nw.LazyFrame:
+    # Per conversation, with windows over the finding key (one pass, no self-joins): the
+    # method of the best conversations (confidence first, then flags > ports > first),
+    # the rank of its local address and of its remote peer by conversations.
+    best = col("confidence_rank") * 10 + col("how")
+    conv = conv.with_columns(
+        _best=best, _best_max=best.max().over(*_FINDING_KEY),
+        _local_n=nw.len().over(*_FINDING_KEY, "local_addr"),
+        _peer_n=nw.len().over(*_FINDING_KEY, "remote_addr"),
+    ).with_columns(
+        _local_rank=_ranked(col("_local_n"), "local_ord", n_addresses, _FINDING_KEY),
+        _peer_rank=_ranked(col("_peer_n"), "remote_ord", n_addresses, _FINDING_KEY),
+    )
+    findings = conv.group_by(_FINDING_KEY).agg(
+        status_rank=col("status_rank").min(),
+        peers=col("remote_addr").n_unique(),
+        connections=nw.len(),
+        bytes_in=col("bytes_in").sum(), bytes_out=col("bytes_out").sum(),
+        first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
+        best=col("_best").max(),
+        best_dir=nw.when(col("_best") == col("_best_max")).then(col("dir_source")).max(),
+        local_ip=nw.when(col("_local_rank") == 1).then(col("local_addr")).max(),
+        **{f"_p{i}": nw.when(col("_peer_rank") == i).then(col("remote_addr")).max()
+           for i in range(1, SAMPLE_PEERS + 1)},
+        any_flags=col("has_flags").any(), any_field=col("has_field").any(),
+        any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
+        any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
+        ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
+        account=col("account").max(), src_account=col("src_account").max(), region=col("region").max(),
+        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("record_type").max(),
+    ).with_columns(sample_peers=nw.concat_str(
+        [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
+    ).str.split(";"))
+    findings = findings.with_columns(
+        best_how=col("best") % 10,
+        best_confidence=col("best") // 10,
+    )
+    findings = _with_inventory(findings, native, inventory)
+    icmp = col("protocol").is_in([ICMP, ICMPV6])
+    status = nw.when(col("status_rank") == 0).then(lit("exposed")).when(col("status_rank") == 1).then(
+        lit("reachable")).otherwise(lit("blocked"))
+    confidence = nw.when(col("best_confidence") == 3).then(lit("high")).when(
+        col("best_confidence") == 2).then(lit("medium")).otherwise(lit("low"))
+    out = findings.with_columns(
+        port=nw.when(icmp).then(lit(None, nw.Int32)).otherwise(col("local_port")).cast(nw.Int32),
+        protocol_name=_protocol_name(),
+        status=status,
+        confidence=confidence,
+        evidence=_evidence(naive),
+    ).select(
+        "status_rank",
+        account_id=nw.coalesce(col("account"), col("inv_owner"), col("src_account")),
+        region=nw.coalesce(col("region"), col("inv_region")),
+        vpc_id=nw.coalesce(col("vpc_id"), col("inv_vpc_id")),
+        interface_id=col("interface_id"),
+        instance_id=nw.coalesce(col("instance_id"), col("inv_instance_id")),
+        resource_name=col("inv_resource_name"),
+        interface_type=nw.coalesce(col("inv_interface_type"), col("record_type")),
+        local_ip=col("local_ip"),
+        port=col("port"),
+        port_to=lit(None, nw.Int32),
+        protocol=col("protocol_name"),
+        status=col("status"),
+        sg_open=lit(None, nw.Boolean),
+        peers=col("peers").cast(nw.Int64),
+        connections=col("connections").cast(nw.Int64),
+        bytes_in=col("bytes_in").cast(nw.Int64),
+        bytes_out=lit(None, nw.Int64) if naive else col("bytes_out").cast(nw.Int64),  # naive: replies unknown
+        first_seen=col("first_seen"),
+        last_seen=col("last_seen"),
+        confidence=col("confidence"),
+        evidence=col("evidence"),
+        sample_peers=col("sample_peers"),
+    )
+    if not naive:  # the naive reading does not know what forwards
+        forwarding = nw.coalesce(col("interface_type"), lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
+        out = out.filter(~forwarding)
+    return out.sort(
+        ["status_rank", "peers", "interface_id", "protocol", "port"],
+        descending=[False, True, False, False, False], nulls_last=True,
+    ).drop("status_rank")
+
+
+def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -> nw.LazyFrame:
+    """Join what the inventory knows of each interface (``inv_*`` columns, null without an
+    inventory). An interface described as ``Interface for NAT Gateway ...`` counts as a NAT
+    gateway whatever its type says (the findings of forwarding types are dropped later)."""
+    names = ["inv_owner", "inv_region", "inv_vpc_id", "inv_instance_id", "inv_resource_name",
+             "inv_interface_type"]
+    interfaces = inventory.interfaces
+    if interfaces.height == 0:
+        return findings.with_columns(**{n: lit(None, nw.String) for n in names})
+    nat_description = interfaces["description"].fill_null("").str.starts_with("Interface for NAT Gateway")
+    table = interfaces.select(
+        "interface_id",
+        inv_owner=pl.coalesce("owner_id", "account_id"),
+        inv_region=pl.col("region"),
+        inv_vpc_id=pl.col("vpc_id"),
+        inv_instance_id=pl.col("instance_id"),
+        inv_resource_name=pl.col("resource_name"),
+        inv_interface_type=pl.when(nat_description & pl.col("interface_type").fill_null("interface").eq("interface"))
+        .then(pl.lit("nat_gateway")).otherwise(pl.col("interface_type")),
+    )
+    return findings.join(nw.from_native(side_table(native, table)), on="interface_id", how="left")

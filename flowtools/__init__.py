@@ -1,5 +1,11 @@
 """flowtools: AWS VPC Flow Logs in DuckDB and Polars; what the internet really reaches."""
 
+from flowtools import (
+           enrich,  # a callable package: flowtools.enrich(flows, inventory=..., ip_ranges=...)
+)
+from flowtools.analyses import internet_exposure
+from flowtools.enrich import Inventory
+from flowtools.enrich.ip_ranges import IpRanges
 from flowtools.errors import FlowtoolsError
 from flowtools.flows import Flows, load
 from flowtools.read.report import ReadReport
@@ -7,4 +13,5 @@ from flowtools.window import Window
 
 __version__ = "0.1.0"
 
-__all__ = ["Flows", "FlowtoolsError", "ReadReport", "Window", "load", "__version__"]
+__all__ = ["Flows", "FlowtoolsError", "Inventory", "IpRanges", "ReadReport", "Window", "__version__",
+           "enrich", "internet_exposure", "load"]

@@ -168,3 +168,14 @@ def classify(addresses: Iterable[str | None], *, own_networks: Iterable[str | _N
         rows["is_internet"].append(kind == "internet")
         rows["normalized"].append(norm)
     return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def in_networks(addresses: Iterable[str | None], networks: Iterable[str | _Network]) -> list[bool]:
+    """For each address, whether it lies in one of ``networks`` (False for nulls and
+    strings that are not addresses). Binary search over the collapsed networks."""
+    ranges = _Ranges(networks)
+    out = []
+    for a in addresses:
+        ip = parse(a)
+        out.append(ip is not None and ip in ranges)
+    return out

@@ -108,18 +108,33 @@ def cmd_sql(args) -> int:
     return EXIT_OK
 
 
+def _ip_ranges(path):
+    """``--ip-ranges PATH`` loaded (errors name the file); None without the option."""
+    if not path:
+        return None
+    from flowtools.enrich.ip_ranges import IpRanges
+
+    return IpRanges.load(path)
+
+
 def cmd_exposure(args) -> int:
     from flowtools.analyses.exposure import findings_records, internet_exposure
     from flowtools.enrich.inventory import Inventory
 
     inventory = Inventory.load(args.inventory) if args.inventory else None
+    ip_ranges = _ip_ranges(args.ip_ranges)
+    if args.include_configured and (inventory is None or inventory.security_groups.height == 0):
+        print("warning: --include-configured needs security groups in --inventory "
+              "(<account>-<region>-describe-security-groups.json); none given", file=sys.stderr)
     flows = _load(args)
-    frame = internet_exposure(flows, inventory=inventory, method=args.method)
+    frame = internet_exposure(flows, inventory=inventory, method=args.method,
+                              include_configured=args.include_configured, ip_ranges=ip_ranges)
     rows = findings_records(frame)
     cols = output.columns_of(rows) or _EXPOSURE_COLUMNS
     if args.format == "table":
-        cols = [c for c in _EXPOSURE_TABLE if c in cols]
-    output.write_rows(rows, cols, args.format, sys.stdout)
+        output.write_table(rows, [c for c in _EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
+    else:
+        output.write_rows(rows, cols, args.format, sys.stdout)
     return EXIT_OK
 
 
@@ -128,8 +143,10 @@ _EXPOSURE_COLUMNS = [
     "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers", "connections", "bytes_in",
     "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers",
 ]
-_EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port", "peers", "connections",
-                   "confidence", "local_ip"]
+#: The table for people: what, where, how sure; columns that do not fit the terminal are
+#: dropped from the right (the footer says so).
+_EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port", "peers", "confidence",
+                   "connections", "sg_open", "local_ip"]
 
 
 def cmd_inventory(args) -> int:

@@ -66,6 +66,8 @@ import polars as pl
 from flowtools.addresses import classify, sort_key
 from flowtools.enrich import side_table
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
+from flowtools.enrich.ip_ranges import IpRanges
+from flowtools.enrich.security_groups import configured_findings, with_sg_open
 from flowtools.errors import UsageError
 
 __all__ = ["COLUMNS", "findings_records", "findings_schema", "internet_exposure"]
@@ -110,7 +112,18 @@ COLUMNS: tuple[str, ...] = (
     "connections", "bytes_in", "bytes_out", "first_seen", "last_seen", "confidence", "evidence",
     "sample_peers",
 )
+#: Columns after the contract's: ``aws_peers`` (int64), how many peers are in AWS's
+#: ip-ranges (null without ``ip_ranges``).
+EXTRA_COLUMNS: tuple[str, ...] = ("aws_peers",)
 SAMPLE_PEERS = 5
+#: Polars types of :data:`COLUMNS` (and the internal ``status_rank``), for side tables.
+_POLARS_TYPES: dict[str, Any] = {
+    **{c: pl.String for c in COLUMNS},
+    "port": pl.Int32, "port_to": pl.Int32, "sg_open": pl.Boolean, "peers": pl.Int64,
+    "connections": pl.Int64, "bytes_in": pl.Int64, "bytes_out": pl.Int64,
+    "first_seen": pl.Datetime("us", "UTC"), "last_seen": pl.Datetime("us", "UTC"),
+    "sample_peers": pl.List(pl.String), "aws_peers": pl.Int64, "status_rank": pl.Int32,
+}
 
 _RECORD_COLUMNS: dict[str, Any] = {
     "account_id": nw.String, "interface_id": nw.String, "srcaddr": nw.String,
@@ -137,7 +150,8 @@ def lit(value: Any, dtype: Any = None) -> nw.Expr:
 
 # -- entry points -------------------------------------------------------------------------
 
-def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method: Method = "full") -> Any:
+def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method: Method = "full",
+                      include_configured: bool = False, ip_ranges: IpRanges | None = None) -> Any:
     """Findings of internet exposure, a lazy frame on the engine of ``flows``.
 
     ``flows``: a ``Flows`` (its ``.frame``), a ``duckdb.DuckDBPyRelation`` (the result is a
@@ -146,6 +160,14 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     interfaces' own addresses, the estate's VPC CIDRs and public IPs (never internet
     peers), names, types and owners. ``method``: ``"full"`` (DESIGN.md steps 1-6) or
     ``"naive"`` (accepted records from public ``srcaddr``, for comparison).
+
+    With security groups in the inventory (full method), ``sg_open`` says whether the
+    interface's groups admit internet addresses on the finding's port (null when its groups
+    are not in the inventory); ``include_configured=True`` adds ``configured`` findings:
+    rules admitting ``0.0.0.0/0`` or ``::/0`` where no internet-initiated traffic was
+    observed (see :mod:`flowtools.enrich.security_groups`). ``ip_ranges`` fills the extra
+    column ``aws_peers``: how many of the peers are in AWS's ip-ranges (CloudFront edges,
+    other AWS customers' EC2 addresses: still internet peers), null without it.
 
     One row per finding with :data:`COLUMNS`, ordered by status (exposed, reachable,
     blocked), peers descending, interface, protocol, port (nulls last). Nothing runs
@@ -157,15 +179,22 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     native = _native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     records = _records(nw.from_native(native))
-    classes, n_addresses = _address_classes(records, native, inventory)
+    classes, n_addresses = _address_classes(records, native, inventory, ip_ranges)
     records = _classify_records(records, classes, method)
     if method == "naive":
         conversations = _naive_conversations(records)
     else:
         records = _orient(records, native, inventory, n_addresses)
         conversations = _decide(_conversations(records))
-    findings = _findings(conversations, native, inventory, n_addresses, naive=method == "naive")
-    return findings.to_native()
+    findings = _findings(conversations, native, inventory, n_addresses, naive=method == "naive",
+                         aws=ip_ranges is not None)
+    if method == "full" and inventory.security_groups.height:
+        findings = with_sg_open(findings, native, inventory)
+        if include_configured:
+            configured = configured_findings(findings, native, inventory, _POLARS_TYPES)
+            findings = nw.concat([findings.select(*_POLARS_TYPES), configured.select(*_POLARS_TYPES)],
+                                 how="vertical")
+    return _ordered(findings).to_native()
 
 
 def findings_records(frame: Any) -> list[dict[str, Any]]:
@@ -241,7 +270,8 @@ def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory) -> tuple[nw.LazyFrame, int]:
+def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory,
+                     ip_ranges: IpRanges | None) -> tuple[nw.LazyFrame, int]:
     """Distinct addresses of the records, classified in Python, as a side table with an
     ``ordinal`` (the address order used to break ties). The one eager step."""
     distinct = nw.concat([records.select(address=col(c)) for c in _ADDRESSES], how="vertical")
@@ -253,6 +283,11 @@ def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory) -
     ordinal = {a: i for i, a in enumerate(order)}
     table = table.with_columns(ordinal=pl.Series(
         [ordinal.get(a, len(order)) for a in table["normalized"].to_list()], dtype=pl.Int64))
+    if ip_ranges is not None:
+        services = ip_ranges.classify(addresses).select("address", "aws_service")
+        table = table.join(services, on="address", how="left")
+    else:
+        table = table.with_columns(aws_service=pl.lit(None, pl.String))
     return nw.from_native(side_table(native, table)), len(order) + 1
 
 
@@ -262,7 +297,7 @@ def _classify_records(records: nw.LazyFrame, classes: nw.LazyFrame, method: Meth
         side = classes.select(
             col("address").alias(column), col("normalized").alias(f"{p}_addr"),
             col("kind").alias(f"{p}_kind"), col("is_internet").alias(f"{p}_inet"),
-            col("ordinal").alias(f"{p}_ord"))
+            col("ordinal").alias(f"{p}_ord"), col("aws_service").alias(f"{p}_svc"))
         records = records.join(side, on=column, how="left")
     return records
 
@@ -314,7 +349,7 @@ def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresse
     local = {w: nw.when(ingress).then(side_of("pdst", "dst", w)).otherwise(side_of("psrc", "src", w))
              for w in ("addr", "ord")}
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
-              for w in ("addr", "ord", "inet")}
+              for w in ("addr", "ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
     # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
     carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
@@ -327,6 +362,7 @@ def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresse
         "vpc_id", "instance_id", "direction", "dir_source",
         local_addr=local["addr"], local_ord=local["ord"],
         remote_addr=remote["addr"], remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
+        remote_svc=remote["svc"],
         local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
         remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
         carried=carried,
@@ -386,7 +422,7 @@ def _conversations(records: nw.LazyFrame) -> nw.LazyFrame:
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
         first_seen=col("start_time").min(), last_seen=col("end_time").max(),
         dir_source=col("dir_source").min(),
-        remote_inet=col("remote_inet").any(),
+        remote_inet=col("remote_inet").any(), remote_aws=(~col("remote_svc").is_null()).any(),
         local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
         account=col("_account").max(), src_account=col("source_account_id").max(),
         region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
@@ -464,6 +500,7 @@ def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
         _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
     )
     conv = rec.group_by(_CONVERSATION).agg(
+        remote_aws=(~col("src_svc").is_null()).any(),
         bytes_in=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
         local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
         account=col("_account").max(), src_account=col("source_account_id").max(),
@@ -540,7 +577,7 @@ def _evidence(naive: bool) -> nw.Expr:
 
 
 def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int, *,
-              naive: bool) -> nw.LazyFrame:
+              naive: bool, aws: bool) -> nw.LazyFrame:
     # Per conversation, with windows over the finding key (one pass, no self-joins): the
     # method of the best conversations (confidence first, then flags > ports > first),
     # the rank of its local address and of its remote peer by conversations.
@@ -568,6 +605,9 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
         ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
+        # n_unique counts null as a value on every engine: take it off when present
+        aws_peers=nw.when(col("remote_aws")).then(col("remote_addr")).n_unique()
+        - (~col("remote_aws")).cast(nw.Int32).max(),
         account=col("account").max(), src_account=col("src_account").max(), region=col("region").max(),
         vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("record_type").max(),
     ).with_columns(sample_peers=nw.concat_str(
@@ -613,11 +653,17 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         confidence=col("confidence"),
         evidence=col("evidence"),
         sample_peers=col("sample_peers"),
+        aws_peers=col("aws_peers").cast(nw.Int64) if aws else lit(None, nw.Int64),
     )
     if not naive:  # the naive reading does not know what forwards
         forwarding = nw.coalesce(col("interface_type"), lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
         out = out.filter(~forwarding)
-    return out.sort(
+    return out.with_columns(status_rank=col("status_rank").cast(nw.Int32))
+
+
+def _ordered(findings: nw.LazyFrame) -> nw.LazyFrame:
+    """The contract's order: status, peers descending, interface, protocol, port (nulls last)."""
+    return findings.sort(
         ["status_rank", "peers", "interface_id", "protocol", "port"],
         descending=[False, True, False, False, False], nulls_last=True,
     ).drop("status_rank")

@@ -1,5 +1,9 @@
 """Enrichment: the inventory, ip-ranges, port names, and side tables joined to flows.
 
+The package is callable: ``flowtools.enrich(flows, inventory=..., ip_ranges=...)`` is
+:func:`flowtools.enrich.joins.enrich` (the DESIGN's public name), while
+``flowtools.enrich.inventory`` and the other modules stay importable as usual.
+
 A *side table* is a small table computed in Python (distinct addresses classified,
 inventory rows) that is joined back to a lazy frame of flows. :func:`side_table` puts a
 Polars DataFrame on the same engine as the flows, and for DuckDB on the same
@@ -9,7 +13,9 @@ connection (DuckDB cannot join relations of two different connections).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import types
 import uuid
 from typing import Any
 
@@ -76,3 +82,15 @@ def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame) -
 
 
 from flowtools.enrich.inventory import Inventory  # noqa: E402 (needs side_table above)
+
+
+class _Enrich(types.ModuleType):
+    """This package's class: calling it calls :func:`flowtools.enrich.joins.enrich`."""
+
+    def __call__(self, flows: Any, *, inventory: Inventory | None = None, ip_ranges: Any = None) -> Any:
+        from flowtools.enrich.joins import enrich
+
+        return enrich(flows, inventory=inventory, ip_ranges=ip_ranges)
+
+
+sys.modules[__name__].__class__ = _Enrich

@@ -27,6 +27,9 @@ Tables (Polars DataFrames, small: one row per interface, instance, ...):
 ``subnets``
     ``subnet_id, vpc_id, account_id, region, name, availability_zone, cidrs, ipv6_cidrs,
     map_public_ip_on_launch, tags, source_file``.
+``security_groups``
+    one row per group (also groups without rules): ``group_id, group_name, description,
+    vpc_id, account_id, region, owner_id, tags, source_file``.
 ``security_group_rules``
     one row per (rule, source): ``group_id, group_name, vpc_id, account_id, region,
     direction`` (ingress | egress), ``protocol`` (``tcp``, ``udp``, ``icmp``, ``icmpv6``,
@@ -108,6 +111,10 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "availability_zone": _S, "cidrs": _STRS, "ipv6_cidrs": _STRS,
         "map_public_ip_on_launch": _B, "tags": _TAGS, "source_file": _S,
     },
+    "security_groups": {
+        "group_id": _S, "group_name": _S, "description": _S, "vpc_id": _S, "account_id": _S,
+        "region": _S, "owner_id": _S, "tags": _TAGS, "source_file": _S,
+    },
     "security_group_rules": {
         "group_id": _S, "group_name": _S, "vpc_id": _S, "account_id": _S, "region": _S,
         "direction": _S, "protocol": _S, "protocol_raw": _S, "from_port": _I, "to_port": _I,
@@ -171,6 +178,7 @@ class Inventory:
     instances: pl.DataFrame = field(default_factory=lambda: _empty("instances"))
     vpcs: pl.DataFrame = field(default_factory=lambda: _empty("vpcs"))
     subnets: pl.DataFrame = field(default_factory=lambda: _empty("subnets"))
+    security_groups: pl.DataFrame = field(default_factory=lambda: _empty("security_groups"))
     security_group_rules: pl.DataFrame = field(default_factory=lambda: _empty("security_group_rules"))
     files: tuple[str, ...] = ()
     kinds: frozenset[str] = frozenset()  # the kinds for which at least one file was read
@@ -229,7 +237,7 @@ class Inventory:
 
     def table(self, name: str) -> pl.DataFrame:
         """One table by name (``interfaces``, ``instances``, ``vpcs``, ``subnets``,
-        ``security_group_rules``)."""
+        ``security_groups``, ``security_group_rules``)."""
         if name not in SCHEMAS:
             raise ValueError(f"unknown inventory table {name!r}; one of {', '.join(TABLES)}")
         return getattr(self, name)
@@ -270,7 +278,8 @@ class Inventory:
     def __repr__(self) -> str:
         return (f"Inventory(files={len(self.files)}, interfaces={self.interfaces.height}, "
                 f"instances={self.instances.height}, vpcs={self.vpcs.height}, "
-                f"subnets={self.subnets.height}, security_group_rules={self.security_group_rules.height})")
+                f"subnets={self.subnets.height}, security_groups={self.security_groups.height}, "
+                f"security_group_rules={self.security_group_rules.height})")
 
 
 def _empty(name: str) -> pl.DataFrame:
@@ -280,7 +289,7 @@ def _empty(name: str) -> pl.DataFrame:
 def _frame(name: str, rows: list[dict]) -> pl.DataFrame:
     df = pl.DataFrame(rows, schema=SCHEMAS[name], orient="row") if rows else _empty(name)
     key = {"interfaces": "interface_id", "instances": "instance_id", "vpcs": "vpc_id",
-           "subnets": "subnet_id"}.get(name)
+           "subnets": "subnet_id", "security_groups": "group_id"}.get(name)
     return df.unique(subset=key, keep="first", maintain_order=True) if key else df
 
 
@@ -554,6 +563,9 @@ class _Parser:
         where = f"{where} ({gid})"
         base = {**self.place(), "group_id": gid, "group_name": self.text(d, "GroupName", where),
                 "vpc_id": self.text(d, "VpcId", where)}
+        self.rows["security_groups"].append({
+            **base, "description": self.text(d, "Description", where),
+            "owner_id": self.text(d, "OwnerId", where), "tags": self.tags(d, "Tags", where)})
         for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
             for i, rule in enumerate(self.items(d, key, f"{where}.{key}")):
                 self.rule(base, direction, rule, f"{where}.{key}[{i}]")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from flowtools.enrich.inventory import resource_name
 from flowtools.sample.estate import Estate, Rule
 from flowtools.sample.traffic import (
     ICMP,
@@ -116,7 +117,8 @@ def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFr
                            f"conversations from {first} to {last})",
             "active_from": first,
             "active_to": last,
-            "resource_name": iface.instance_name or iface.description or iface.key,
+            # DESIGN's naming rule (instance Name tag, else what the description names)
+            "resource_name": resource_name(iface.description, instance_name=iface.instance_name) or iface.key,
             "flow_log_id": estate.flow_logs[iface.flow_log].id,
             "local_ips": sorted(row["local_ips"]),
         })

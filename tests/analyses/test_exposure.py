@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from flowtools.analyses import exposure as exposure_module
 from flowtools.analyses.exposure import (
     COLUMNS,
+    EXTRA_COLUMNS,
     findings_records,
     findings_schema,
     internet_exposure,
@@ -453,7 +454,8 @@ def test_output_columns_types_and_order(exposure, fl):
         (WEB, "tcp", 9000, "reachable"),
         (WEB, "tcp", 3389, "blocked"), (WEB, "47", 0, "blocked"), (WEB, "tcp", 22, "blocked"),
     ]
-    assert all(list(r) == list(COLUMNS) for r in rows)
+    assert all(list(r) == [*COLUMNS, *EXTRA_COLUMNS] for r in rows)
+    assert all(r["aws_peers"] is None for r in rows)  # no ip_ranges given
     df = pl.DataFrame(rows)
     assert df.schema["port"] == pl.Int64 and df.schema["sample_peers"] == pl.List(pl.String)
 
@@ -462,10 +464,11 @@ def test_frame_types_on_each_engine(exposure, fl):
     records = fl.tcp(WEB, "203.0.113.5", 40000, WEB_IP, 443)
     frame = exposure.frame(records)
     df = frame.pl() if isinstance(frame, duckdb.DuckDBPyRelation) else frame.collect()
-    assert df.columns == list(COLUMNS)
+    assert df.columns == [*COLUMNS, *EXTRA_COLUMNS]
     expected = {"port": pl.Int32, "port_to": pl.Int32, "sg_open": pl.Boolean, "peers": pl.Int64,
                 "connections": pl.Int64, "bytes_in": pl.Int64, "bytes_out": pl.Int64,
-                "sample_peers": pl.List(pl.String), "status": pl.String, "protocol": pl.String}
+                "sample_peers": pl.List(pl.String), "status": pl.String, "protocol": pl.String,
+                "aws_peers": pl.Int64}
     assert {c: df.schema[c] for c in expected} == expected
     assert isinstance(df.schema["first_seen"], pl.Datetime) and df.schema["first_seen"].time_zone is not None
     assert df["first_seen"].dt.convert_time_zone("UTC").to_list()[0].isoformat() == "2026-11-20T10:00:00+00:00"

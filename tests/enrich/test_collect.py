@@ -7,9 +7,13 @@ from datetime import date, datetime
 
 import aws_server
 import boto3
+import polars as pl
 import pytest
 from aws_server import DEFAULT_ACCOUNT
+from flowlog_files import DEFAULT_HEADER, daily_key, write_log
 
+import flowtools
+from flowtools.analyses import findings_records
 from flowtools.cli import main
 from flowtools.enrich.collect import (
     KINDS,
@@ -20,6 +24,7 @@ from flowtools.enrich.collect import (
     _write_json,
     collect_inventory,
 )
+from flowtools.enrich.inventory import Inventory
 from flowtools.errors import UsageError
 
 OTHER_ACCOUNT = "210987654321"
@@ -336,12 +341,32 @@ def test_progress_bar_on_request(aws, tmp_path, capsys):
     assert "inventory" in capsys.readouterr().err
 
 
-def test_inventory_loader_reads_the_files_back(aws, tmp_path):
-    inventory = pytest.importorskip(
-        "flowtools.enrich.inventory",
-        reason="flowtools.enrich.inventory (the Inventory loader) is not written yet")
-    build_estate("us-east-1", "10.1")
-    build_estate("eu-west-1", "10.9", credentials=assumed_credentials())
-    collect_inventory(tmp_path, regions=REGIONS, role_arns=[ROLE], include_caller=True, progress=False)
-    loaded = inventory.Inventory.load(tmp_path)
-    assert loaded is not None
+def test_collected_inventory_loads_back_and_names_exposure_findings(aws, tmp_path):
+    east = build_estate("us-east-1", "10.1")
+    west = build_estate("eu-west-1", "10.9", credentials=assumed_credentials())
+    out = tmp_path / "inventory"
+    collect_inventory(out, regions=REGIONS, role_arns=[ROLE], include_caller=True, progress=False)
+    inv = Inventory.load(out)
+    ifaces = inv.interfaces
+    assert set(ifaces["account_id"]) == {DEFAULT_ACCOUNT, OTHER_ACCOUNT}
+    assert set(ifaces["region"]) == set(REGIONS)
+    assert {east["eni"], west["eni"]} <= set(ifaces["interface_id"])
+    tricky = ifaces.filter(pl.col("instance_id") == east["instances"][0]).row(0, named=True)
+    assert tricky["resource_name"] == TRICKY  # the tag survives collection and loading unchanged
+    lb = ifaces.filter(pl.col("interface_id") == east["eni"]).row(0, named=True)
+    assert lb["resource_name"] == "web"  # from "ELB app/web/..."
+    assert {east["vpc"], west["vpc"]} <= set(inv.vpcs["vpc_id"])
+
+    # flows of an internet client opening a connection to the named instance
+    ip, eni = tricky["private_ip"], tricky["interface_id"]
+    header = DEFAULT_HEADER + " tcp-flags flow-direction"
+    lines = [f"5 {DEFAULT_ACCOUNT} {eni} 203.0.113.7 {ip} 50000 443 6 3 180 1795167600 1795167660 ACCEPT OK 2 ingress",
+             f"5 {DEFAULT_ACCOUNT} {eni} {ip} 203.0.113.7 443 50000 6 3 900 1795167600 1795167660 ACCEPT OK 18 egress"]
+    write_log(tmp_path / "logs", daily_key(account=DEFAULT_ACCOUNT), lines, header=header)
+    for engine in ("duckdb", "polars"):
+        flows = flowtools.load(tmp_path / "logs", engine=engine)
+        [finding] = findings_records(flowtools.internet_exposure(flows, inventory=inv))
+        assert (finding["interface_id"], finding["port"], finding["status"]) == (eni, 443, "exposed")
+        assert finding["resource_name"] == TRICKY and finding["instance_id"] == tricky["instance_id"]
+        assert finding["vpc_id"] == east["vpc"] and finding["interface_type"] == "interface"
+        assert finding["sg_open"] is True  # the group admits 0.0.0.0/0 on 443

@@ -148,5 +148,8 @@ def test_cli_table_fits_100_columns_and_csv_has_the_contract_columns(monkeypatch
     header = lines[0].split()
     assert header[:2] == ["status", "interface_id"] and "peers" in header and "port" in header
     assert lines[2].startswith("exposed")
+    # tag values are user-controlled: a terminal table never carries their control characters
+    assert all(ch.isprintable() for line in lines for ch in line)
+    assert '<b>legacy</b> "ftp"?w' in out  # the sample's Name tag holds a tab
     code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "csv")
     assert out.splitlines()[0].split(",")[:22] == list(flowtools.analyses.exposure.COLUMNS)

@@ -8,7 +8,7 @@ OUT    := out
 
 .PHONY: install demo test lint lab benchmark samples clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
@@ -19,10 +19,9 @@ install: $(STAMP)  ## create .venv and install flowtools with test and lab extra
 demo: $(STAMP)  ## run the main job on the embedded sample and write an HTML exposure report
 	@mkdir -p $(OUT)
 	$(BIN)/flowtools info $(SAMPLE)
-	$(BIN)/flowtools exposure $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json
-	@if $(BIN)/flowtools report --help >/dev/null 2>&1; then \
-	  $(BIN)/flowtools report $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --out $(OUT)/exposure-report.html && \
-	  echo "report written to $(OUT)/exposure-report.html"; fi
+	$(BIN)/flowtools exposure $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --include-configured
+	$(BIN)/flowtools report $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --out $(OUT)/exposure-report.html
+	@echo "report written to $(OUT)/exposure-report.html (open it in a browser; it works offline)"
 
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q

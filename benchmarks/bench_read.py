@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         def by_names(f):  # a typical question over enriched flows: bytes per resource and peer scope
             frame = nw.from_native(flowtools.enrich(f, inventory=inventory, ip_ranges=ip_ranges))
             return frame.group_by("iface_resource_name", "src_scope", "dst_scope", "dst_aws_service").agg(
-                nw.col("bytes").sum()).collect("polars").height
+                nw.col("bytes").sum()).collect("polars").shape[0]
 
         def materialise(f):
             out = flowtools.enrich(f, inventory=inventory, ip_ranges=ip_ranges)

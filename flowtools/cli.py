@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -176,6 +177,25 @@ def cmd_ip_ranges(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from flowtools.report.render import report
+
+    def local(path):  # the notebook runs in the report's folder: make local paths absolute
+        if path is None or "://" in str(path):
+            return path
+        return os.path.abspath(path)
+
+    parameters = {"source": local(args.source), "start": args.start, "end": args.end,
+                  "inventory": local(args.inventory), "ip_ranges": local(args.ip_ranges), "engine": args.engine,
+                  "strict": args.strict}
+    print(f"running notebook {args.notebook} on {args.source} ...", file=sys.stderr)
+    result = report(args.out, parameters=parameters, notebook=args.notebook)
+    print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.figures} figure(s), "
+          f"{result.seconds:.1f} s)", file=sys.stderr)
+    print(result.path)
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------
 
 _EXAMPLES = {
@@ -186,6 +206,8 @@ _EXAMPLES = {
     "inventory": "flowtools inventory inventory/ --profile audit --regions us-east-1,eu-west-1 "
                  "--role-arn arn:aws:iam::123456789012:role/flowtools-audit",
     "ip-ranges": "flowtools ip-ranges update",
+    "report": "flowtools report data/samples --inventory data/samples/inventory "
+              "--ip-ranges data/samples/ip-ranges.json --out out/exposure-report.html",
 }
 
 
@@ -231,6 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-configured", action="store_true",
                    help="also list security-group openings with no observed traffic")
     _format_option(p)
+
+    p = add("report", cmd_report,
+            "Run the internet-exposure notebook on SOURCE and write one self-contained HTML report.")
+    p.add_argument("source", metavar="SOURCE", help="local folder, s3://bucket/prefix or cwlogs://LOG_GROUP")
+    p.add_argument("--out", metavar="FILE.html", required=True, help="the report to write")
+    p.add_argument("--start", metavar="T", help="window start: ISO 8601, a date, or relative (-6h)")
+    p.add_argument("--end", metavar="T", help="window end (exclusive)")
+    p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
+    p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")
+    p.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb")
+    p.add_argument("--notebook", default="02_internet_exposure",
+                   help="curated notebook name or a path to a notebook with a `parameters` cell")
+    p.add_argument("--strict", action="store_true", help="fail on a corrupt file or malformed line")
 
     p = add("inventory", cmd_inventory,
             "Collect the AWS inventory with boto3: describe-* JSON per account and region, as the AWS CLI prints it.")

@@ -62,6 +62,11 @@ class Flows:
             return self.frame.df()
         return self.to_polars().to_pandas()
 
+    def describe(self) -> dict[str, Any]:
+        """What was loaded: the read report plus accounts, regions, flow logs (formats,
+        layouts, files, records) and the first and last record time (``flowtools info``)."""
+        return describe(self)
+
     def __len__(self) -> int:
         return self.report.records
 

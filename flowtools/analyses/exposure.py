@@ -332,14 +332,20 @@ def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresse
     )
     # Last resort (both sides internet or neither, no field, no inventory): one side of
     # every record an interface logs is its own primary address, so the side whose address
-    # comes back in more of the interface's records (windows: no second pass) is local.
-    records = records.with_columns(
-        _n_src=nw.len().over("interface_id", "src_addr"), _n_dst=nw.len().over("interface_id", "dst_addr"),
-    ).with_columns(
-        direction=nw.when(~col("_dir").is_null()).then(col("_dir"))
-        .when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
-        .when(col("_n_src") > col("_n_dst")).then(lit("egress")),
-    ).filter(~col("direction").is_null())
+    # comes back in more of the interface's records is local. The counts are hash
+    # aggregates over all records joined to the undecided ones only: window counts over
+    # every record cost several seconds per million records on DuckDB.
+    undecided = records.filter(col("_dir").is_null())
+    n_src = records.group_by("interface_id", "src_addr").agg(_n_src=nw.len())
+    n_dst = records.group_by("interface_id", "dst_addr").agg(_n_dst=nw.len())
+    guessed = (undecided.join(n_src, on=["interface_id", "src_addr"], how="left")
+               .join(n_dst, on=["interface_id", "dst_addr"], how="left")
+               .with_columns(direction=nw.when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
+                             .when(col("_n_src") > col("_n_dst")).then(lit("egress")))
+               .drop("_n_src", "_n_dst"))
+    records = nw.concat([records.filter(~col("_dir").is_null()).with_columns(direction=col("_dir")),
+                         guessed.select(*records.collect_schema().names(), "direction")], how="vertical")
+    records = records.filter(~col("direction").is_null())
 
     ingress = col("direction") == "ingress"
 

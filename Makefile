@@ -21,7 +21,7 @@ demo: $(STAMP)  ## run the main job on the embedded sample and write an HTML exp
 	$(BIN)/flowtools info $(SAMPLE)
 	$(BIN)/flowtools exposure $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --include-configured
 	$(BIN)/flowtools report $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --out $(OUT)/exposure-report.html
-	@echo "report written to $(OUT)/exposure-report.html (open it in a browser; it works offline)"
+	@echo "report: $(CURDIR)/$(OUT)/exposure-report.html (one file; open it in any browser, it works offline)"
 
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -29,8 +29,13 @@ test: $(STAMP)  ## run the whole test suite
 lint: $(STAMP)  ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check flowtools tests benchmarks
 
-lab: $(STAMP)  ## JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
+# The notebooks' kernel is "python3": the venv's own spec (ipykernel's, whose "python" is the
+# server's Python, i.e. this venv) wins over a user-level one when env paths are preferred.
+# JupyterLab refuses to run as root (containers, CI) without --allow-root.
+LAB_ARGS ?=
+lab: $(STAMP)  ## JupyterLab on the notebooks, with this venv's Python as the kernel
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab --ServerApp.root_dir=notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 samples: $(STAMP)  ## regenerate data/samples (fixed seed)
 	rm -rf $(SAMPLE)

@@ -178,21 +178,38 @@ def cmd_ip_ranges(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from flowtools.report.render import report
+    from flowtools.enrich.ip_ranges import IpRangesError
+    from flowtools.errors import InventoryError, SourceError
+    from flowtools.report.render import notebook_path, report
+    from flowtools.window import Window, iso
 
-    def local(path):  # the notebook runs in the report's folder: make local paths absolute
+    # Checked here, before a kernel starts: bad times, a missing file, an unbounded remote read.
+    window = Window.parse(args.start, args.end)  # relative times are fixed now, not when the cell runs
+    remote = "://" in args.source
+    if remote and window.is_open and not args.all:
+        raise UsageError(f"{args.source}: a remote SOURCE needs --start/--end (or --all to read everything)")
+    notebook = notebook_path(args.notebook)
+
+    def local(path, error, what):  # the notebook runs in the report's folder: local paths become absolute
         if path is None or "://" in str(path):
             return path
+        if not os.path.exists(path):
+            raise error(f"{path}: {what} not found")
         return os.path.abspath(path)
 
-    parameters = {"source": local(args.source), "start": args.start, "end": args.end,
-                  "inventory": local(args.inventory), "ip_ranges": local(args.ip_ranges), "engine": args.engine,
-                  "strict": args.strict}
-    print(f"running notebook {args.notebook} on {args.source} ...", file=sys.stderr)
-    result = report(args.out, parameters=parameters, notebook=args.notebook)
-    print(f"report: {result.path} ({result.bytes / 1e6:.1f} MB, {result.figures} figure(s), "
-          f"{result.seconds:.1f} s)", file=sys.stderr)
-    print(result.path)
+    load_options = {k: v for k, v in (("all", args.all), ("accounts", args.accounts), ("regions", args.regions),
+                                      ("log_format", args.log_format)) if v}
+    parameters = {"source": local(args.source, SourceError, "SOURCE"),
+                  "start": iso(window.start) if window.start else None, "end": iso(window.end) if window.end else None,
+                  "inventory": local(args.inventory, InventoryError, "inventory"),
+                  "ip_ranges": local(args.ip_ranges, IpRangesError, "ip-ranges file"),
+                  "engine": args.engine, "strict": args.strict, "load_options": load_options}
+    span = "everything" if window.is_open else window
+    print(f"flowtools report: running {notebook.stem} on {args.source}, window {span} ...", file=sys.stderr)
+    result = report(args.out, parameters=parameters, notebook=notebook)
+    print(f"flowtools report: wrote {result.path.resolve()} ({result.bytes / 1e6:.1f} MB, {result.figures} "
+          f"figure(s)) in {result.seconds:.1f} s", file=sys.stderr)
+    print(result.path.resolve())
     return EXIT_OK
 
 
@@ -256,16 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", cmd_report,
             "Run the internet-exposure notebook on SOURCE and write one self-contained HTML report.")
-    p.add_argument("source", metavar="SOURCE", help="local folder, s3://bucket/prefix or cwlogs://LOG_GROUP")
-    p.add_argument("--out", metavar="FILE.html", required=True, help="the report to write")
-    p.add_argument("--start", metavar="T", help="window start: ISO 8601, a date, or relative (-6h)")
-    p.add_argument("--end", metavar="T", help="window end (exclusive)")
+    _source_options(p)
+    p.add_argument("--out", metavar="FILE.html", required=True,
+                   help="the report to write: one self-contained HTML file (plotly inlined, works offline)")
     p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
     p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")
-    p.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb")
     p.add_argument("--notebook", default="02_internet_exposure",
-                   help="curated notebook name or a path to a notebook with a `parameters` cell")
-    p.add_argument("--strict", action="store_true", help="fail on a corrupt file or malformed line")
+                   help="curated notebook name (default 02_internet_exposure) or the path of a notebook whose "
+                        "cell tagged `parameters` declares source, start, end, inventory, ip_ranges, engine, "
+                        "strict and load_options like the curated ones")
 
     p = add("inventory", cmd_inventory,
             "Collect the AWS inventory with boto3: describe-* JSON per account and region, as the AWS CLI prints it.")

@@ -1,23 +1,39 @@
-"""The curated notebooks: stored without outputs, parametrised, and running top to bottom on the sample."""
+"""The curated notebooks: stored without outputs, parametrised, running top to bottom on the
+sample (errors fail), found by the package, shipped in the wheel, served by `make lab`."""
 
 from __future__ import annotations
 
 import json
+import os
+import runpy
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
 
 import nbformat
 import pytest
-from flowlog_files import REPO
+from flowlog_files import REPO, SAMPLES
 
-from flowtools.report.render import execute, notebooks
+from flowtools.report.render import execute, figure_count, notebooks
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_investigate_resource",
             "05_ad_hoc_sql"]
+PARAMETERS = ("source", "start", "end", "inventory", "ip_ranges", "engine", "strict", "load_options")
+#: Figures each notebook shows on the sample.
+FIGURES = {"01_quickstart": 0, "02_internet_exposure": 4, "03_traffic_overview": 7, "04_investigate_resource": 1,
+           "05_ad_hoc_sql": 0}
 
 
 def test_the_curated_notebooks_are_there_and_found_by_the_package():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
-    assert [p.stem for p in notebooks()] == EXPECTED
+    assert notebooks() == NOTEBOOKS  # an editable install reads the checkout's notebooks/
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -26,34 +42,175 @@ def test_stored_without_outputs_with_an_explanation_and_a_parameters_cell(path):
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code), "clear the outputs before committing"
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert all(set(c.metadata) <= {"tags"} for c in nb.cells), "no execution or widget metadata"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {path.stem[:2]} · ")
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1 and code[0] is params[0]
-    for name in ("source", "start", "end", "inventory", "ip_ranges", "engine"):
-        assert f"\n{name} = " in "\n" + params[0].source
-    assert "plotly" not in json.dumps(nb.metadata)
+    assert len(params) == 1 and code[0] is params[0], "one cell tagged `parameters`, the first code cell"
+    namespace: dict = {}
+    exec(params[0].source, namespace)  # noqa: S102 - plain assignments
+    assert set(PARAMETERS) <= set(namespace)
+    assert namespace["source"] is None and namespace["engine"] == "duckdb"  # the embedded sample by default
+    assert nb.metadata.kernelspec.name == "python3"
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}
 
 
 def _errors(nb) -> list[str]:
     return [f"{o.ename}: {o.evalue}" for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
 
+def _html(nb) -> str:
+    return "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def _text(nb) -> str:
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom_on_the_sample(sample_dir, path, tmp_path):
-    nb = execute(path, {}, cwd=tmp_path)  # parameters None: the embedded sample
+    nb = execute(path, {}, cwd=tmp_path)  # no parameters: the embedded sample
     assert not _errors(nb)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert outputs, "a notebook that shows nothing"
-    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    if path.stem in ("02_internet_exposure", "03_traffic_overview", "04_investigate_resource"):
-        assert html.count('class="plotly-graph-div"') >= 1
+    assert all(c.outputs for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
+               and "injected-parameters" not in c.metadata.get("tags", [])), "every cell shows something"
+    assert figure_count(nb) == FIGURES[path.stem]
+    assert "151523 record(s)" in _text(nb)  # the whole sample was read
+    html = _html(nb)
+    assert "<table" in html
     if path.stem == "02_internet_exposure":
-        assert 'id="findings"' in html and "exposed" in html
+        assert 'id="findings"' in html and "TCP SYN from internet peers accepted, SYN-ACK sent" in html
+        assert "sandbox-1" in html  # configured but not observed (security groups in the inventory)
 
 
+@pytest.mark.slow
 def test_exposure_notebook_on_polars_with_a_window(sample_dir, tmp_path):
-    nb = execute("02_internet_exposure", {"engine": "polars", "start": "2026-11-20T02:00Z",
-                                          "end": "2026-11-20T03:00Z"}, cwd=tmp_path)
+    nb = execute("02_internet_exposure", {"engine": "polars", "start": "2026-11-20T02:00:00Z",
+                                          "end": "2026-11-20T03:00:00Z"}, cwd=tmp_path)
     assert not _errors(nb)
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "record(s)" in text
+    assert "[2026-11-20T02:00:00Z, 2026-11-20T03:00:00Z)" in _html(nb)
+    assert figure_count(nb) == 4
+
+
+@pytest.mark.slow
+def test_exposure_notebook_with_nothing_in_the_window_and_no_inventory(sample_dir, tmp_path):
+    nb = execute("02_internet_exposure", {"source": str(SAMPLES), "start": "2030-01-01", "end": "2030-01-02"},
+                 cwd=tmp_path)
+    assert not _errors(nb)
+    assert "0 record(s)" in _text(nb) and "No security groups in the inventory" in _text(nb)
+    assert "none: names, owners and security groups unknown" in _html(nb)
+
+
+@pytest.mark.slow
+def test_investigate_an_instance_by_id(sample_dir, tmp_path):
+    nb = execute("04_investigate_resource", {"resource": "i-0f3fbbf9971257c25", "start": "2026-11-20T02:00Z",
+                                             "end": "2026-11-20T04:00Z"}, cwd=tmp_path)
+    assert not _errors(nb)
+    assert "i-0f3fbbf9971257c25: 1 interface(s)" in _text(nb)
+    assert "eni-053c9b051d6a34459" in _html(nb) and "web-2" in _html(nb)
+
+
+def test_the_wheel_build_copies_the_notebooks_into_the_package(tmp_path, monkeypatch):
+    import setuptools
+    from setuptools.dist import Distribution
+
+    captured: dict = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: captured.update(kw))
+    runpy.run_path(str(REPO / "setup.py"))
+    command = captured["cmdclass"]["build_py"](Distribution({"name": "flowtools", "packages": []}))
+    command.initialize_options()
+    command.build_lib = str(tmp_path)
+    command.finalize_options()
+    command.run()
+    copied = sorted((tmp_path / "flowtools" / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in copied] == [p.name for p in NOTEBOOKS]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(copied, NOTEBOOKS, strict=True))
+    assert "graft notebooks" in (REPO / "MANIFEST.in").read_text()  # and the sdist carries them
+
+
+# -- make lab -------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _run_in_kernel(websocket, url: str, code: str) -> str:
+    """Execute ``code`` through the server's kernel websocket; return its stdout."""
+    ws = websocket.create_connection(url, timeout=60)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test", "session": uuid.uuid4().hex,
+                       "date": "", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True}}))
+        out = ""
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            elif msg["msg_type"] == "error":
+                raise AssertionError(msg["content"]["evalue"])
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return out
+    finally:
+        ws.close()
+
+
+@pytest.mark.slow
+def test_make_lab_serves_the_notebooks_with_the_venvs_python_as_kernel(tmp_path):
+    pytest.importorskip("jupyterlab", reason="JupyterLab is in the lab extra: pip install -e '.[lab]'")
+    websocket = pytest.importorskip("websocket", reason="websocket-client comes with jupyter_server")
+    if shutil.which("make") is None:
+        pytest.skip("make not found")
+    decoy = tmp_path / "user-data" / "kernels" / "python3"  # a user-level spec for another Python
+    decoy.mkdir(parents=True)
+    (decoy / "kernel.json").write_text('{"argv": ["/bin/false", "{connection_file}"], "display_name": "decoy", '
+                                       '"language": "python"}')
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "user-data"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    lab_args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
+                f"--IdentityProvider.token={token}")
+    log = (tmp_path / "lab.log").open("wb")
+    server = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"BIN={os.path.dirname(sys.executable)}",
+                               f"LAB_ARGS={lab_args}"], cwd=REPO, env=env, stdout=log, stderr=log,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+    base, auth = f"http://127.0.0.1:{port}", f"token={token}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                _get(f"{base}/api/status?{auth}")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"make lab did not start: {(tmp_path / 'lab.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        contents = _get(f"{base}/api/contents?{auth}")["content"]
+        assert sorted(c["name"] for c in contents if c["type"] == "notebook") == [f"{n}.ipynb" for n in EXPECTED]
+        assert _get(f"{base}/api/kernelspecs?{auth}")["default"] == "python3"
+        request = urllib.request.Request(f"{base}/api/kernels?{auth}", data=b'{"name": "python3"}', method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            kernel = json.loads(r.read())["id"]
+        out = _run_in_kernel(websocket, f"ws://127.0.0.1:{port}/api/kernels/{kernel}/channels?{auth}",
+                             "import sys, flowtools; print(sys.prefix)")
+        assert out.strip() == sys.prefix  # the venv's Python, with flowtools, not the decoy
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the group make leads (start_new_session)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()

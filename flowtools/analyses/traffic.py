@@ -1,24 +1,31 @@
 """Traffic overview analyses: frame in, frame out, on the flows' engine (Narwhals).
 
-Each function takes flows (a ``Flows``, a DuckDB relation or a Polars frame; for
-``top_talkers`` and ``aws_services`` the output of :func:`flowtools.enrich`) and returns a
-small lazy frame of aggregates; nothing is collected here.
+Each function takes flows (a ``Flows``, a DuckDB relation or a Polars frame; where noted
+the output of :func:`flowtools.enrich`, which adds the names) plus keyword-only options,
+and returns a small lazy frame of aggregates on the same engine (a DuckDB relation or a
+Polars ``LazyFrame``). Nothing is collected here: the caller decides when to run it.
+Records without traffic (NODATA, SKIPDATA) are left out. Bytes are as logged: traffic
+between two interfaces that both log counts once at each.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import narwhals as nw
 
-__all__ = ["aws_services", "rejects", "timeseries", "top_talkers", "traffic_paths"]
+__all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "peers", "ports", "rejects", "scanners", "timeseries",
+           "top_talkers", "traffic_paths"]
 
-#: AWS's ``traffic-path`` codes (egress records only).
+#: AWS's ``traffic-path`` codes (egress records only; AWS VPC user guide, "Flow log records").
 TRAFFIC_PATHS = {
-    1: "same VPC", 2: "internet or gateway endpoint", 3: "virtual private gateway",
+    1: "same VPC", 2: "internet gateway or gateway endpoint", 3: "virtual private gateway",
     4: "intra-region VPC peering", 5: "inter-region VPC peering", 6: "local gateway",
-    7: "gateway VPC endpoint (Nitro)", 8: "internet gateway",
+    7: "gateway VPC endpoint (Nitro)", 8: "internet gateway (Nitro)",
 }
+#: Label of records without ``traffic_path``: ingress records, and formats without the field.
+NO_TRAFFIC_PATH = "not recorded (ingress, or format without traffic-path)"
 
 
 def _frame(flows: Any) -> nw.LazyFrame:
@@ -32,10 +39,17 @@ def _traffic(lf: nw.LazyFrame) -> nw.LazyFrame:
     return lf.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null())
 
 
+def _src() -> nw.Expr:
+    return nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr"))
+
+
+def _dst() -> nw.Expr:
+    return nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
+
+
 def timeseries(flows: Any, *, every: str = "1h", by: str | None = "action") -> Any:
-    """Bytes, packets and records per ``every`` (``"1m"``, ``"1h"`` or ``"1d"``: calendar
-    truncation of the record start time, which DuckDB supports for a multiple of 1), split by
-    ``by`` (a column, or None)."""
+    """Bytes, packets and records per ``every`` (``"1m"``, ``"1h"``, ``"1d"``: calendar
+    truncation of the record's start time), split by the column ``by`` (or None)."""
     lf = _traffic(_frame(flows))
     keys = [nw.col("start_time").dt.truncate(every).alias("time")] + ([nw.col(by)] if by else [])
     return (lf.group_by(*keys).agg(bytes=nw.col("bytes").sum().cast(nw.Int64),
@@ -44,26 +58,37 @@ def timeseries(flows: Any, *, every: str = "1h", by: str | None = "action") -> A
             .sort(["time", *([by] if by else [])]).to_native())
 
 
-def top_talkers(enriched: Any, *, n: int = 10, side: str = "src") -> Any:
-    """The ``n`` endpoints of ``side`` (``src`` or ``dst``) with the most bytes: their
-    address, resource name, scope and AWS service, bytes, records and peers."""
+def top_talkers(enriched: Any, *, n: int = 10, kind: Literal["resources", "peers"] = "resources") -> Any:
+    """The ``n`` endpoints with the most bytes sent plus received (the packets' original
+    addresses, ``pkt_*`` first): ``resources`` are the estate's side (interfaces, VPC
+    addresses, private addresses), ``peers`` the internet. Columns: address,
+    resource_name, scope, aws_service, bytes, packets, records, peers (distinct
+    counterparts). Needs :func:`flowtools.enrich` output."""
+    if kind not in ("resources", "peers"):
+        raise ValueError(f"kind must be 'resources' or 'peers', not {kind!r}")
     lf = _traffic(_frame(enriched))
-    peer = "dst" if side == "src" else "src"
-    return (lf.filter(~nw.col(f"{side}_address").is_null())
-            .group_by(f"{side}_address")
-            .agg(resource_name=nw.col(f"{side}_resource_name").max(), scope=nw.col(f"{side}_scope").max(),
-                 aws_service=nw.col(f"{side}_aws_service").max(), bytes=nw.col("bytes").sum().cast(nw.Int64),
-                 records=nw.len().cast(nw.Int64), peers=nw.col(f"{peer}_address").n_unique().cast(nw.Int64))
-            .rename({f"{side}_address": "address"})
+
+    def side(me: str, other: str) -> nw.LazyFrame:
+        return lf.select(address=nw.col(f"{me}_address"), scope=nw.col(f"{me}_scope"),
+                         resource_name=nw.col(f"{me}_resource_name"), aws_service=nw.col(f"{me}_aws_service"),
+                         peer=nw.col(f"{other}_address"), bytes=nw.col("bytes"), packets=nw.col("packets"))
+
+    both = nw.concat([side("src", "dst"), side("dst", "src")], how="vertical").filter(~nw.col("address").is_null())
+    internet = nw.col("scope") == "internet"
+    both = both.filter(internet if kind == "peers" else ~internet | nw.col("scope").is_null())
+    return (both.group_by("address")
+            .agg(resource_name=nw.col("resource_name").max(), scope=nw.col("scope").max(),
+                 aws_service=nw.col("aws_service").max(), bytes=nw.col("bytes").sum().cast(nw.Int64),
+                 packets=nw.col("packets").sum().cast(nw.Int64), records=nw.len().cast(nw.Int64),
+                 peers=nw.col("peer").n_unique().cast(nw.Int64))
             .sort(["bytes", "address"], descending=[True, False]).head(n).to_native())
 
 
 def rejects(flows: Any, *, n: int = 20) -> Any:
     """Rejected traffic by interface, destination port and protocol: records, distinct
-    sources (who is scanning what), first and last time; the ``n`` largest."""
+    sources, first and last time; the ``n`` with most sources."""
     lf = _traffic(_frame(flows)).filter(nw.col("action") == "REJECT")
-    source = nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr"))
-    return (lf.with_columns(_source=source)
+    return (lf.with_columns(_source=_src())
             .group_by("interface_id", "dstport", "protocol")
             .agg(records=nw.len().cast(nw.Int64), sources=nw.col("_source").n_unique().cast(nw.Int64),
                  first=nw.col("start_time").min(), last=nw.col("end_time").max())
@@ -71,11 +96,24 @@ def rejects(flows: Any, *, n: int = 20) -> Any:
             .head(n).to_native())
 
 
+def scanners(flows: Any, *, n: int = 15) -> Any:
+    """Who is scanning: the sources of rejected traffic (``pkt_srcaddr`` first) that tried
+    the most distinct destination ports, with the interfaces they reached, records, first
+    and last time; the ``n`` first."""
+    lf = _traffic(_frame(flows)).filter(nw.col("action") == "REJECT")
+    return (lf.with_columns(source=_src())
+            .group_by("source")
+            .agg(ports=nw.col("dstport").n_unique().cast(nw.Int64),
+                 interfaces=nw.col("interface_id").n_unique().cast(nw.Int64),
+                 records=nw.len().cast(nw.Int64), first=nw.col("start_time").min(), last=nw.col("end_time").max())
+            .sort(["ports", "records", "source"], descending=[True, True, False]).head(n).to_native())
+
+
 def traffic_paths(flows: Any) -> Any:
-    """Bytes and records of egress traffic per ``traffic_path`` (named; records without
-    the field are ``unknown``)."""
+    """Bytes and records per ``traffic_path`` (named by :data:`TRAFFIC_PATHS`; records
+    without the field are :data:`NO_TRAFFIC_PATH`)."""
     lf = _traffic(_frame(flows))
-    name = nw.lit("unknown")
+    name = nw.lit(NO_TRAFFIC_PATH)
     for code, label in TRAFFIC_PATHS.items():
         name = nw.when(nw.col("traffic_path") == code).then(nw.lit(label)).otherwise(name)
     return (lf.with_columns(path=name).group_by("path")
@@ -84,8 +122,9 @@ def traffic_paths(flows: Any) -> Any:
 
 
 def aws_services(enriched: Any) -> Any:
-    """Bytes to and from AWS services (the peer's ``aws_service`` per ip-ranges or the
-    record), by service and region."""
+    """Bytes and records to and from AWS services (the peer's ``aws_service`` from
+    ip-ranges, else the record's ``pkt-*-aws-service``), by service and region. Needs
+    :func:`flowtools.enrich` output."""
     lf = _traffic(_frame(enriched))
     service = nw.coalesce(nw.col("dst_aws_service"), nw.col("src_aws_service"))
     region = nw.when(~nw.col("dst_aws_service").is_null()).then(nw.col("dst_aws_region")).otherwise(
@@ -93,4 +132,70 @@ def aws_services(enriched: Any) -> Any:
     return (lf.with_columns(service=service, region=region).filter(~nw.col("service").is_null())
             .group_by("service", "region")
             .agg(bytes=nw.col("bytes").sum().cast(nw.Int64), records=nw.len().cast(nw.Int64))
-            .sort(["bytes", "service"], descending=[True, False]).to_native())
+            .sort(["bytes", "service", "region"], descending=[True, False, False], nulls_last=True).to_native())
+
+
+def _of(lf: nw.LazyFrame, interfaces: Sequence[str]) -> nw.LazyFrame:
+    wanted = [i.lower() for i in interfaces]
+    return _traffic(lf).filter(nw.col("interface_id").str.to_lowercase().is_in(wanted))
+
+
+def conversations(flows: Any, *, interfaces: Sequence[str]) -> Any:
+    """Every conversation the ``interfaces`` logged: one row per source, destination,
+    destination port, protocol and action (addresses ``pkt_*`` first) with records,
+    packets, bytes, first and last time, by bytes. On :func:`flowtools.enrich` output the
+    names of both sides and the port's service are added."""
+    lf = _of(_frame(flows), interfaces)
+    names = set(lf.collect_schema().names())
+    extra = [c for c in ("src_resource_name", "dst_resource_name", "dstport_service") if c in names]
+    lf = lf.with_columns(source=_src(), destination=_dst())
+    keys = ["source", "destination", "dstport", "protocol", "action"]
+    return (lf.group_by(*keys)
+            .agg(*(nw.col(c).max() for c in extra), records=nw.len().cast(nw.Int64),
+                 packets=nw.col("packets").sum().cast(nw.Int64), bytes=nw.col("bytes").sum().cast(nw.Int64),
+                 first=nw.col("start_time").min(), last=nw.col("end_time").max())
+            .select(*keys, *extra, "records", "packets", "bytes", "first", "last")
+            .sort(["bytes", *keys], descending=[True, False, False, False, False, False], nulls_last=True)
+            .to_native())
+
+
+def peers(enriched: Any, *, interfaces: Sequence[str]) -> Any:
+    """The other side of the ``interfaces``' records: per peer address its name, scope and
+    AWS service, records, bytes, the distinct local ports it used or reached, first and
+    last time, by bytes. The peer is the source of ingress and the destination of egress
+    records (``flow_direction``); without the field, the side that is not one of the
+    interfaces (from the inventory). Needs :func:`flowtools.enrich` output."""
+    lf = _of(_frame(enriched), interfaces)
+    wanted = [i.lower() for i in interfaces]
+    mine = nw.col("src_interface_id").str.to_lowercase().is_in(wanted).fill_null(False)
+    is_src = (nw.when(nw.col("flow_direction") == "ingress").then(nw.lit(True))
+              .otherwise(nw.when(nw.col("flow_direction") == "egress").then(nw.lit(False)).otherwise(~mine)))
+
+    def pick(side_src: str, side_dst: str) -> nw.Expr:
+        return nw.when(is_src).then(nw.col(side_src)).otherwise(nw.col(side_dst))
+
+    lf = lf.with_columns(peer=pick("src_address", "dst_address"), scope=pick("src_scope", "dst_scope"),
+                         resource_name=pick("src_resource_name", "dst_resource_name"),
+                         aws_service=pick("src_aws_service", "dst_aws_service"),
+                         local_port=pick("dstport", "srcport"))
+    return (lf.filter(~nw.col("peer").is_null()).group_by("peer")
+            .agg(resource_name=nw.col("resource_name").max(), scope=nw.col("scope").max(),
+                 aws_service=nw.col("aws_service").max(), records=nw.len().cast(nw.Int64),
+                 bytes=nw.col("bytes").sum().cast(nw.Int64),
+                 local_ports=nw.col("local_port").n_unique().cast(nw.Int64),
+                 first=nw.col("start_time").min(), last=nw.col("end_time").max())
+            .sort(["bytes", "peer"], descending=[True, False]).to_native())
+
+
+def ports(flows: Any, *, interfaces: Sequence[str]) -> Any:
+    """The destination ports of the ``interfaces``' records: per destination port,
+    protocol and action the records, distinct sources (``pkt_srcaddr`` first) and bytes,
+    by records. On :func:`flowtools.enrich` output the port's service name is added."""
+    lf = _of(_frame(flows), interfaces)
+    extra = [nw.col("dstport_service").max()] if "dstport_service" in lf.collect_schema().names() else []
+    return (lf.with_columns(_source=_src()).group_by("dstport", "protocol", "action")
+            .agg(*extra, records=nw.len().cast(nw.Int64), sources=nw.col("_source").n_unique().cast(nw.Int64),
+                 bytes=nw.col("bytes").sum().cast(nw.Int64))
+            .sort(["records", "dstport", "protocol", "action"], descending=[True, False, False, False],
+                  nulls_last=True)
+            .to_native())

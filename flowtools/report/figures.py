@@ -1,63 +1,45 @@
 """Plotly figures from frames: the pictures of the notebooks and reports.
 
-Every function takes frames (findings from :func:`flowtools.internet_exposure`, flows or
-enriched flows, on either engine), lets the engine aggregate, and returns a
-``plotly.graph_objects.Figure``. Text that comes from logs or the inventory (names are
-user-controlled tags) is HTML-escaped before it reaches plotly, whose labels accept a
-subset of HTML. :func:`findings_table` renders findings as an escaped, filterable HTML
-table (no external script).
+Every figure function takes frames (findings from :func:`flowtools.internet_exposure`,
+flows, the output of :func:`flowtools.enrich` or of :mod:`flowtools.analyses.traffic`),
+on either engine: a DuckDB relation, a Polars frame or a ``Flows``. The engine does the
+aggregating; what reaches Python is the small result that is drawn. Each returns a
+``plotly.graph_objects.Figure``.
+
+Text from logs or the inventory (names are user-controlled tags) is HTML-escaped before it
+reaches plotly, whose labels and hover texts interpret a subset of HTML: a Name tag
+``<b>x</b>`` shows as that text, never as markup. :func:`html_table` and
+:func:`findings_table` render frames as escaped HTML tables (the findings one with a
+filter box, an inline script: no external resource).
 """
 
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 import narwhals as nw
 import plotly.graph_objects as go
-import plotly.io as pio
 import polars as pl
+from plotly.subplots import make_subplots
 
 __all__ = [
-    "STATUS_COLORS", "bytes_over_time", "exposed_ports", "findings_table", "html_table", "naive_vs_full",
-    "peer_origins", "show",
-    "peers_over_time", "rejects_chart", "resource_timeline", "top_talkers_chart", "traffic_paths_chart",
+    "FINDINGS_COLUMNS", "STATUS_COLORS", "aws_services_chart", "collect", "esc", "exposed_ports",
+    "findings_table", "html_table", "method_comparison", "naive_vs_full", "peer_origins", "peers_over_time",
+    "rejects_chart", "resource_timeline", "scanners_chart", "show", "top_talkers_chart", "traffic_over_time",
+    "traffic_paths_chart",
 ]
 
-def _offline_notebook_renderer() -> None:
-    """plotly's ``notebook`` renderer (plotly.js inlined once: what reports use) adds a
-    MathJax ``<script src>`` from a CDN to every figure; we never typeset LaTeX, so the
-    registered renderer is replaced by one that drops it: reports stay offline."""
-    base = pio.renderers["notebook"]
-    if getattr(base, "_flowtools_offline", False):
-        return
-
-    class OfflineNotebookRenderer(type(base)):  # type: ignore[misc]
-        _flowtools_offline = True
-
-        def to_mimebundle(self, fig_dict):
-            bundle = super().to_mimebundle(fig_dict)
-            if "text/html" in bundle:
-                bundle["text/html"] = _REMOTE_SCRIPT.sub("", bundle["text/html"])
-            return bundle
-
-    renderer = OfflineNotebookRenderer()
-    renderer.__dict__.update(base.__dict__)
-    pio.renderers["notebook"] = renderer
-    pio.renderers.default = pio.renderers.default  # the default holds renderer objects: rebuild it
-
-
-_REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=[\"']https?://[^\"']*[\"'][^>]*>\s*</script>", re.IGNORECASE)
-_offline_notebook_renderer()
-
 STATUS_COLORS = {"exposed": "#d62728", "reachable": "#ff7f0e", "blocked": "#7f7f7f", "configured": "#1f77b4"}
+ACTION_COLORS = {"ACCEPT": "#2ca02c", "REJECT": "#d62728"}
 _PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+_FINDING_KEY = ["interface_id", "port", "protocol"]
 
 
 def collect(frame: Any) -> pl.DataFrame:
-    """A frame (DuckDB relation, Polars lazy/eager frame, Narwhals frame) as a Polars DataFrame,
-    time zones normalised to UTC."""
+    """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``)
+    and return a Polars DataFrame, timestamps in UTC. Use it on small results."""
+    frame = getattr(frame, "frame", frame)
     if isinstance(frame, nw.LazyFrame | nw.DataFrame):
         frame = frame.to_native()
     if isinstance(frame, pl.LazyFrame):
@@ -71,11 +53,14 @@ def collect(frame: Any) -> pl.DataFrame:
     return df.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
-def esc(value: Any) -> str:
-    """Text for plotly labels and HTML: escaped, control characters made visible."""
+def esc(value: Any, *, quote: bool = False) -> str:
+    """Text for plotly labels and HTML text: ``&``, ``<`` and ``>`` escaped (``quote=True``:
+    quotes too, for attribute values), control characters shown as ``\\xNN``. plotly
+    decodes only a few named entities in labels (not ``&quot;``): quotes stay as they are
+    there, which is safe outside attributes."""
     text = "" if value is None else str(value)
     text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=quote)
 
 
 def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
@@ -90,122 +75,172 @@ def _label(row: dict) -> str:
     return f"{esc(name)} {esc(row.get('protocol'))}{port}"
 
 
+def _labels(df: pl.DataFrame) -> pl.Series:
+    return pl.Series("label", [_label(r) for r in df.select("resource_name", "interface_id", "protocol", "port")
+                               .to_dicts()], dtype=pl.String)
+
+
+# -- exposure ---------------------------------------------------------------------------------
+
 def exposed_ports(findings: Any, *, n: int = 25) -> go.Figure:
-    """Internet peers per finding (resource, protocol and port), coloured by status."""
+    """Internet peers per finding (resource, protocol and port), coloured by status: the
+    first ``n`` findings in the findings' order (exposed first, most peers first)."""
     df = collect(findings).filter(pl.col("status") != "configured").head(n)
+    df = df.with_columns(_labels(df))
     fig = go.Figure()
     for status, color in STATUS_COLORS.items():
         part = df.filter(pl.col("status") == status)
         if part.height:
-            rows = part.to_dicts()
-            fig.add_bar(y=[_label(r) for r in rows], x=part["peers"].to_list(), orientation="h", name=status,
+            fig.add_bar(y=part["label"].to_list(), x=part["peers"].to_list(), orientation="h", name=status,
                         marker_color=color,
-                        customdata=[[esc(r["interface_id"]), r["connections"], esc(r["confidence"])] for r in rows],
+                        customdata=[[esc(r["interface_id"]), r["connections"], esc(r["confidence"]), esc(r["evidence"])]
+                                    for r in part.select("interface_id", "connections", "confidence", "evidence")
+                                    .to_dicts()],
                         hovertemplate="%{y}<br>%{x} peers, %{customdata[1]} connections<br>%{customdata[0]}"
-                                      "<br>confidence %{customdata[2]}<extra></extra>")
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Internet peers per exposed resource and port", xaxis_title="distinct internet peers",
+                                      "<br>confidence %{customdata[2]}<br>%{customdata[3]}<extra></extra>")
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=df["label"].to_list())
+    return _layout(fig, "Internet peers per resource and port", xaxis_title="distinct internet peers",
                    height=max(300, 22 * df.height + 120))
 
 
-def _inbound(flows: Any, findings: Any, statuses: tuple[str, ...]) -> tuple[nw.LazyFrame, pl.DataFrame]:
-    """Records of the findings' internet-initiated traffic: to the finding's interface,
-    local address, port and protocol."""
+def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> nw.LazyFrame:
+    """The accepted inbound records of the findings' services (interface, local address,
+    port and protocol of the finding), on the flows' engine, with ``label`` and ``peer``."""
     from flowtools.analyses.exposure import _native_frame
     from flowtools.enrich import side_table
 
     native = _native_frame(flows)
-    keys = collect(findings).filter(pl.col("status").is_in(list(statuses)))
+    keys = findings.filter(pl.col("status").is_in(list(statuses)))
     keys = keys.select(
-        "interface_id", "local_ip", label=pl.Series([_label(r) for r in keys.to_dicts()], dtype=pl.String),
+        "interface_id", "local_ip", _labels(keys),
         _port=pl.col("port").fill_null(0).cast(pl.Int32),
         _proto=pl.col("protocol").replace_strict(_PROTOCOL_NUMBERS, default=None).cast(pl.Int32),
     ).filter(pl.col("_proto").is_not_null())
     lf = nw.from_native(native)
     local = nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
     port = nw.when(nw.col("protocol").is_in([1, 58])).then(nw.lit(0)).otherwise(nw.col("dstport")).cast(nw.Int32)
-    records = (lf.filter(nw.col("action") == "ACCEPT")
-               .with_columns(_local=local, _port=port, _proto=nw.col("protocol"),
-                             peer=nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr")))
-               .join(nw.from_native(side_table(native, keys)).rename({"local_ip": "_local"}),
-                     on=["interface_id", "_local", "_port", "_proto"], how="inner"))
-    return records, keys
+    return (lf.filter(nw.col("action") == "ACCEPT")
+            .with_columns(_local=local, _port=port, _proto=nw.col("protocol"),
+                          peer=nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr")))
+            .join(nw.from_native(side_table(native, keys)).rename({"local_ip": "_local"}),
+                  on=["interface_id", "_local", "_port", "_proto"], how="inner"))
 
 
 def peers_over_time(flows: Any, findings: Any, *, every: str = "1h", n: int = 8) -> go.Figure:
-    """Distinct internet peers per ``every`` for the ``n`` exposed services with most peers."""
+    """Distinct internet peers per ``every`` reaching the ``n`` exposed services with the
+    most peers (their accepted inbound records)."""
     top = collect(findings).filter(pl.col("status") == "exposed").head(n)
-    records, _ = _inbound(flows, top, ("exposed",))
+    records = _inbound(flows, top, ("exposed",))
     df = collect(records.group_by(nw.col("start_time").dt.truncate(every).alias("time"), "label")
                  .agg(peers=nw.col("peer").n_unique().cast(nw.Int64)).sort("time", "label"))
     fig = go.Figure()
-    for label in dict.fromkeys(top.select(label=pl.Series([_label(r) for r in top.to_dicts()]))["label"]):
+    for label in dict.fromkeys(_labels(top).to_list()):
         part = df.filter(pl.col("label") == label)
         fig.add_scatter(x=part["time"].to_list(), y=part["peers"].to_list(), mode="lines+markers", name=label)
     return _layout(fig, f"Internet peers per {every} of the exposed services", yaxis_title="distinct peers")
 
 
 def peer_origins(enriched_flows: Any, findings: Any) -> go.Figure:
-    """Where the peers of exposed and reachable services come from: AWS services and
-    regions (ip-ranges) versus the rest of the internet."""
-    records, _ = _inbound(enriched_flows, findings, ("exposed", "reachable"))
-    service = nw.coalesce(
-        nw.concat_str([nw.col("src_aws_service"), nw.lit(" "), nw.col("src_aws_region")]),
+    """Where the internet peers of exposed and reachable services come from: AWS services
+    and regions (AWS's ip-ranges, or the log's ``pkt-src-aws-service``) versus the rest
+    of the internet. Needs :func:`flowtools.enrich` output."""
+    records = _inbound(enriched_flows, collect(findings), ("exposed", "reachable"))
+    origin = nw.coalesce(
+        nw.concat_str([nw.col("src_aws_service"), nw.lit(" "), nw.coalesce(nw.col("src_aws_region"), nw.lit("?"))]),
         nw.lit("internet (not AWS)"))
-    df = collect(records.with_columns(origin=service).group_by("origin")
+    df = collect(records.with_columns(origin=origin).group_by("origin")
                  .agg(peers=nw.col("peer").n_unique().cast(nw.Int64)).sort("peers", "origin", descending=[True, False]))
     fig = go.Figure(go.Bar(x=[esc(o) for o in df["origin"].to_list()], y=df["peers"].to_list(),
-                           marker_color="#1f77b4"))
-    return _layout(fig, "Where the internet peers come from", yaxis_title="distinct peers", yaxis_type="log")
+                           text=df["peers"].to_list(), marker_color="#1f77b4",
+                           hovertemplate="%{x}: %{y} peers<extra></extra>"))
+    return _layout(fig, "Where the internet peers of exposed services come from", yaxis_title="distinct peers (log)",
+                   yaxis_type="log")
+
+
+def method_comparison(full: Any, naive: Any) -> pl.DataFrame:
+    """The naive v2 reading against the full method, per finding key (interface, port,
+    protocol): one row per ``method`` and ``category`` with the number of ``findings``.
+
+    Naive findings are ``exposed`` or ``reachable`` when the full method says so of the
+    same key, else ``false positive`` (replies to the resources' own connections, mostly).
+    Full findings (exposed and reachable) are ``exposed``/``reachable`` when the naive
+    reading reports them too, else ``missed by naive`` (e.g. clients behind a load
+    balancer, seen through ``pkt-srcaddr``)."""
+    f = collect(full).filter(pl.col("status").is_in(["exposed", "reachable"])).select(*_FINDING_KEY, "status")
+    v = collect(naive).select(_FINDING_KEY).unique()
+    naive_rows = (v.join(f, on=_FINDING_KEY, how="left", nulls_equal=True)
+                  .select(method=pl.lit("naive v2 reading"), category=pl.col("status").fill_null("false positive")))
+    full_rows = (f.join(v.with_columns(_naive=pl.lit(True)), on=_FINDING_KEY, how="left", nulls_equal=True)
+                 .select(method=pl.lit("full method"),
+                         category=pl.when(pl.col("_naive")).then(pl.col("status")).otherwise(pl.lit("missed by naive"))))
+    order = {"exposed": 0, "reachable": 1, "false positive": 2, "missed by naive": 3}
+    return (pl.concat([naive_rows, full_rows]).group_by("method", "category")
+            .agg(findings=pl.len().cast(pl.Int64))
+            .sort(pl.col("method") != "naive v2 reading", pl.col("category").replace_strict(order, default=9)))
 
 
 def naive_vs_full(full: Any, naive: Any) -> go.Figure:
-    """How many findings the naive v2 reading reports against the full method, and how many
-    of the naive ones are false positives (not found by the full method)."""
-    f, v = collect(full), collect(naive)
-    f = f.filter(pl.col("status") != "configured")
-    keys = ["interface_id", "port", "protocol"]
-    false_positives = v.join(f.select(keys), on=keys, how="anti", nulls_equal=True).height
-    true_naive = v.height - false_positives
+    """What the naive v2 reading ("accepted from a public address to port X") reports
+    against the full method: the findings both report, the false positives the full
+    method removes and the exposures the naive reading misses (:func:`method_comparison`)."""
+    df = method_comparison(full, naive)
+    colors = {"exposed": STATUS_COLORS["exposed"], "reachable": STATUS_COLORS["reachable"],
+              "false positive": "#c7c7c7", "missed by naive": "#9467bd"}
     fig = go.Figure()
-    fig.add_bar(x=["naive v2 reading", "full method"], y=[true_naive, f.height], name="real exposure",
-                marker_color="#d62728")
-    fig.add_bar(x=["naive v2 reading", "full method"], y=[false_positives, 0], name="false positives (replies)",
-                marker_color="#c7c7c7")
-    return _layout(fig, f"Naive v2 reading: {v.height} findings, {false_positives} false positives removed",
-                   barmode="stack", yaxis_title="findings")
+    for category, color in colors.items():
+        part = df.filter(pl.col("category") == category)
+        if part.height:
+            fig.add_bar(y=part["method"].to_list(), x=part["findings"].to_list(), orientation="h", name=category,
+                        marker_color=color, text=part["findings"].to_list(), textposition="outside",
+                        hovertemplate="%{y}: %{x} " + category + "<extra></extra>")
+    count = {(r["method"], r["category"]): r["findings"] for r in df.to_dicts()}
+    total = sum(v for (m, _), v in count.items() if m == "naive v2 reading")
+    fp = count.get(("naive v2 reading", "false positive"), 0)
+    missed = count.get(("full method", "missed by naive"), 0)
+    fig.update_yaxes(categoryorder="array", categoryarray=["full method", "naive v2 reading"])
+    return _layout(fig, f"Naive v2 reading: {total} findings; the full method removes {fp} false positives "
+                        f"and finds {missed} it missed", barmode="group", xaxis_title="findings (log scale)",
+                   xaxis_type="log", height=360)
 
 
-def bytes_over_time(series: Any) -> go.Figure:
-    """Bytes over time from :func:`flowtools.analyses.traffic.timeseries` (split by ``action``)."""
+# -- traffic ----------------------------------------------------------------------------------
+
+def traffic_over_time(series: Any) -> go.Figure:
+    """Bytes and packets over time from :func:`flowtools.analyses.traffic.timeseries`,
+    stacked by ``action`` when the series is split by it."""
     df = collect(series)
-    fig = go.Figure()
     split = "action" if "action" in df.columns else None
-    for value in (df[split].unique().sort().to_list() if split else [None]):
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=("bytes", "packets"))
+    values = df[split].unique().sort().to_list() if split else [None]
+    for value in values:
         part = df.filter(pl.col(split) == value) if split else df
-        fig.add_scatter(x=part["time"].to_list(), y=part["bytes"].to_list(), mode="lines", stackgroup="one",
-                        name=esc(value) if value else "bytes")
-    return _layout(fig, "Bytes over time", yaxis_title="bytes")
+        name = esc(value) if value else "all"
+        color = ACTION_COLORS.get(value or "", None)
+        for row, column in ((1, "bytes"), (2, "packets")):
+            fig.add_scatter(x=part["time"].to_list(), y=part[column].to_list(), mode="lines", stackgroup=column,
+                            name=name, legendgroup=name, showlegend=row == 1, line_color=color, row=row, col=1)
+    return _layout(fig, "Traffic over time", height=520)
 
 
 def top_talkers_chart(talkers: Any, *, title: str = "Top talkers") -> go.Figure:
-    """Bars from :func:`flowtools.analyses.traffic.top_talkers`."""
+    """Bytes per endpoint from :func:`flowtools.analyses.traffic.top_talkers`."""
     df = collect(talkers)
-    labels = [f"{esc(r['resource_name'] or r['aws_service'] or '')} {esc(r['address'])}".strip() for r in df.to_dicts()]
+    labels = [" ".join(x for x in (esc(r["resource_name"] or r["aws_service"] or ""), esc(r["address"])) if x)
+              for r in df.select("resource_name", "aws_service", "address").to_dicts()]
     fig = go.Figure(go.Bar(y=labels, x=df["bytes"].to_list(), orientation="h",
-                           customdata=[[esc(s), p] for s, p in zip(df["scope"].to_list(), df["peers"].to_list(),
-                                                                     strict=True)],
-                           hovertemplate="%{y}<br>%{x} bytes, %{customdata[1]} peers (%{customdata[0]})"
-                                         "<extra></extra>"))
+                           customdata=[[esc(s), p, r] for s, p, r in df.select("scope", "peers", "records").iter_rows()],
+                           hovertemplate="%{y}<br>%{x} bytes, %{customdata[1]} peers, %{customdata[2]} records"
+                                         " (%{customdata[0]})<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, xaxis_title="bytes", height=max(300, 26 * df.height + 120))
+    return _layout(fig, title, xaxis_title="bytes sent and received", height=max(300, 26 * df.height + 120))
 
 
 def rejects_chart(rejected: Any) -> go.Figure:
-    """Who is scanning what: rejected traffic by interface and port
+    """Rejected traffic: distinct sources per interface and destination port
     (:func:`flowtools.analyses.traffic.rejects`)."""
     df = collect(rejected)
-    labels = [f"{esc(r['interface_id'])} {esc(r['protocol'])}/{esc(r['dstport'])}" for r in df.to_dicts()]
+    labels = [f"{esc(r['interface_id'])} {esc(r['protocol'])}/{esc(r['dstport'])}"
+              for r in df.select("interface_id", "protocol", "dstport").to_dicts()]
     fig = go.Figure(go.Bar(y=labels, x=df["sources"].to_list(), orientation="h", marker_color="#7f7f7f",
                            customdata=df["records"].to_list(),
                            hovertemplate="%{y}<br>%{x} sources, %{customdata} records<extra></extra>"))
@@ -214,11 +249,37 @@ def rejects_chart(rejected: Any) -> go.Figure:
                    height=max(300, 22 * df.height + 120))
 
 
+def scanners_chart(scanning: Any) -> go.Figure:
+    """Who is scanning: distinct ports each source of rejected traffic tried
+    (:func:`flowtools.analyses.traffic.scanners`)."""
+    df = collect(scanning)
+    fig = go.Figure(go.Bar(y=[esc(s) for s in df["source"].to_list()], x=df["ports"].to_list(), orientation="h",
+                           marker_color="#8c564b",
+                           customdata=df.select("interfaces", "records").rows(),
+                           hovertemplate="%{y}<br>%{x} ports on %{customdata[0]} interface(s), %{customdata[1]} "
+                                         "rejected records<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Sources of rejected traffic: distinct destination ports tried",
+                   xaxis_title="distinct destination ports", height=max(300, 22 * df.height + 120))
+
+
 def traffic_paths_chart(paths: Any) -> go.Figure:
-    """Egress bytes per traffic path (:func:`flowtools.analyses.traffic.traffic_paths`)."""
+    """Bytes per traffic path (:func:`flowtools.analyses.traffic.traffic_paths`)."""
     df = collect(paths)
-    fig = go.Figure(go.Pie(labels=[esc(p) for p in df["path"].to_list()], values=df["bytes"].to_list(), hole=0.4))
-    return _layout(fig, "Traffic paths (bytes)")
+    fig = go.Figure(go.Pie(labels=[esc(p) for p in df["path"].to_list()], values=df["bytes"].to_list(), hole=0.4,
+                           sort=False))
+    return _layout(fig, "Bytes per traffic path")
+
+
+def aws_services_chart(services: Any) -> go.Figure:
+    """Bytes to and from AWS services by region (:func:`flowtools.analyses.traffic.aws_services`)."""
+    df = collect(services).with_columns(pl.col("region").fill_null("?"))
+    fig = go.Figure()
+    for region in df["region"].unique().sort().to_list():
+        part = df.filter(pl.col("region") == region)
+        fig.add_bar(x=[esc(s) for s in part["service"].to_list()], y=part["bytes"].to_list(), name=esc(region),
+                    hovertemplate="%{x} " + esc(region) + ": %{y} bytes<extra></extra>")
+    return _layout(fig, "Traffic to and from AWS services", barmode="stack", yaxis_title="bytes")
 
 
 def _seconds(every: str) -> int:
@@ -234,7 +295,8 @@ def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go
     from flowtools.analyses.exposure import _native_frame
 
     step = _seconds(every)
-    lf = nw.from_native(_native_frame(flows)).filter(nw.col("interface_id") == interface_id)
+    lf = nw.from_native(_native_frame(flows)).filter(nw.col("interface_id").str.to_lowercase()
+                                                     == interface_id.lower())
     df = collect(lf.filter(~nw.col("bytes").is_null())
                  .group_by(((nw.col("start") // step) * step).alias("bucket"), "action")
                  .agg(bytes=nw.col("bytes").sum().cast(nw.Int64)).sort("bucket", "action"))
@@ -242,9 +304,12 @@ def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go
     fig = go.Figure()
     for action in df["action"].unique().sort().to_list():
         part = df.filter(pl.col("action") == action)
-        fig.add_scatter(x=part["time"].to_list(), y=part["bytes"].to_list(), mode="lines", name=esc(action))
-    return _layout(fig, f"{esc(interface_id)}: bytes per {every}", yaxis_title="bytes")
+        fig.add_bar(x=part["time"].to_list(), y=part["bytes"].to_list(), name=esc(action),
+                    marker_color=ACTION_COLORS.get(action))
+    return _layout(fig, f"{esc(interface_id)}: bytes per {every}", yaxis_title="bytes", barmode="stack")
 
+
+# -- tables -----------------------------------------------------------------------------------
 
 _TABLE_SCRIPT = """
 <script>
@@ -259,9 +324,9 @@ function flowtoolsFilter(input) {
 """
 _TABLE_STYLE = """
 <style>
-.flowtools-table table { border-collapse: collapse; font: 13px sans-serif; }
-.flowtools-table th, .flowtools-table td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
-  vertical-align: top; }
+.flowtools-table table { border-collapse: collapse; font: 12px sans-serif; }
+.flowtools-table th, .flowtools-table td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left;
+  vertical-align: top; max-width: 28em; overflow-wrap: anywhere; }
 .flowtools-table td.status-exposed { color: #d62728; font-weight: bold; }
 .flowtools-table td.status-reachable { color: #ff7f0e; font-weight: bold; }
 .flowtools-table input { margin: 6px 0; padding: 4px; width: 24em; }
@@ -269,44 +334,69 @@ _TABLE_STYLE = """
 """
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join("" if x is None else str(x) for x in value)
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if value is None else str(value)
+
+
 def html_table(frame: Any, *, columns: tuple[str, ...] | list[str] | None = None, max_rows: int = 500,
                filter_box: bool = False, table_id: str | None = None) -> str:
-    """A frame as one self-contained HTML table, every cell escaped (tags are
-    user-controlled); ``filter_box`` adds a search box that filters rows (inline script)."""
+    """A frame as one self-contained HTML table, every header and cell escaped (tags are
+    user-controlled); ``filter_box`` adds a search box that hides rows not containing
+    its text (an inline script). Only the first ``max_rows`` rows are collected."""
+    frame = getattr(frame, "frame", frame)
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.head(max_rows + 1)
+    elif hasattr(frame, "limit") and not isinstance(frame, pl.DataFrame):  # a DuckDB relation
+        frame = frame.limit(max_rows + 1)
     df = collect(frame)
     cols = [c for c in (columns or df.columns) if c in df.columns]
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     body = []
-    for row in df.head(max_rows).to_dicts():
+    for row in df.head(max_rows).select(cols).to_dicts():
         cells = []
         for c in cols:
-            v = row[c]
-            if isinstance(v, list):
-                v = ", ".join(str(x) for x in v)
-            elif hasattr(v, "strftime"):
-                v = v.strftime("%Y-%m-%dT%H:%M:%SZ")
-            klass = f' class="status-{esc(v)}"' if c == "status" else ""
-            cells.append(f"<td{klass}>{esc('' if v is None else v)}</td>")
+            klass = f' class="status-{esc(row[c], quote=True)}"' if c == "status" else ""
+            cells.append(f"<td{klass}>{esc(_cell(row[c]))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p>{df.height - max_rows} more rows not shown</p>" if df.height > max_rows else ""
+    more = f"<p>only the first {max_rows} rows are shown</p>" if df.height > max_rows else ""
     box = ('<input type="search" placeholder="filter rows..." oninput="flowtoolsFilter(this)">'
            if filter_box else "")
-    ident = f' id="{esc(table_id)}"' if table_id else ""
+    ident = f' id="{esc(table_id, quote=True)}"' if table_id else ""
     return (f'{_TABLE_STYLE}{_TABLE_SCRIPT if filter_box else ""}<div class="flowtools-table">{box}'
             f'<table{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}</div>')
 
 
+#: The columns of the findings table, in order.
 FINDINGS_COLUMNS = ("status", "resource_name", "interface_id", "protocol", "port", "port_to", "peers", "connections",
-                    "confidence", "sg_open", "local_ip", "first_seen", "last_seen", "evidence", "sample_peers")
+                    "confidence", "evidence", "sg_open", "local_ip", "account_id", "region", "first_seen",
+                    "last_seen", "sample_peers")
 
 
-def findings_table(findings: Any, *, max_rows: int = 500) -> str:
-    """Findings as an escaped, filterable HTML table (``id="findings"``)."""
-    return html_table(findings, columns=FINDINGS_COLUMNS, max_rows=max_rows, filter_box=True, table_id="findings")
+class _Html:
+    """An HTML fragment that notebooks display (``_repr_html_``) without IPython."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def show(frame: Any, **kw: Any) -> Any:
-    """Display a frame as an escaped HTML table in a notebook (``IPython.display.HTML``)."""
-    from IPython.display import HTML
+def findings_table(findings: Any, *, max_rows: int = 500) -> _Html:
+    """Findings as an escaped HTML table (``id="findings"``) with a filter box, for a
+    notebook (``str()`` gives the HTML)."""
+    return _Html(html_table(findings, columns=FINDINGS_COLUMNS, max_rows=max_rows, filter_box=True,
+                            table_id="findings"))
 
-    return HTML(html_table(frame, **kw))
+
+def show(frame: Any, **kw: Any) -> _Html:
+    """A frame as an escaped HTML table for a notebook: the last expression of a cell, or
+    ``display(show(...))`` (options of :func:`html_table`)."""
+    return _Html(html_table(frame, **kw))

@@ -85,19 +85,25 @@ def _csv_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 
 def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
-                accounts=None, regions=None, log_format=None):
-    """(store, flow-log objects, single_file) for any SOURCE form."""
+                accounts=None, regions=None, log_format=None, profile: str | None = None,
+                s3_mode: str = "auto", progress: bool | None = None):
+    """(store, flow-log objects, single_file) for any SOURCE form: a local folder or file,
+    ``s3://bucket/prefix`` (:mod:`flowtools.sources.s3`) or ``cwlogs://LOG_GROUP``
+    (:mod:`flowtools.sources.cloudwatch`). Remote SOURCEs need a window or ``all``."""
     text = str(source)
+    remote = text.startswith(("s3://", "cwlogs://"))
+    if remote and window.is_open and not all:
+        raise UsageError(f"{text}: a remote SOURCE needs --start/--end (or --all to read everything)")
     if text.startswith("s3://"):
-        if window.is_open and not all:
-            raise UsageError(f"{text}: an s3:// SOURCE needs --start/--end (or --all to read everything)")
-        from flowtools.sources.s3 import open_s3  # noqa: PLC0415 (optional heavy import)
+        from flowtools.sources.s3 import open_s3
 
-        return open_s3(text, window=window, accounts=accounts, regions=regions)
+        return open_s3(text, window=window, accounts=accounts, regions=regions, profile=profile, mode=s3_mode,
+                       progress=progress)
     if text.startswith("cwlogs://"):
-        if window.is_open and not all:
-            raise UsageError(f"{text}: a cwlogs:// SOURCE needs --start/--end (or --all)")
-        raise SourceError("cwlogs:// sources are not supported yet")
+        from flowtools.sources.cloudwatch import open_cloudwatch
+
+        return open_cloudwatch(text, window=window, regions=regions, log_format=log_format, profile=profile,
+                               progress=progress)
     from flowtools.sources.local import open_local
 
     store, listing, single = open_local(source)
@@ -119,15 +125,24 @@ def load(
     accounts: str | Sequence[str] | None = None,
     regions: str | Sequence[str] | None = None,
     log_format: str | Sequence[str] | None = None,
+    profile: str | None = None,
+    s3_mode: str = "auto",
     progress: bool | None = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
 
     SOURCE is a local folder (searched recursively for files named like AWS's flow-log
-    objects, in any S3 layout), a single file (read whatever its name), or ``s3://bucket/
-    prefix``. ``start``/``end`` take ISO 8601, a date or a relative time (``-6h``); a
-    missing side is open. Only files that can hold records overlapping the window are
+    objects, in any S3 layout), a single file (read whatever its name), ``s3://bucket/
+    prefix`` or ``cwlogs://LOG_GROUP``. ``start``/``end`` take ISO 8601, a date or a
+    relative time (``-6h``); a missing side is open (a remote SOURCE needs a window, or
+    ``all=True``). Only files that can hold records overlapping the window are listed and
     opened, and only records overlapping it are kept.
+
+    Remote SOURCEs: ``profile`` names the AWS profile (default: boto3's standard chain);
+    ``s3_mode`` is ``"auto"`` (default: through the local cache when the selected objects
+    fit its budget, else streamed), ``"cache"`` or ``"stream"`` (see
+    :mod:`flowtools.sources.s3`); ``log_format`` gives the fields of headerless records
+    (CloudWatch Logs, when ``DescribeFlowLogs`` cannot tell; it overrides it).
 
     This is the one eager step: the records are read once into engine storage (a DuckDB
     table, which spills to disk beyond memory, or a Polars DataFrame), so the read report
@@ -139,21 +154,42 @@ def load(
     window = Window.parse(start, end)
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
     store, objects, _single = open_source(source, window=window, all=all, accounts=accounts_l,
-                                          regions=regions_l, log_format=log_format)
+                                          regions=regions_l, log_format=log_format, profile=profile,
+                                          s3_mode=s3_mode, progress=progress)
     kept, pruned = select(objects, window, accounts=accounts_l, regions=regions_l)
     report = ReadReport(source=str(source), window=str(window), files_found=len(objects),
                         files_pruned=len(pruned))
     if not objects:
         report.warnings.append(f"{source}: no flow-log files found")
-    bar = _progress(len(kept), progress)
+    bar = None
     try:
+        store.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
+        report.warnings.extend(getattr(store, "warnings", ()))
+        bar = _progress(len(kept), progress)
         if engine == "duckdb":
-            return _load_duckdb(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
-        df = read_objects(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            flows = _load_duckdb(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+        else:
+            df = read_objects(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            flows = from_polars(df, report, engine=engine)
     finally:
         if bar is not None:
             bar.close()
-    return from_polars(df, report, engine=engine)
+        store.close()
+    stats = getattr(store, "stats", None)
+    if stats is not None:
+        report.transfer = stats.to_dict() | {"summary": stats.line()}
+    if engine == "duckdb" and hasattr(store, "attach_duckdb"):
+        _attach(store, flows)
+    return flows
+
+
+def _attach(store, flows: Flows) -> None:
+    """Give the DuckDB connection the remote SOURCE's credentials, for ad hoc SQL over
+    ``s3://`` paths; a failure costs only that (a warning), never the load."""
+    try:
+        store.attach_duckdb(flows.connection)
+    except (duckdb.Error, OSError, ImportError, SourceError) as e:
+        flows.report.warnings.append(f"DuckDB cannot read s3:// paths directly in SQL ({e})")
 
 
 #: Loaded flows stay in Arrow memory (DuckDB scans it without a copy: ingesting 2 M

@@ -34,6 +34,11 @@ FILE_NAME = re.compile(
     r"^(?P<account>[^_/]+)_vpcflowlogs_(?P<region>[a-z0-9-]+)_(?P<flow_log_id>fl-[0-9A-Za-z]+)_"
     r"(?P<ts>\d{8}T\d{4}Z)_(?P<hash>[0-9A-Za-z]+)\.log\.(?P<ext>gz|parquet)$"
 )
+#: CloudWatch Logs exports to S3 (CreateExportTask): ``[prefix/]{task-id}/{log-stream}/000000.gz``,
+#: each line an event's ISO timestamp and message, no header (the format must be given).
+CWL_EXPORT_KEY = re.compile(
+    r"(?:^|/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/(?P<stream>[^/]+)/\d{6}\.gz$"
+)
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^(\d{12}|unknown)$")
 _DAILY = re.compile(
@@ -45,8 +50,10 @@ _HIVE = re.compile(
     r"year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})(?:/hour=(?P<h>\d{2}))?$"
 )
 
-Layout = Literal["daily", "hourly", "hive", "hive-hourly"]
-Format = Literal["text", "parquet"]
+Layout = Literal["daily", "hourly", "hive", "hive-hourly", "cwlogs-export"]
+#: How an object is read: text (``.log.gz``, header line first; CloudWatch exports without
+#: one), Parquet, or a CloudWatch Logs stream (text lines without a header).
+Format = Literal["text", "parquet", "cloudwatch"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,9 @@ class FlowLogObject:
     org_id: str | None = None
     prefix: str = ""  # what precedes AWSLogs/ (a user prefix)
     etag: str | None = None
+    #: The field list when it is known from outside the object (CloudWatch Logs streams:
+    #: DescribeFlowLogs or --log-format); None: from the header line or Parquet schema.
+    fields: tuple[str, ...] | None = None
 
     def may_overlap(self, window: Window) -> bool:
         """Whether this object can hold records overlapping ``window`` (with PRUNE_SLACK)."""
@@ -98,13 +108,18 @@ def _parse_ts(ts: str) -> datetime:
 def parse_key(key: str, size: int = 0, etag: str | None = None, *, any_name: bool = False) -> FlowLogObject | None:
     """Parse an object key (relative to SOURCE) into a :class:`FlowLogObject`.
 
-    Returns ``None`` when the file name is not a flow-log name, unless ``any_name``
-    (a SOURCE that is one file is read whatever its name).
+    Returns ``None`` when the file name is not a flow-log name (nor a CloudWatch Logs
+    export object, :data:`CWL_EXPORT_KEY`), unless ``any_name`` (a SOURCE that is one file
+    is read whatever its name).
     """
     parts = key.split("/")
     name = parts[-1]
     m = FILE_NAME.match(name)
     if m is None and not any_name:
+        if CWL_EXPORT_KEY.search(key):
+            return FlowLogObject(key=key, size=size, format="text", layout="cwlogs-export", account_id=None,
+                                 region=None, flow_log_id=None, file_time=None, partition_start=None,
+                                 partition_span=None, etag=etag)
         return None
     fmt: Format = "parquet" if name.endswith(".parquet") else "text"
     account = region = flow_log_id = None

@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from flowtools import aws
 from flowtools.errors import FlowtoolsError, UsageError
 
 #: kind -> (boto3 operation, result key) for the inventory contract (DESIGN "Enrichment").
@@ -50,22 +51,13 @@ ROLE_SESSION_NAME = "flowtools-inventory"
 SUMMARY_FILE = "collect-summary.json"
 #: MaxResults per page: the largest every one of the five calls accepts.
 PAGE_SIZE = 1000
-#: botocore retry settings: "standard" retries throttling (RequestLimitExceeded, Throttling, ...)
-#: and transient 5xx with exponential back-off and jitter.
-RETRY_MODE = "standard"
-MAX_ATTEMPTS = 8  # attempts per call, the first one included
+RETRY_MODE, MAX_ATTEMPTS = aws.RETRY_MODE, aws.MAX_ATTEMPTS
 #: Regions are collected concurrently (boto3 clients are thread-safe; they are created up front).
 MAX_WORKERS = 8
 #: Used for STS and DescribeRegions when neither the profile nor the environment names a region.
 DEFAULT_REGION = "us-east-1"
 
-_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
-                  "Forbidden"}
-_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
-_BAD_CREDENTIALS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-                    "AuthFailure", "InvalidAccessKeyId"}
-_THROTTLED = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException",
-              "RequestThrottled", "EC2ThrottledException"}
+_ACCESS_DENIED, _EXPIRED, _BAD_CREDENTIALS, _THROTTLED = aws.ACCESS_DENIED, aws.EXPIRED, aws.BAD_CREDENTIALS, aws.THROTTLED
 #: What EC2 answers in a region the account has not enabled (or cannot use).
 _REGION_UNAVAILABLE = {"AuthFailure", "OptInRequired", "InvalidClientTokenId", "UnrecognizedClientException"}
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
@@ -180,7 +172,6 @@ def collect_inventory(
     file is written. Raises ``CollectError`` subclasses (see the module docstring).
     """
     import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
     if session is not None and profile is not None:
@@ -204,9 +195,8 @@ def collect_inventory(
         except BotoCoreError as e:  # ProfileNotFound, a broken config file...
             raise _credentials_error(e, profile) from None
     home = session.region_name or DEFAULT_REGION
-    config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts},
-                    user_agent_extra="flowtools-inventory", connect_timeout=10, read_timeout=60,
-                    max_pool_connections=max(10, max_workers))
+    config = aws.client_config(max_attempts=max_attempts, retry_mode=retry_mode, pool=max_workers,
+                               agent="flowtools-inventory")
     ctx = _Context(profile, max_attempts)
 
     # 1. accounts: the caller, then each role
@@ -402,9 +392,7 @@ class _Context:
             raise CollectError(f"{call} failed {where}: {e}") from None
 
     def _login_hint(self) -> str:
-        if self.profile:
-            return f"e.g. `aws sso login --profile {self.profile}` or new keys for profile {self.profile!r}"
-        return "e.g. `aws sso login`, new environment credentials, or --profile"
+        return aws.login_hint(self.profile)
 
 
 def _where(account: str | None, region: str, role: str | None) -> str:
@@ -416,23 +404,7 @@ def _where(account: str | None, region: str, role: str | None) -> str:
 
 def _credentials_error(e: Exception, profile: str | None) -> Exception:
     """The flowtools error for a credentials problem; ``e`` itself when it is not one."""
-    from botocore import exceptions as bx
-
-    if isinstance(e, bx.ProfileNotFound):
-        return AwsCredentialsError(f"AWS profile {profile!r} not found in the AWS config files (~/.aws/config)")
-    if isinstance(e, bx.NoCredentialsError):
-        return AwsCredentialsError(
-            "no AWS credentials found: configure a profile (--profile NAME), environment variables "
-            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or an instance role")
-    if isinstance(e, bx.PartialCredentialsError | bx.CredentialRetrievalError | bx.InvalidConfigError
-                  | bx.ConfigParseError):
-        return AwsCredentialsError(f"cannot load AWS credentials: {e}")
-    token_errors = tuple(getattr(bx, n) for n in ("TokenRetrievalError", "SSOTokenLoadError",
-                                                  "UnauthorizedSSOTokenError") if hasattr(bx, n))
-    if isinstance(e, token_errors):
-        hint = f" --profile {profile}" if profile else ""
-        return AwsCredentialsError(f"AWS SSO session expired or missing: run `aws sso login{hint}` ({e})")
-    return e
+    return aws.credentials_error(e, profile, AwsCredentialsError) or e
 
 
 def _count(kind: str, doc: dict) -> int:

@@ -28,9 +28,9 @@ from typing import Any
 import polars as pl
 
 from flowtools.errors import FlowtoolsError
+from flowtools.sources.cache import cache_dir
 
 DEFAULT_URL = "https://ip-ranges.amazonaws.com/ip-ranges.json"
-CACHE_ENV = "FLOWTOOLS_CACHE_DIR"
 CACHE_FILE = "ip-ranges.json"
 #: The catch-all service: every range is in it, so it is only the fallback answer.
 AMAZON = "AMAZON"
@@ -47,12 +47,6 @@ CLASSIFY_SCHEMA = {
 
 class IpRangesError(FlowtoolsError):
     """An ip-ranges.json file is missing, malformed, or could not be downloaded."""
-
-
-def cache_dir() -> Path:
-    """flowtools' cache folder: ``$FLOWTOOLS_CACHE_DIR``, else ``~/.cache/flowtools``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "flowtools"
 
 
 def cache_path() -> Path:

@@ -57,6 +57,12 @@ class ObjectStore(Protocol):
     def read_head(self, key: str) -> bytes:
         """The first decompressed bytes of a text object (enough for the header line)."""
 
+    def prepare(self, objects: Sequence[FlowLogObject], progress: bool | None = None) -> None:
+        """Called once with the objects to read, before reading (downloads, fetches)."""
+
+    def close(self) -> None:
+        """Release what ``prepare`` made (temporary files)."""
+
 
 def canonical_schema() -> dict[str, pl.DataType]:
     """Polars schema of the canonical flow columns (fields then derived columns)."""
@@ -128,6 +134,10 @@ class _Reader:
                 self.fields_of[path] = tuple(k.replace("_", "-") for k in schema)
                 parquet[key].append(path)
                 continue
+            if o.fields is not None:  # known from outside (a CloudWatch Logs stream)
+                self.fields_of[path] = o.fields
+                text[(o.fields, False)].append(path)
+                continue
             try:
                 head = self.store.read_head(o.key)
             except OSError as e:
@@ -191,7 +201,7 @@ class _Reader:
                 else:
                     self._parquet_chunk(g, chunk)
 
-    def _emit(self, validated: pl.DataFrame, header_lines: int, fmt: str, paths: Sequence[str]) -> None:
+    def _emit(self, validated: pl.DataFrame, header_lines: int, paths: Sequence[str]) -> None:
         """Report per file (records, bad lines with line numbers); send good rows on."""
         counts = dict.fromkeys(paths, 0) | dict(validated.group_by("__file").agg(pl.len()).iter_rows())
         bad_by_file: dict[str, list[BadLine]] = defaultdict(list)
@@ -207,7 +217,7 @@ class _Reader:
         for path, n in counts.items():
             o = self.objects[path]
             nbad = len(bad_by_file.get(path, ()))
-            self.report.files.append(FileRead(o.key, o.flow_log_id, o.account_id, o.region, o.layout, fmt,
+            self.report.files.append(FileRead(o.key, o.flow_log_id, o.account_id, o.region, o.layout, o.format,
                                               self.fields_of.get(path, ()), n - nbad, o.size))
             if nbad:
                 self.report.add_issue(FileIssue(o.key, "malformed lines", False, nbad, n - nbad), bad_by_file[path])
@@ -243,7 +253,7 @@ class _Reader:
             try:
                 lf = tx.scan_files(paths, len(fields), has_header_line=g.has_header,
                                    storage_options=self.store.storage_options)
-                self._emit(tx.validate(lf, fields).collect(), header_lines, "text", paths)
+                self._emit(tx.validate(lf, fields).collect(), header_lines, paths)
                 return
             except _ENGINE_ERRORS:
                 if len(paths) > 1:  # find the culprit: file by file
@@ -272,7 +282,7 @@ class _Reader:
             self.skip(path, problem)
             return
         before = len(self.report.issues)
-        self._emit(validated, 1 if g.has_header else 0, "text", [path])
+        self._emit(validated, 1 if g.has_header else 0, [path])
         if problem:
             mine = [i for i in self.report.issues[before:] if i.file == o.key]
             partial = 1 if "incomplete last line" in problem else 0
@@ -296,7 +306,7 @@ class _Reader:
             self.skip(paths[0], f"unreadable Parquet file: {_first_line(e)}")
             return
         df = df.with_columns(__bad=pl.lit(False), __reason=pl.lit(None, pl.String))
-        self._emit(df, 0, "parquet", paths)
+        self._emit(df, 0, paths)
 
 
 def _parquet_select(schema: pl.Schema) -> list[pl.Expr]:

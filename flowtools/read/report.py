@@ -58,6 +58,9 @@ class ReadReport:
     issues: list[FileIssue] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Remote SOURCEs: how the objects were fetched (mode, list requests, downloads,
+    #: cache hits, CloudWatch streams and events); None for local folders.
+    transfer: dict[str, Any] | None = None
 
     @property
     def files_read(self) -> int:
@@ -111,6 +114,7 @@ class ReadReport:
             f"flowtools: {self.files_read} file(s) read, {self.files_skipped} skipped, "
             f"{self.files_pruned} outside the window; {self.records} record(s); "
             f"{self.lines_skipped} line(s) skipped"
+            + (f"; {self.transfer['summary']}" if self.transfer and self.transfer.get("summary") else "")
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def sample_paths(source=None, inventory=None, ip_ranges=None):
     root = Path(__file__).resolve().parents[2] / "data" / "samples"
     if not (root / "truth.json").exists():
         from flowtools import sample
-        from flowtools.enrich.ip_ranges import cache_dir
+        from flowtools.sources.cache import cache_dir
 
         root = cache_dir() / "sample"
         if not (root / "truth.json").exists():

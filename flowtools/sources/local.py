@@ -29,6 +29,12 @@ class LocalStore:
     def read_head(self, key: str) -> bytes:
         return tx.read_head(self.path(key))
 
+    def prepare(self, objects, progress=None) -> None:
+        """Nothing to fetch: the files are here."""
+
+    def close(self) -> None:
+        pass
+
     def list(self) -> Iterator[ObjectInfo]:
         """Every file below the root, as (key, size); hidden folders are skipped."""
         for dirpath, dirnames, filenames in os.walk(self.root):

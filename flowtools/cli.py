@@ -36,6 +36,12 @@ def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
     g.add_argument("--log-format", metavar="FORMAT",
                    help="field list for files without a header line (AWS syntax '${version} ...' or bare names)")
     g.add_argument("--strict", action="store_true", help="any bad file or line is an error (exit 1)")
+    g = p.add_argument_group("s3:// and cwlogs:// SOURCEs")
+    g.add_argument("--profile", metavar="P", help="AWS profile (default: boto3's standard chain: environment, "
+                   "AWS_PROFILE, SSO, instance role; AWS_ENDPOINT_URL is honoured)")
+    g.add_argument("--s3-mode", choices=("auto", "cache", "stream"), default="auto",
+                   help="cache: download the window's objects in parallel to the local cache and read them there; "
+                        "stream: read s3:// directly; auto (default): cache when they fit its budget")
     if engine:
         g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
 
@@ -50,7 +56,7 @@ def _load(args, engine: str | None = None):
     flows = load(
         args.source, start=args.start, end=args.end, engine=engine or getattr(args, "engine", "duckdb"),
         strict=args.strict, all=args.all, accounts=args.accounts, regions=args.regions,
-        log_format=args.log_format,
+        log_format=args.log_format, profile=args.profile, s3_mode=args.s3_mode,
     )
     for line in flows.report.warning_lines():
         print(line, file=sys.stderr)
@@ -177,6 +183,35 @@ def cmd_ip_ranges(args) -> int:
     return EXIT_OK
 
 
+def cmd_fetch(args) -> int:
+    from flowtools.sources.s3 import fetch
+
+    summary = fetch(args.source, args.dest, start=args.start, end=args.end, all=args.all, accounts=args.accounts,
+                    regions=args.regions, profile=args.profile)
+    print(summary.line(), file=sys.stderr)
+    print(args.dest)
+    return EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    from flowtools.sources.cache import ObjectCache
+
+    cache = ObjectCache()
+    if args.action == "clear":
+        rep = cache.clear()
+        from flowtools.sources.cache import human_size
+
+        print(f"cache cleared: {rep.files} file(s), {human_size(rep.bytes)} removed from {rep.root}", file=sys.stderr)
+        return EXIT_OK
+    rep = cache.report()
+    if args.format == "json":
+        json.dump(rep.__dict__, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write("\n".join(rep.lines()) + "\n")
+    return EXIT_OK
+
+
 def cmd_report(args) -> int:
     from flowtools.enrich.ip_ranges import IpRangesError
     from flowtools.errors import InventoryError, SourceError
@@ -198,7 +233,8 @@ def cmd_report(args) -> int:
         return os.path.abspath(path)
 
     load_options = {k: v for k, v in (("all", args.all), ("accounts", args.accounts), ("regions", args.regions),
-                                      ("log_format", args.log_format)) if v}
+                                      ("log_format", args.log_format), ("profile", args.profile),
+                                      ("s3_mode", args.s3_mode if args.s3_mode != "auto" else None)) if v}
     parameters = {"source": local(args.source, SourceError, "SOURCE"),
                   "start": iso(window.start) if window.start else None, "end": iso(window.end) if window.end else None,
                   "inventory": local(args.inventory, InventoryError, "inventory"),
@@ -223,6 +259,8 @@ _EXAMPLES = {
     "inventory": "flowtools inventory inventory/ --profile audit --regions us-east-1,eu-west-1 "
                  "--role-arn arn:aws:iam::123456789012:role/flowtools-audit",
     "ip-ranges": "flowtools ip-ranges update",
+    "fetch": "flowtools fetch s3://my-flow-logs/AWSLogs/ flows/ --start -6h --regions eu-west-1",
+    "cache": "flowtools cache info",
     "report": "flowtools report data/samples --inventory data/samples/inventory "
               "--ip-ranges data/samples/ip-ranges.json --out out/exposure-report.html",
 }
@@ -282,6 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="curated notebook name (default 02_internet_exposure) or the path of a notebook whose "
                         "cell tagged `parameters` declares source, start, end, inventory, ip_ranges, engine, "
                         "strict and load_options like the curated ones")
+
+    p = add("fetch", cmd_fetch,
+            "Copy the flow-log objects of a window from S3 into a local folder (same layout), for offline work.")
+    p.add_argument("source", metavar="S3_URI", help="s3://bucket/prefix")
+    p.add_argument("dest", metavar="DEST", help="local folder (created); a local SOURCE afterwards")
+    p.add_argument("--start", metavar="T", help="window start: ISO 8601 (2026-11-20T10:00Z), a date, or relative (-6h)")
+    p.add_argument("--end", metavar="T", help="window end (exclusive), same forms as --start")
+    p.add_argument("--all", action="store_true", help="copy everything (no window)")
+    p.add_argument("--accounts", metavar="A,...", help="only these account ids")
+    p.add_argument("--regions", metavar="R,...", help="only these regions")
+    p.add_argument("--profile", metavar="P", help="AWS profile (default: boto3's standard chain)")
+
+    p = add("cache", cmd_cache, "The local cache of S3 objects: what it holds (info) or empty it (clear).")
+    p.add_argument("action", choices=("info", "clear"), help="info: files and bytes per bucket; clear: remove them")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format of info")
 
     p = add("inventory", cmd_inventory,
             "Collect the AWS inventory with boto3: describe-* JSON per account and region, as the AWS CLI prints it.")

@@ -163,7 +163,7 @@ def load(
         report.warnings.append(f"{source}: no flow-log files found")
     bar = None
     try:
-        store.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
+        kept = store.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
         report.warnings.extend(getattr(store, "warnings", ()))
         bar = _progress(len(kept), progress)
         if engine == "duckdb":

@@ -41,6 +41,7 @@ import http.client
 import http.server
 import json
 import logging
+import os
 import re
 import threading
 import urllib.parse
@@ -139,9 +140,12 @@ class Fault:
     access_key: str | None = None
     times: int | None = 1  # None: every matching request
     hits: int = 0
+    params: dict[str, str] | None = None  # request parameters that must match (S3: Bucket, Key, prefix)
 
     def matches(self, seen: Seen) -> bool:
         if self.times is not None and self.hits >= self.times:
+            return False
+        if self.params and any(seen.params.get(k) != v for k, v in self.params.items()):
             return False
         return all(want is None or want == got for want, got in (
             (self.action, seen.action), (self.service, seen.service), (self.region, seen.region),
@@ -200,15 +204,20 @@ class FaultProxy:
 
     def inject(self, *, status: int, code: str, message: str = "", action: str | None = None,
                service: str | None = None, region: str | None = None, access_key: str | None = None,
-               times: int | None = 1) -> Fault:
-        """Answer the next ``times`` matching requests (None: all) with this error."""
-        fault = Fault(status, code, message or code, action, service, region, access_key, times)
+               times: int | None = 1, params: dict[str, str] | None = None) -> Fault:
+        """Answer the next ``times`` matching requests (None: all) with this error; ``params``
+        narrows the match to requests with these parameters (e.g. ``{"Key": ...}`` for S3)."""
+        fault = Fault(status, code, message or code, action, service, region, access_key, times, params=params)
         with self._lock:
             self.faults.append(fault)
         return fault
 
     def throttle(self, action: str | None = None, *, service: str = "ec2", times: int | None = 1, **match) -> Fault:
-        """AWS's throttling answer: EC2 ``RequestLimitExceeded`` (503), else ``Throttling`` (400)."""
+        """AWS's throttling answer: EC2 ``RequestLimitExceeded`` (503), S3 ``SlowDown`` (503),
+        else ``Throttling`` (400)."""
+        if service == "s3":
+            return self.inject(status=503, code="SlowDown", message="Please reduce your request rate.",
+                               action=action, service=service, times=times, **match)
         if service == "ec2":
             return self.inject(status=503, code="RequestLimitExceeded", message="Request limit exceeded.",
                                action=action, service=service, times=times, **match)
@@ -217,7 +226,7 @@ class FaultProxy:
 
     def deny(self, action: str | None = None, *, service: str = "ec2", times: int | None = None, **match) -> Fault:
         """403 ``UnauthorizedOperation`` (EC2) or ``AccessDenied`` (STS and others)."""
-        code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
+        code = {"ec2": "UnauthorizedOperation", "logs": "AccessDeniedException"}.get(service, "AccessDenied")
         message = ("You are not authorized to perform this operation." if service == "ec2" else
                    f"User: arn:aws:iam::{DEFAULT_ACCOUNT}:user/tester is not authorized to perform: "
                    f"{service}:{action or '*'}")
@@ -260,7 +269,7 @@ class FaultProxy:
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
-        seen = _describe(h.headers, body)
+        seen = _describe(h.headers, body, h.command, h.path)
         with self._lock:
             self.requests.append(seen)
             fault = next((f for f in self.faults if f.matches(seen)), None)
@@ -318,10 +327,34 @@ def _handler_for(proxy: FaultProxy):
     return Handler
 
 
-def _describe(headers, body: bytes) -> Seen:
-    m = _CREDENTIAL.search(headers.get("Authorization", ""))
+def _s3_action(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """S3's REST operations by method, path and query (path-style requests)."""
+    parts = urllib.parse.urlsplit(path)
+    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    bucket, _, key = urllib.parse.unquote(parts.path).lstrip("/").partition("/")
+    params = query | {"Bucket": bucket} | ({"Key": key} if key else {})
+    if not key:
+        if method == "HEAD":
+            return "HeadBucket", params
+        if method == "GET" and query.get("list-type") == "2":
+            return "ListObjectsV2", params
+        if method == "GET" and "location" in query:
+            return "GetBucketLocation", params
+        if method == "GET":
+            return "ListObjects", params
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "POST": "DeleteObjects"}.get(method, method), params
+    return {"HEAD": "HeadObject", "GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}.get(
+        method, method), params
+
+
+def _describe(headers, body: bytes, method: str = "POST", path: str = "/") -> Seen:
+    m = _CREDENTIAL.search(headers.get("Authorization", "")) or _CREDENTIAL.search(
+        urllib.parse.unquote(path))  # presigned URLs carry the credential in the query
     access_key, region, service = (m.group(1), m.group(2), m.group(3)) if m else ("", "", "")
     params: dict[str, str] = {}
+    if service == "s3":
+        action, params = _s3_action(method, path)
+        return Seen(service, action, region, access_key, params)
     target = headers.get("X-Amz-Target")
     if target:  # JSON protocols name the operation in a header
         action = target.rsplit(".", 1)[-1]
@@ -336,6 +369,10 @@ def _describe(headers, body: bytes) -> Seen:
 
 def _error_body(seen: Seen, fault: Fault) -> tuple[bytes, str]:
     request_id = str(uuid.uuid4())
+    if seen.service == "s3":  # REST-XML: <Error> at the top (HEAD answers carry no body)
+        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{_xml_escape(fault.code)}</Code>'
+                f"<Message>{_xml_escape(fault.message)}</Message><RequestId>{request_id}</RequestId></Error>")
+        return text.encode(), "application/xml"
     if seen.params.get("Action") is None and seen.action:  # JSON protocol
         return json.dumps({"__type": fault.code, "message": fault.message}).encode(), "application/x-amz-json-1.1"
     code, message = _xml_escape(fault.code), _xml_escape(fault.message)
@@ -379,6 +416,31 @@ def _reply(h: http.server.BaseHTTPRequestHandler, status: int, headers: dict, pa
     h.end_headers()
     if h.command != "HEAD":
         h.wfile.write(payload)
+
+
+# -- S3 test data ----------------------------------------------------------------------------
+
+#: Where tests/sources/conftest.py puts the embedded sample.
+SAMPLE_BUCKET = "flowtools-sample"
+SAMPLE_PREFIX = "org-logs/"
+
+
+def upload_folder(client, root, bucket: str, prefix: str = "") -> int:
+    """Put every file below ``root`` into ``bucket`` under ``prefix`` (keys = relative paths)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    root = Path(root)
+    files = [p for p in Path(root).rglob("*") if p.is_file()]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda p: client.upload_file(str(p), bucket, prefix + p.relative_to(root).as_posix()), files))
+    return len(files)
+
+
+def bucket_name(request) -> str:
+    """A bucket name unique to the test (valid S3 characters)."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")
+    return ("t-" + name)[:55].rstrip("-") + f"-{os.getpid() % 1000}"
 
 
 # -- for pytest fixtures ---------------------------------------------------------------------

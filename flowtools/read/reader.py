@@ -57,8 +57,9 @@ class ObjectStore(Protocol):
     def read_head(self, key: str) -> bytes:
         """The first decompressed bytes of a text object (enough for the header line)."""
 
-    def prepare(self, objects: Sequence[FlowLogObject], progress: bool | None = None) -> None:
-        """Called once with the objects to read, before reading (downloads, fetches)."""
+    def prepare(self, objects: Sequence[FlowLogObject], progress: bool | None = None) -> list[FlowLogObject]:
+        """Called once with the selected objects before reading (downloads, CloudWatch
+        fetches); returns the objects to read (the same, or what the fetch found)."""
 
     def close(self) -> None:
         """Release what ``prepare`` made (temporary files)."""

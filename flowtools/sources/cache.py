@@ -69,14 +69,15 @@ class CacheReport:
     buckets: dict[str, dict[str, int]] | None = None
 
     def lines(self) -> list[str]:
-        out = [f"cache     {self.root}", f"objects   {self.files} file(s), {_size(self.bytes)}"
+        out = [f"cache     {self.root}", f"objects   {self.files} file(s), {human_size(self.bytes)}"
                + (f"; {self.partial_files} partial download(s)" if self.partial_files else "")]
         for bucket, d in sorted((self.buckets or {}).items()):
-            out.append(f"  s3://{bucket}: {d['files']} file(s), {_size(d['bytes'])}")
+            out.append(f"  s3://{bucket}: {d['files']} file(s), {human_size(d['bytes'])}")
         return out
 
 
-def _size(n: int) -> str:
+def human_size(n: float) -> str:
+    """``1.2 MB`` style (powers of 1000)."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -41,8 +41,9 @@ samples: $(STAMP)  ## regenerate data/samples (fixed seed)
 	rm -rf $(SAMPLE)
 	$(BIN)/flowtools sample $(SAMPLE) --seed 0
 
-benchmark: $(STAMP)  ## generate >= 2M records and time reading and analyses (not part of make test)
+benchmark: $(STAMP)  ## generate >= 2M records and time reading, analyses and S3 modes (not part of make test)
 	$(BIN)/python benchmarks/bench_read.py
+	$(BIN)/python benchmarks/bench_sources.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

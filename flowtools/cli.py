@@ -90,7 +90,10 @@ def cmd_info(args) -> int:
     out.write(f"records   {info['records']} ({info['lines_skipped']} line(s) skipped)\n")
     out.write(f"time      {info['first_record']} .. {info['last_record']}\n")
     out.write(f"accounts  {', '.join(info['accounts']) or '-'}\nregions   {', '.join(info['regions']) or '-'}\n")
-    out.write(f"layouts   {', '.join(info['layouts']) or '-'}\n\nflow logs\n")
+    out.write(f"layouts   {', '.join(info['layouts']) or '-'}\n")
+    if info.get("transfer"):
+        out.write(f"fetched   {info['transfer']['summary']}\n")
+    out.write("\nflow logs\n")
     rows = [
         {"flow_log_id": d["flow_log_id"], "account": d["account_id"], "region": d["region"],
          "files": d["files"], "records": d["records"], "type": ",".join(d["file_types"]),

@@ -379,3 +379,19 @@ def test_a_prefix_inside_the_layout_is_read_from_there(aws, sample_bucket, local
     expected = local_window.filter(pl.col("source_file").str.contains("aws-account-id=333333333333"))
     assert flows.report.records == expected.height > 0
     assert Path(flows.report.files[0].file).parts[0] == "aws-region=eu-west-1"  # relative to the SOURCE prefix
+
+
+def test_a_profile_gives_the_credentials_to_boto3_and_to_the_streaming_engine(aws, sample_bucket, proxy, tmp_path,
+                                                                              monkeypatch):
+    (tmp_path / "aws-home" / "credentials").write_text(
+        "[audit]\naws_access_key_id = AKIDPROFILEAUDIT\naws_secret_access_key = profile-secret\n")
+    (tmp_path / "aws-home" / "config").write_text("[profile audit]\nregion = us-east-1\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    flows = flowtools.load(sample_bucket, engine="polars", s3_mode="stream", profile="audit", **WINDOW)
+    assert flows.report.records > 0
+    keys = {s.access_key for s in proxy.seen(service="s3")}
+    assert keys == {"AKIDPROFILEAUDIT"}  # listing, header reads and Polars' own GETs alike
+    assert proxy.count(action="GetObject") >= flows.report.files_read
+    with pytest.raises(SourceError, match="profile 'nobody' not found"):
+        flowtools.load(sample_bucket, profile="nobody", **WINDOW)

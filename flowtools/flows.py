@@ -178,7 +178,7 @@ def load(
     stats = getattr(store, "stats", None)
     if stats is not None:
         report.transfer = stats.to_dict() | {"summary": stats.line()}
-    if engine == "duckdb" and hasattr(store, "attach_duckdb"):
+    if hasattr(store, "attach_duckdb"):  # flows.sql runs on DuckDB whatever the engine
         _attach(store, flows)
     return flows
 

@@ -212,11 +212,10 @@ class CloudWatchStore:
         if not messages:
             return []
         return [self._write(f"{index}-{i}", o, stream, fmt, lines)
-                for i, (fmt, lines) in enumerate(self._split(messages, self.formats[region], o.key))]
+                for i, (fmt, lines) in enumerate(self._split(messages, self.formats[region]))]
 
     @staticmethod
-    def _split(messages: list[str], formats: list[FlowLogFormat], key: str
-               ) -> list[tuple[FlowLogFormat, list[str]]]:
+    def _split(messages: list[str], formats: list[FlowLogFormat]) -> list[tuple[FlowLogFormat, list[str]]]:
         """Messages per format, by field count (one format: all of them, bad lines included)."""
         if len(formats) == 1:
             return [(formats[0], messages)]

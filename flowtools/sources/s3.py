@@ -250,7 +250,7 @@ class Lister:
         files, folders = self._page(node.prefix, delimiter=True)
         children = []
         for folder in folders:
-            seg = folder.rstrip("/").rsplit("/", 1)[-1]
+            seg = folder[len(node.prefix):-1]  # CommonPrefixes are prefix + segment + "/"
             nxt = _child_state(node.state, seg, node.depth)
             if nxt is None:
                 continue

@@ -249,7 +249,7 @@ class _Reader:
             lf = lf.filter(pl.col("start") < self.window.end_s)
         if self.window.start_s is not None:
             lf = lf.filter(pl.col("end") >= self.window.start_s)
-        return lf.select([pl.col(c).cast(t) for c, t in out.items()]).collect()
+        return lf.select([pl.col(c).cast(t) for c, t in out.items()]).collect(engine="in-memory")  # one chunk
 
     def _text_chunk(self, g: _Group, paths: list[str]) -> None:
         fields, header_lines = list(g.fields), (1 if g.has_header else 0)

@@ -132,9 +132,12 @@ def check(raw: pl.DataFrame, fields: Sequence[str], *, header_lines: int, check_
     from each file's position among the raw rows.
     """
     typed, bad, reason = _rules(fields, check_encoding)
-    # Raw frames of many small files come in many small chunks; one copy makes the pass parallel.
+    # A scan of many small files gives a few hundred rows per chunk. One copy into a single
+    # chunk costs less than evaluating the rules chunk by chunk, and the in-memory engine
+    # keeps the result in one chunk (the streaming one would split it into morsels): later
+    # steps and the hand-over to DuckDB (Arrow batches must align) need no further copy.
     raw = raw.rechunk()
-    out = raw.lazy().select([*typed, pl.col("__file"), bad.alias("__bad")]).collect()
+    out = raw.lazy().select([*typed, pl.col("__file"), bad.alias("__bad")]).collect(engine="in-memory")
     lines = lines_per_file(raw)
     mask = out.drop_in_place("__bad")
     if not mask.any():

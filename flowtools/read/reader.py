@@ -12,6 +12,7 @@ memory stays bounded by a chunk) or a list of Polars frames.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,12 @@ def canonical_schema() -> dict[str, pl.DataType]:
 
 def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=canonical_schema())
+
+
+@functools.lru_cache(maxsize=256)
+def _looks_like_header(tokens: tuple[str, ...]) -> bool:
+    """:func:`text.looks_like_header`, once per distinct first line (files share a few)."""
+    return tx.looks_like_header(tokens)
 
 
 def _first_line(e: BaseException) -> str:
@@ -144,12 +151,12 @@ class _Reader:
                 self.skip(path, f"unreadable: {e}")
                 continue
             line = tx.first_line(head)
-            tokens = line.split(" ") if line else []
+            tokens = tuple(line.split(" ")) if line else ()
             if not line:
                 self.skip(path, "empty or unreadable file (no header line)")
                 continue
-            if tx.looks_like_header(tokens):
-                key = (tuple(tokens), True)
+            if _looks_like_header(tokens):
+                key = (tokens, True)
             elif fallback_fields is not None and tx.CWL_EXPORT_TIMESTAMP.match(tokens[0]):
                 # CloudWatch Logs export to S3: a timestamp before each record, no header.
                 key = ((tx.SKIP_FIELD, *fallback_fields), False)
@@ -223,7 +230,7 @@ class _Reader:
         Rows of one file are contiguous, so the per-file values are looked up once per run
         of ``__file`` and gathered by run id (a hash join on the path would hash every row).
         """
-        runs = df.select(pl.col("__file").rle()).unnest("__file").select(pl.col("value").alias("__file"))
+        runs = df.get_column("__file").rle().struct.field("value").cast(pl.String).to_frame("__file")
         per_run = runs.join(self.meta, on="__file", how="left", maintain_order="left").drop("__file")
         return per_run[df.get_column("__file").rle_id()]
 
@@ -303,7 +310,7 @@ class _Reader:
         try:
             lf = pl.scan_parquet(paths, include_file_paths="__file", storage_options=self.store.storage_options,
                                  hive_partitioning=False)
-            df = lf.select(_parquet_select(g.parquet_schema) + [pl.col("__file")]).collect()
+            df = lf.select(_parquet_select(g.parquet_schema) + [tx.file_column()]).collect()
         except _ENGINE_ERRORS as e:
             if len(paths) > 1:
                 for p in paths:

@@ -267,9 +267,7 @@ class _Reader:
         fields, header_lines = list(g.fields), (1 if g.has_header else 0)
         if getattr(self.store, "scannable", True):
             try:
-                raw = tx.scan_files(paths, len(fields), has_header_line=g.has_header,
-                                    storage_options=self.store.storage_options).collect()
-                checked = tx.check(raw, fields, header_lines=header_lines)
+                checked = tx.check(self._scan_text(g, paths), fields, header_lines=header_lines)
             except _ENGINE_ERRORS:
                 if len(paths) > 1:  # find the culprit: file by file
                     for p in paths:
@@ -280,6 +278,15 @@ class _Reader:
                 return
         for p in paths:
             self._salvage_text(g, p)
+
+    def _scan_text(self, g: _Group, paths: list[str]) -> pl.DataFrame:
+        """Raw lines of ``paths``: first without room for extra fields (cheaper; fails on a
+        line with too many), then, if that failed, with it."""
+        kw = dict(has_header_line=g.has_header, storage_options=self.store.storage_options)
+        try:
+            return tx.scan_files(paths, len(g.fields), ragged=False, **kw).collect()
+        except _ENGINE_ERRORS:
+            return tx.scan_files(paths, len(g.fields), **kw).collect()
 
     def _salvage_text(self, g: _Group, path: str) -> None:
         """A file the engine cannot scan as it stands: parse what its bytes hold."""

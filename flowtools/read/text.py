@@ -166,7 +166,7 @@ def check(raw: pl.DataFrame, fields: Sequence[str], *, header_lines: int, check_
                 reason.alias("__reason"))
         .collect()
     )
-    starts = dict(zip(lines, itertools.accumulate(lines.values(), initial=0)))  # files are contiguous
+    starts = dict(zip(lines, itertools.accumulate(lines.values(), initial=0), strict=False))  # contiguous; accumulate yields one more
     first = pl.DataFrame({"__file": list(starts), "__first": list(starts.values())},
                          schema={"__file": pl.String, "__first": pl.Int64})
     explained = explained.join(first, on="__file").select(

@@ -3,10 +3,10 @@
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
 one row per (interface, local port, protocol) that internet hosts started conversations
-with. It is written once with Narwhals. Nothing is printed or plotted; the only eager
-step is reading the DISTINCT addresses of the flows (one pass over four columns) to
-classify them in Python (:mod:`flowtools.addresses`); that side table and the inventory
-tables are joined back lazily, so the cost follows distinct addresses, not records.
+with. It is written once with Narwhals. Nothing is printed or plotted. The call runs
+two passes over the flows (see :func:`internet_exposure`): the distinct addresses with
+per-interface counts, classified in Python (:mod:`flowtools.addresses`), and the
+conversations, kept in engine memory; the returned frame works on those.
 
 How a record is read (the steps of DESIGN.md "Internet exposure"):
 
@@ -57,14 +57,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 import narwhals as nw
 import polars as pl
 
 from flowtools.addresses import classify, sort_key
-from flowtools.enrich import side_table
+from flowtools.enrich import materialised, side_table
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
 from flowtools.enrich.ip_ranges import IpRanges
 from flowtools.enrich.security_groups import configured_findings, with_sg_open
@@ -170,28 +170,42 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     other AWS customers' EC2 addresses: still internet peers), null without it.
 
     One row per finding with :data:`COLUMNS`, ordered by status (exposed, reachable,
-    blocked), peers descending, interface, protocol, port (nulls last). Nothing runs
-    until the caller collects, except one pass over the flows' distinct addresses.
+    blocked), peers descending, interface, protocol, port (nulls last).
     :func:`findings_records` turns the result into JSON-ready dicts.
+
+    What runs when: this call executes two passes over the flows and keeps small results
+    in engine memory (:func:`flowtools.enrich.materialised`); the returned frame works on
+    those. (1) The distinct (interface, address) pairs with record counts, classified in
+    Python (its size follows addresses). (2) The conversations: one hash aggregate of the
+    records into groups of one 5-tuple (:func:`_tuples`), joins with small side tables,
+    one aggregate into conversations; held in memory because the initiator decision reads
+    them four times (fan-in, fan-out, forwarders), and again after the decision, the
+    internet-initiated ones, which the findings read several times (per finding, local
+    address, peer, and the security-group step). Their size follows conversations, not
+    records; the records themselves are never collected.
     """
     if method not in ("full", "naive"):
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
     native = _native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     records = _records(nw.from_native(native))
-    classes, n_addresses = _address_classes(records, native, inventory, ip_ranges)
-    records = _classify_records(records, classes, method)
-    if method == "naive":
-        conversations = _naive_conversations(records)
+    naive = method == "naive"
+    tables = _address_tables(records, native, inventory, ip_ranges,
+                             ["srcaddr", "dstaddr"] if naive else list(_ADDRESSES))
+    if naive:
+        conversations = _naive_conversations(records, tables.classes)
     else:
-        records = _orient(records, native, inventory, n_addresses)
-        conversations = _decide(_conversations(records))
-    findings = _findings(conversations, native, inventory, n_addresses, naive=method == "naive",
-                         aws=ip_ranges is not None)
-    if method == "full" and inventory.security_groups.height:
-        findings = with_sg_open(findings, native, inventory)
+        tuples = _classified(_tuples(records), tables.classes, _ADDRESSES)
+        tuples = _orient(tuples, native, inventory, tables.counts)
+        conversations = nw.from_native(materialised(_conversations(tuples)))
+        conversations = _decide(conversations, tables.n_addresses)
+    conversations = nw.from_native(materialised(conversations))
+    findings = _findings(conversations, native, inventory, tables, naive=naive, aws=ip_ranges is not None)
+    if not naive and inventory.security_groups.height:
+        keys = _finding_keys(conversations, native, inventory)
+        findings = with_sg_open(findings, native, inventory, keys=keys)
         if include_configured:
-            configured = configured_findings(findings, native, inventory, _POLARS_TYPES)
+            configured = configured_findings(keys, native, inventory, _POLARS_TYPES)
             findings = nw.concat([findings.select(*_POLARS_TYPES), configured.select(*_POLARS_TYPES)],
                                  how="vertical")
     return _ordered(findings).to_native()
@@ -252,127 +266,201 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-#: Join keys read from the flows are lower-cased: IPv6 addresses and interface ids are
-#: case-insensitive, and a computed key keeps DuckDB from pushing join filters into the
-#: scan of the flows (an Arrow scan of Polars string views has no pyarrow kernels for them).
-_LOWERED = frozenset({"interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr"})
 
 
 def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
     """The columns the analysis reads (missing ones as typed nulls), traffic records only
-    (NODATA/SKIPDATA and records without addresses carry no conversation)."""
+    (NODATA/SKIPDATA and records without addresses carry no conversation). Values stay as
+    logged: interface ids and addresses are case-insensitive, and they are lower-cased
+    after the records are grouped (:func:`_tuples`, :func:`_address_tables`), never per
+    record."""
     present = set(lf.collect_schema().names())
-    exprs = [(col(c).str.to_lowercase() if c in _LOWERED else col(c)) if c in present
-             else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
+    exprs = [col(c) if c in present else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
     return lf.select(exprs).filter(
         ~col("interface_id").is_null() & ~col("srcaddr").is_null() & ~col("dstaddr").is_null()
         & ~col("protocol").is_null() & ~col("action").is_null()
     )
 
 
-def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory,
-                     ip_ranges: IpRanges | None) -> tuple[nw.LazyFrame, int]:
-    """Distinct addresses of the records, classified in Python, as a side table with an
-    ``ordinal`` (the address order used to break ties). The one eager step."""
-    distinct = nw.concat([records.select(address=col(c)) for c in _ADDRESSES], how="vertical")
-    values = distinct.filter(~col("address").is_null()).unique().collect("polars")
-    addresses = values.get_column("address").to_list()
-    table = classify(addresses, own_networks=inventory.own_networks(),
-                     own_addresses=inventory.own_addresses())
+class _AddressTables(NamedTuple):
+    """Side tables of the eager step (their sizes follow distinct addresses and
+    interfaces, not records)."""
+
+    #: ``address`` (as logged) -> ``normalized``, ``kind``, ``is_internet``, ``ordinal``,
+    #: ``aws_service``.
+    classes: nw.LazyFrame
+    #: ``ordinal`` -> ``address`` (normalized): conversations carry ordinals, not strings.
+    addresses: nw.LazyFrame
+    #: ``interface_id``, ``address`` (normalized) -> ``n_src``/``n_dst``: the interface's
+    #: records with that source/destination address (the last-resort orientation).
+    counts: nw.LazyFrame
+    #: One more than the highest ordinal (the ordinal of invalid addresses is
+    #: ``n_addresses - 1``, and it stands for a null ``normalized``).
+    n_addresses: int
+
+
+def _address_tables(records: nw.LazyFrame, native: Any, inventory: Inventory, ip_ranges: IpRanges | None,
+                    columns: list[str]) -> _AddressTables:
+    """The one eager step: one pass over the records' address ``columns``, a hash aggregate
+    of (interface, address as logged, column) with record counts (hash aggregates, not
+    ``unique()``: Narwhals' DuckDB ``unique`` is a ``row_number()`` window, 5 s over the
+    10 M addresses of 2.4 M records). The result follows interfaces x addresses; the
+    addresses are lower-cased and classified in Python (:func:`flowtools.addresses.classify`,
+    ip-ranges), each gets an ``ordinal`` (the address order that breaks ties), and the
+    counts are summed per interface and normalized address."""
+    seen = nw.concat([records.select("interface_id", address=col(c), column=lit(i, nw.Int32))
+                      for i, c in enumerate(columns)], how="vertical")
+    seen = (seen.filter(~col("address").is_null()).group_by("interface_id", "address", "column")
+            .agg(n=nw.len()).collect("polars").to_native())
+    seen = seen.with_columns(lowered=pl.col("address").str.to_lowercase(), n=pl.col("n").cast(pl.Int64))
+    lowered = seen.get_column("lowered").unique().sort().to_list()
+    table = classify(lowered, own_networks=inventory.own_networks(), own_addresses=inventory.own_addresses())
     order = sorted(set(table["normalized"].drop_nulls().to_list()), key=sort_key)
     ordinal = {a: i for i, a in enumerate(order)}
     table = table.with_columns(ordinal=pl.Series(
         [ordinal.get(a, len(order)) for a in table["normalized"].to_list()], dtype=pl.Int64))
     if ip_ranges is not None:
-        services = ip_ranges.classify(addresses).select("address", "aws_service")
-        table = table.join(services, on="address", how="left")
+        table = table.join(ip_ranges.classify(lowered).select("address", "aws_service"), on="address", how="left")
     else:
         table = table.with_columns(aws_service=pl.lit(None, pl.String))
-    return nw.from_native(side_table(native, table)), len(order) + 1
+    classes = (seen.select("address", "lowered").unique()
+               .join(table.rename({"address": "lowered"}), on="lowered", how="left").drop("lowered"))
+    counts = (seen.filter(pl.col("column") < 2).join(classes.select("address", "normalized"), on="address")
+              .filter(pl.col("normalized").is_not_null())
+              .group_by(pl.col("interface_id").str.to_lowercase(), pl.col("normalized").alias("address"))
+              .agg(n_src=pl.col("n").filter(pl.col("column") == 0).sum(),
+                   n_dst=pl.col("n").filter(pl.col("column") == 1).sum()))
+    addresses = pl.DataFrame({"ordinal": list(range(len(order))), "address": order},
+                             schema={"ordinal": pl.Int64, "address": pl.String})
+    return _AddressTables(*(nw.from_native(side_table(native, t)) for t in (classes, addresses, counts)),
+                          n_addresses=len(order) + 1)
 
 
-def _classify_records(records: nw.LazyFrame, classes: nw.LazyFrame, method: Method) -> nw.LazyFrame:
-    columns = {"srcaddr": "src", "dstaddr": "dst"} if method == "naive" else _ADDRESSES
+def _classified(frame: nw.LazyFrame, classes: nw.LazyFrame, columns: dict[str, str],
+                what: tuple[str, ...] = ("addr", "inet", "ord", "svc")) -> nw.LazyFrame:
+    """Join the address classes to each address column (``srcaddr`` -> ``src_addr``
+    (normalized), ``src_inet``, ``src_ord``, ``src_svc``, ``src_kind``: ``what`` says
+    which). Done on grouped rows (:func:`_tuples`), not on records."""
+    names = {"addr": "normalized", "kind": "kind", "inet": "is_internet", "ord": "ordinal", "svc": "aws_service"}
     for column, p in columns.items():
-        side = classes.select(
-            col("address").alias(column), col("normalized").alias(f"{p}_addr"),
-            col("kind").alias(f"{p}_kind"), col("is_internet").alias(f"{p}_inet"),
-            col("ordinal").alias(f"{p}_ord"), col("aws_service").alias(f"{p}_svc"))
-        records = records.join(side, on=column, how="left")
-    return records
+        side = classes.select(col("address").alias(column), *(col(names[w]).alias(f"{p}_{w}") for w in what))
+        frame = frame.join(side, on=column, how="left")
+    return frame
 
 
-# -- step 1 and 2: orientation, local and remote sides --------------------------------------
+# -- steps 1 and 2: records grouped, orientation, local and remote sides ---------------------
 
-def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int) -> nw.LazyFrame:
+#: What the records of one 5-tuple share as logged; every step of the full method after
+#: :func:`_tuples` is decided per such group, so it works on groups, not records.
+_TUPLE = ["interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "srcport", "dstport", "protocol",
+          "flow_direction"]
+
+
+def _bit(expr: nw.Expr, value: int) -> nw.Expr:
+    return ((expr // value) % 2 == 1).fill_null(False)
+
+
+def _tuples(records: nw.LazyFrame) -> nw.LazyFrame:
+    """The records grouped by :data:`_TUPLE` (interface, addresses and ports as logged,
+    protocol, ``flow_direction``): one hash aggregate over the records, the only per-record
+    step of the full method besides the eager address pass. Orientation, sides and
+    ``carried`` are functions of these keys, so what the conversations need from the
+    records is aggregated here without knowing the direction yet (SYN and SYN-ACK seen and
+    when, accepted, answered, rejected, ...) and read per direction later."""
+    flags = col("tcp_flags")
+    tcp = (col("protocol") == TCP) & ~flags.is_null()
+    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
+    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
+    rst_only = tcp & (flags == 4)
+    accept = col("action") == "ACCEPT"
+    reject = col("action") == "REJECT"
+    start = col("start")
+    return records.group_by(_TUPLE).agg(
+        syn=syn_only.any(), synack=syn_ack.any(),
+        t_syn=nw.when(syn_only).then(start).min(), t_synack=nw.when(syn_ack).then(start).min(),
+        t_first=start.min(),
+        acc=accept.any(), acc_answer=(accept & ~rst_only).any(), acc_synack=(accept & syn_ack).any(),
+        acc_rst=(accept & rst_only).any(), rej=reject.any(),
+        rej_bpa=(reject & (col("reject_reason") == "BPA").fill_null(False)).any(),
+        type_forwards=col("interface_type").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES).fill_null(False).any(),
+        has_flags=(~flags.is_null()).any(),
+        bytes=col("bytes").sum(),
+        first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        account=nw.when(col("account_id") != "unknown").then(col("account_id")).max(),
+        src_account=col("source_account_id").max(),
+        region=nw.coalesce(col("region"), col("source_region")).max(),
+        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("interface_type").max(),
+    )
+
+
+def _orient(tuples: nw.LazyFrame, native: Any, inventory: Inventory, counts: nw.LazyFrame) -> nw.LazyFrame:
+    """Direction, local and remote sides, ports and ``carried`` of each group of records
+    (classified by :func:`_classified`). Joins with small side tables only, no branches."""
+    tuples = tuples.with_columns(interface_id=col("interface_id").str.to_lowercase())
     own = inventory.interface_addresses()
     if own.height:
         side = nw.from_native(side_table(native, own.select("interface_id", "address").unique()))
         for p in ("src", "dst"):
-            records = records.join(
+            tuples = tuples.join(
                 side.select(col("interface_id"), col("address").alias(f"{p}_addr"),
                             lit(True).alias(f"{p}_own")),
                 on=["interface_id", f"{p}_addr"], how="left")
     else:
-        records = records.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+        tuples = tuples.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+    # Last resort (both sides internet or neither, no field, no inventory): one side of
+    # every record an interface logs is its own primary address, so the side whose address
+    # comes back in more of the interface's records is local. The counts come with the
+    # eager address pass (a side table), so this is two joins, not a second pass.
+    for p in ("src", "dst"):
+        tuples = tuples.join(counts.select(col("interface_id"), col("address").alias(f"{p}_addr"),
+                                           col(f"n_{p}").alias(f"_n_{p}")),
+                             on=["interface_id", f"{p}_addr"], how="left")
 
     fd = col("flow_direction").str.to_lowercase()
     so, do = col("src_own").fill_null(False), col("dst_own").fill_null(False)
     si, di = col("src_inet").fill_null(False), col("dst_inet").fill_null(False)
-    records = records.with_columns(
-        _dir=nw.when(fd == "ingress").then(lit("ingress"))
+    tuples = tuples.with_columns(
+        direction=nw.when(fd == "ingress").then(lit("ingress"))
         .when(fd == "egress").then(lit("egress"))
         .when(do & ~so).then(lit("ingress"))
         .when(so & ~do).then(lit("egress"))
         .when(si & ~di).then(lit("ingress"))
-        .when(di & ~si).then(lit("egress")),
+        .when(di & ~si).then(lit("egress"))
+        .when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
+        .when(col("_n_src") > col("_n_dst")).then(lit("egress")),
         dir_source=nw.when(fd.is_in(["ingress", "egress"])).then(lit(2))
         .when(do != so).then(lit(1))
         .otherwise(lit(0)),
-    )
-    # Last resort (both sides internet or neither, no field, no inventory): one side of
-    # every record an interface logs is its own primary address, so the side whose address
-    # comes back in more of the interface's records is local. The counts are hash
-    # aggregates over all records joined to the undecided ones only: window counts over
-    # every record cost several seconds per million records on DuckDB.
-    undecided = records.filter(col("_dir").is_null())
-    n_src = records.group_by("interface_id", "src_addr").agg(_n_src=nw.len())
-    n_dst = records.group_by("interface_id", "dst_addr").agg(_n_dst=nw.len())
-    guessed = (undecided.join(n_src, on=["interface_id", "src_addr"], how="left")
-               .join(n_dst, on=["interface_id", "dst_addr"], how="left")
-               .with_columns(direction=nw.when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
-                             .when(col("_n_src") > col("_n_dst")).then(lit("egress")))
-               .drop("_n_src", "_n_dst"))
-    records = nw.concat([records.filter(~col("_dir").is_null()).with_columns(direction=col("_dir")),
-                         guessed.select(*records.collect_schema().names(), "direction")], how="vertical")
-    records = records.filter(~col("direction").is_null())
+    ).filter(~col("direction").is_null())
 
     ingress = col("direction") == "ingress"
 
     def side_of(pkt: str, hdr: str, what: str) -> nw.Expr:
         return nw.when(~col(f"{pkt}_addr").is_null()).then(col(f"{pkt}_{what}")).otherwise(col(f"{hdr}_{what}"))
 
-    local = {w: nw.when(ingress).then(side_of("pdst", "dst", w)).otherwise(side_of("psrc", "src", w))
-             for w in ("addr", "ord")}
+    local_ord = nw.when(ingress).then(side_of("pdst", "dst", "ord")).otherwise(side_of("psrc", "src", "ord"))
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
-              for w in ("addr", "ord", "inet", "svc")}
+              for w in ("ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
     # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
     carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
                & col("pdst_inet").fill_null(False)) | (
         ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))
         & col("psrc_inet").fill_null(False))
-    return records.select(
-        "interface_id", "protocol", "tcp_flags", "action", "reject_reason", "interface_type", "bytes",
-        "start", "start_time", "end_time", "account_id", "source_account_id", "region", "source_region",
-        "vpc_id", "instance_id", "direction", "dir_source",
-        local_addr=local["addr"], local_ord=local["ord"],
-        remote_addr=remote["addr"], remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
+    return tuples.select(
+        "interface_id", "protocol", "direction", "dir_source", *_TUPLE_AGGREGATES,
+        local_ord=local_ord, remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
         remote_svc=remote["svc"],
         local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
         remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
         carried=carried,
     )
+
+
+#: The columns :func:`_tuples` aggregates.
+_TUPLE_AGGREGATES = ("syn", "synack", "t_syn", "t_synack", "t_first", "acc", "acc_answer", "acc_synack", "acc_rst",
+                     "rej", "rej_bpa", "type_forwards", "has_flags", "bytes", "first_seen", "last_seen", "account",
+                     "src_account", "region", "vpc_id", "instance_id", "record_type")
 
 
 def _port(expr: nw.Expr) -> nw.Expr:
@@ -383,57 +471,40 @@ def _port(expr: nw.Expr) -> nw.Expr:
 
 # -- step 3: conversations and who initiated them ---------------------------------------------
 
-_CONVERSATION = ["interface_id", "local_addr", "local_port", "remote_addr", "remote_port", "protocol"]
+#: A conversation: addresses by ordinal (one per normalized address, invalid ones
+#: included), so the key holds no strings but the interface id.
+_CONVERSATION = ["interface_id", "local_ord", "local_port", "remote_ord", "remote_port", "protocol"]
 
 
-def _bit(expr: nw.Expr, value: int) -> nw.Expr:
-    return ((expr // value) % 2 == 1).fill_null(False)
-
-
-def _conversations(records: nw.LazyFrame) -> nw.LazyFrame:
+def _conversations(tuples: nw.LazyFrame) -> nw.LazyFrame:
+    """Conversations from the oriented groups of records: one hash aggregate; each
+    group's direction-free aggregates are read for its direction (a SYN of an ingress
+    record is the remote side's, of an egress record the local side's, ...)."""
     ingress = col("direction") == "ingress"
     egress = ~ingress
-    flags = col("tcp_flags")
-    tcp = (col("protocol") == TCP) & ~flags.is_null()
-    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
-    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
-    rst_only = tcp & (flags == 4)
-    accept = col("action") == "ACCEPT"
-    reject = col("action") == "REJECT"
-    rec = records.with_columns(
-        _vr=(syn_only & ingress) | (syn_ack & egress),
-        _vl=(syn_only & egress) | (syn_ack & ingress),
-        _in=ingress, _out=egress,
-        _in_acc=ingress & accept,
-        _out_ans=egress & accept & ~rst_only,
-        _out_synack=egress & accept & syn_ack,
-        _out_rst=egress & accept & rst_only,
-        _out_rej=egress & reject,
-        _bpa=ingress & reject & (col("reject_reason") == "BPA").fill_null(False),
-        _forwarder=(ingress & col("carried") & ~col("remote_inet") & syn_only)
-        | col("interface_type").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES).fill_null(False),
-        _region=nw.coalesce(col("region"), col("source_region")),
-        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
-    )
-    start = col("start")
-    return rec.group_by([*_CONVERSATION, "carried"]).agg(
-        vr=col("_vr").any(), vl=col("_vl").any(),
-        t_vr=nw.when(col("_vr")).then(start).min(), t_vl=nw.when(col("_vl")).then(start).min(),
-        first_in=nw.when(col("_in")).then(start).min(), first_out=nw.when(col("_out")).then(start).min(),
-        in_acc=col("_in_acc").any(), out_ans=col("_out_ans").any(), out_synack=col("_out_synack").any(),
-        out_rst=col("_out_rst").any(), out_rej=col("_out_rej").any(), bpa=col("_bpa").any(),
-        forwarder=col("_forwarder").any(),
-        has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == 2).any(),
+
+    def by_direction(if_ingress: str, if_egress: str) -> nw.Expr:
+        return nw.when(ingress).then(col(if_ingress)).otherwise(col(if_egress))
+
+    conv = tuples.group_by([*_CONVERSATION, "carried"]).agg(
+        vr=by_direction("syn", "synack").any(), vl=by_direction("synack", "syn").any(),
+        t_vr=by_direction("t_syn", "t_synack").min(), t_vl=by_direction("t_synack", "t_syn").min(),
+        first_in=nw.when(ingress).then(col("t_first")).min(), first_out=nw.when(egress).then(col("t_first")).min(),
+        in_acc=(ingress & col("acc")).any(), out_ans=(egress & col("acc_answer")).any(),
+        out_synack=(egress & col("acc_synack")).any(), out_rst=(egress & col("acc_rst")).any(),
+        out_rej=(egress & col("rej")).any(), bpa=(ingress & col("rej_bpa")).any(),
+        forwarder=((ingress & col("carried") & ~col("remote_inet") & col("syn")) | col("type_forwards")).any(),
+        has_flags=col("has_flags").any(), has_field=(col("dir_source") == 2).any(),
         bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
-        first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
         dir_source=col("dir_source").min(),
         remote_inet=col("remote_inet").any(), remote_aws=(~col("remote_svc").is_null()).any(),
-        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
-        account=col("_account").max(), src_account=col("source_account_id").max(),
-        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("interface_type").max(),
+        account=col("account").max(), src_account=col("src_account").max(),
+        region=col("region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
+        record_type=col("record_type").max(),
     )
+    return conv.with_columns(bytes_in=col("bytes_in").cast(nw.Int64), bytes_out=col("bytes_out").cast(nw.Int64))
 
 
 def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
@@ -443,18 +514,33 @@ def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
             + nw.when(known).then(lit(1)).otherwise(lit(0)))
 
 
-def _decide(conversations: nw.LazyFrame) -> nw.LazyFrame:
+def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], name: str) -> nw.LazyFrame:
+    """``keys`` and how many distinct ``values`` each has: two hash aggregates (cheaper than
+    a ``COUNT(DISTINCT) OVER`` window, several seconds per million rows on DuckDB)."""
+    return frame.group_by(*keys, *values).agg(_n=nw.len()).group_by(*keys).agg(**{name: nw.len()})
+
+
+def _decide(conversations: nw.LazyFrame, n_addresses: int) -> nw.LazyFrame:
     """Initiator, method and confidence per conversation; keeps the internet-initiated ones
-    (and, separately flagged, the interfaces seen forwarding)."""
-    own = conversations.with_columns(
-        interface_forwards=col("forwarder").any().over("interface_id"),
-    ).filter(~col("carried"))
-    rkey = nw.concat_str([col("remote_addr"), lit("|"), col("remote_port").cast(nw.String)])
-    lkey = nw.concat_str([col("local_addr"), lit("|"), col("local_port").cast(nw.String)])
+    of interfaces not seen forwarding. ``conversations`` is read four times (forwarding
+    interfaces, fan-in, fan-out, the conversations): materialise it first."""
+    forwarding = (conversations.filter(col("forwarder")).group_by("interface_id").agg(_n=nw.len())
+                  .select("interface_id", interface_forwards=lit(True)))
+    own = conversations.filter(~col("carried"))
+    # fan-in/out count distinct remote (address, port) / local (address, port): an invalid
+    # address (no normalized form) makes one value whatever its port, as a null key does
+    invalid = n_addresses - 1
     own = own.with_columns(
-        fan_in=rkey.n_unique().over("interface_id", "protocol", "local_port"),
-        fan_out=lkey.n_unique().over("interface_id", "protocol", "remote_addr", "remote_port"),
+        _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")),
+        _lkey_port=nw.when(col("local_ord") == invalid).then(lit(-1)).otherwise(col("local_port")),
     )
+    fan_in = _distinct_count(own, ["interface_id", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
+    fan_out = _distinct_count(own, ["interface_id", "protocol", "remote_ord", "remote_port"],
+                              ["local_ord", "_lkey_port"], "fan_out")
+    own = (own.join(forwarding, on="interface_id", how="left")
+           .join(fan_in, on=["interface_id", "protocol", "local_port"], how="left")
+           .join(fan_out, on=["interface_id", "protocol", "remote_ord", "remote_port"], how="left")
+           .with_columns(interface_forwards=col("interface_forwards").fill_null(False)))
     vr, vl = col("vr"), col("vl")
     flags_decision = (
         nw.when(vr & ~vl).then(lit("remote"))
@@ -493,27 +579,36 @@ def _decide(conversations: nw.LazyFrame) -> nw.LazyFrame:
     return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards"))
 
 
-def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
+def _naive_conversations(records: nw.LazyFrame, classes: nw.LazyFrame) -> nw.LazyFrame:
     """The naive v2 reading: ACCEPTed records from a public srcaddr (the estate's own public
     addresses included), inbound to dstport; ``flow_direction``, when logged, must say
-    ingress (an IPv6 interface's own address is public too)."""
-    public = col("src_kind").is_in(["internet", "own"]).fill_null(False)
+    ingress (an IPv6 interface's own address is public too). Records are filtered, grouped
+    by interface, addresses, ports and protocol as logged, classified per group, then
+    grouped into conversations."""
     inbound = col("flow_direction").is_null() | (col("flow_direction").str.to_lowercase() == "ingress")
-    rec = records.filter((col("action") == "ACCEPT") & public & inbound).with_columns(
-        local_addr=col("dst_addr"), local_ord=col("dst_ord"), local_port=_port(col("dstport")),
-        remote_addr=col("src_addr"), remote_port=_port(col("srcport")), remote_ord=col("src_ord"),
-        _region=nw.coalesce(col("region"), col("source_region")),
-        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
+    tuples = records.filter((col("action") == "ACCEPT") & inbound).group_by(
+        "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+    ).agg(
+        bytes=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        account=nw.when(col("account_id") != "unknown").then(col("account_id")).max(),
+        src_account=col("source_account_id").max(), region=nw.coalesce(col("region"), col("source_region")).max(),
+        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("interface_type").max(),
     )
-    conv = rec.group_by(_CONVERSATION).agg(
+    tuples = _classified(tuples, classes, {"srcaddr": "src", "dstaddr": "dst"}, ("kind", "ord", "svc"))
+    tuples = tuples.filter(col("src_kind").is_in(["internet", "own"]).fill_null(False)).with_columns(
+        interface_id=col("interface_id").str.to_lowercase(),
+        local_ord=col("dst_ord"), local_port=_port(col("dstport")),
+        remote_ord=col("src_ord"), remote_port=_port(col("srcport")),
+    )
+    conv = tuples.group_by(_CONVERSATION).agg(
         remote_aws=(~col("src_svc").is_null()).any(),
-        bytes_in=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
-        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
-        account=col("_account").max(), src_account=col("source_account_id").max(),
-        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("interface_type").max(),
+        bytes_in=col("bytes").sum(), first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
+        account=col("account").max(), src_account=col("src_account").max(),
+        region=col("region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
+        record_type=col("record_type").max(),
     )
     return conv.with_columns(
+        bytes_in=col("bytes_in").cast(nw.Int64),
         bytes_out=lit(None, nw.Int64), status_rank=lit(0), confidence_rank=lit(1),
         how=lit(0), dir_source=lit(0), has_flags=lit(False), has_field=lit(False),
         out_synack=lit(False), out_rst=lit(False), out_rej=lit(False), bpa=lit(False),
@@ -523,13 +618,13 @@ def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
 
 # -- steps 4-6: findings ----------------------------------------------------------------------
 
-def _ranked(count: nw.Expr, ordinal: str, n_addresses: int, keys: list[str]) -> nw.Expr:
-    """Dense rank (1 = most) of ``count`` within ``keys``, ties by ``ordinal`` (ascending;
-    ordinals are below ``n_addresses``). One integer per address, so the ranks are the
-    same on every engine (DuckDB has no ``order_by`` windows in Narwhals)."""
+def _score(count: nw.Expr, ordinal: str, n_addresses: int) -> nw.Expr:
+    """``count`` and, for ties, ``ordinal`` (ascending; ordinals are below ``n_addresses``)
+    as one integer, higher is better: one integer per address, so ranks by it are the same
+    on every engine (DuckDB has no ``order_by`` windows in Narwhals) and the ordinal is
+    ``n_addresses - score % (n_addresses + 1)``."""
     big = lit(n_addresses + 1, nw.Int64)
-    score = count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
-    return score.rank(method="dense", descending=True).over(*keys)
+    return count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
 
 
 def _protocol_name() -> nw.Expr:
@@ -582,55 +677,61 @@ def _evidence(naive: bool) -> nw.Expr:
     return nw.concat_str([method, outcome, direction])
 
 
-def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int, *,
+def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, tables: _AddressTables, *,
               naive: bool, aws: bool) -> nw.LazyFrame:
-    # Per conversation, with windows over the finding key (one pass, no self-joins): the
-    # method of the best conversations (confidence first, then flags > ports > first),
-    # the rank of its local address and of its remote peer by conversations.
-    best = col("confidence_rank") * 10 + col("how")
-    conv = conv.with_columns(
-        _best=best, _best_max=best.max().over(*_FINDING_KEY),
-        _local_n=nw.len().over(*_FINDING_KEY, "local_addr"),
-        _peer_n=nw.len().over(*_FINDING_KEY, "remote_addr"),
-    ).with_columns(
-        _local_rank=_ranked(col("_local_n"), "local_ord", n_addresses, _FINDING_KEY),
-        _peer_rank=_ranked(col("_peer_n"), "remote_ord", n_addresses, _FINDING_KEY),
-    )
+    """Findings from the (materialised) internet-initiated conversations, read three
+    times: per finding key, per (key, local address) for ``local_ip``, per (key, peer)
+    for ``peers``, ``aws_peers`` and ``sample_peers``; hash aggregates, one rank window
+    over the peers. Addresses are decoded from their ordinals on these small results."""
+    n_addresses = tables.n_addresses
+    # the method of the best conversations (confidence first, then flags > ports > first)
+    # and, among those, the best direction source, as one integer
+    best = (col("confidence_rank") * 10 + col("how")) * 10 + col("dir_source")
     findings = conv.group_by(_FINDING_KEY).agg(
         status_rank=col("status_rank").min(),
-        peers=col("remote_addr").n_unique(),
         connections=nw.len(),
         bytes_in=col("bytes_in").sum(), bytes_out=col("bytes_out").sum(),
         first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
-        best=col("_best").max(),
-        best_dir=nw.when(col("_best") == col("_best_max")).then(col("dir_source")).max(),
-        local_ip=nw.when(col("_local_rank") == 1).then(col("local_addr")).max(),
-        **{f"_p{i}": nw.when(col("_peer_rank") == i).then(col("remote_addr")).max()
-           for i in range(1, SAMPLE_PEERS + 1)},
+        best=best.max(),
         any_flags=col("has_flags").any(), any_field=col("has_field").any(),
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
         ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
-        # n_unique counts null as a value on every engine: take it off when present
-        aws_peers=nw.when(col("remote_aws")).then(col("remote_addr")).n_unique()
-        - (~col("remote_aws")).cast(nw.Int32).max(),
         account=col("account").max(), src_account=col("src_account").max(), region=col("region").max(),
         vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("record_type").max(),
-    ).with_columns(sample_peers=nw.concat_str(
-        [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
-    ).str.split(";"))
+    )
+    big = n_addresses + 1
+    address = tables.addresses
+    local = (conv.group_by(*_FINDING_KEY, "local_ord").agg(_n=nw.len())
+             .with_columns(_score=_score(col("_n"), "local_ord", n_addresses))
+             .group_by(_FINDING_KEY).agg(_score=col("_score").max())
+             .with_columns(ordinal=lit(big - 1, nw.Int64) - col("_score") % big)
+             .join(address.select("ordinal", local_ip=col("address")), on="ordinal", how="left")
+             .select(*_FINDING_KEY, "local_ip"))
+    peers = (conv.group_by(*_FINDING_KEY, "remote_ord").agg(_n=nw.len(), _aws=col("remote_aws").any())
+             .with_columns(_rank=_score(col("_n"), "remote_ord", n_addresses)
+                           .rank(method="dense", descending=True).over(*_FINDING_KEY))
+             .join(address.select(remote_ord=col("ordinal"), _addr=col("address")), on="remote_ord", how="left")
+             .group_by(_FINDING_KEY).agg(
+                 peers=nw.len(), aws_peers=col("_aws").cast(nw.Int64).sum(),
+                 **{f"_p{i}": nw.when(col("_rank") == i).then(col("_addr")).max()
+                    for i in range(1, SAMPLE_PEERS + 1)}))
+    findings = (findings.join(local, on=_FINDING_KEY, how="left").join(peers, on=_FINDING_KEY, how="left")
+                .with_columns(sample_peers=nw.concat_str(
+                    [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
+                ).str.split(";")))
     findings = findings.with_columns(
-        best_how=col("best") % 10,
-        best_confidence=col("best") // 10,
+        best_dir=col("best") % 10,
+        best_how=(col("best") // 10) % 10,
+        best_confidence=col("best") // 100,
     )
     findings = _with_inventory(findings, native, inventory)
-    icmp = col("protocol").is_in([ICMP, ICMPV6])
     status = nw.when(col("status_rank") == 0).then(lit("exposed")).when(col("status_rank") == 1).then(
         lit("reachable")).otherwise(lit("blocked"))
     confidence = nw.when(col("best_confidence") == 3).then(lit("high")).when(
         col("best_confidence") == 2).then(lit("medium")).otherwise(lit("low"))
     out = findings.with_columns(
-        port=nw.when(icmp).then(lit(None, nw.Int32)).otherwise(col("local_port")).cast(nw.Int32),
+        port=_finding_port(),
         protocol_name=_protocol_name(),
         status=status,
         confidence=confidence,
@@ -643,7 +744,7 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         interface_id=col("interface_id"),
         instance_id=nw.coalesce(col("instance_id"), col("inv_instance_id")),
         resource_name=col("inv_resource_name"),
-        interface_type=nw.coalesce(col("inv_interface_type"), col("record_type")),
+        interface_type=_interface_type(),
         local_ip=col("local_ip"),
         port=col("port"),
         port_to=lit(None, nw.Int32),
@@ -662,9 +763,31 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         aws_peers=col("aws_peers").cast(nw.Int64) if aws else lit(None, nw.Int64),
     )
     if not naive:  # the naive reading does not know what forwards
-        forwarding = nw.coalesce(col("interface_type"), lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
-        out = out.filter(~forwarding)
+        out = out.filter(~_forwarding(col("interface_type")))
     return out.with_columns(status_rank=col("status_rank").cast(nw.Int32))
+
+
+def _finding_port() -> nw.Expr:
+    """The output ``port``: the local port, null for ICMP."""
+    icmp = col("protocol").is_in([ICMP, ICMPV6])
+    return nw.when(icmp).then(lit(None, nw.Int32)).otherwise(col("local_port")).cast(nw.Int32)
+
+
+def _interface_type() -> nw.Expr:
+    return nw.coalesce(col("inv_interface_type"), col("record_type"))
+
+
+def _forwarding(interface_type: nw.Expr) -> nw.Expr:
+    return nw.coalesce(interface_type, lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
+
+
+def _finding_keys(conv: nw.LazyFrame, native: Any, inventory: Inventory) -> nw.LazyFrame:
+    """The full method's findings as (``interface_id``, ``protocol`` name, ``port``), the
+    keys the security-group step needs, straight from the conversations (one aggregate):
+    the findings frame is then read once, not once per use."""
+    keys = _with_inventory(conv.group_by(_FINDING_KEY).agg(record_type=col("record_type").max()), native, inventory)
+    return keys.filter(~_forwarding(_interface_type())).select(
+        "interface_id", protocol=_protocol_name(), port=_finding_port())
 
 
 def _ordered(findings: nw.LazyFrame) -> nw.LazyFrame:

@@ -3,10 +3,26 @@
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
 one row per (interface, local port, protocol) that internet hosts started conversations
-with. It is written once with Narwhals. Nothing is printed or plotted. The call runs
-two passes over the flows (see :func:`internet_exposure`): the distinct addresses with
-per-interface counts, classified in Python (:mod:`flowtools.addresses`), and the
-conversations, kept in engine memory; the returned frame works on those.
+with. It is written once with Narwhals. Nothing is printed or plotted.
+
+Cost (the plan, per DuckDB and Polars alike): two passes over the records, both at call
+time, and everything else on small tables.
+
+* The eager step (:func:`_address_pairs`): one hash aggregate of the records into their
+  distinct (interface, addresses as logged, ``flow_direction``, attribute values), with
+  record counts (a few thousand rows for millions of records). Python and Polars classify
+  its addresses (:mod:`flowtools.addresses`, ip-ranges) and orient every pair (steps 1-2)
+  on it, so the per-record work is a join with that side table.
+* The conversations (:func:`_conversations`): the records joined with their orientation,
+  one hash aggregate with integer keys (interface and address ordinals), materialised in
+  engine memory (:func:`flowtools.enrich.materialised`): the initiator decision reads them
+  four times (forwarders, fan-in, fan-out, the conversations), and DuckDB would otherwise
+  recompute the records pass for each read. The internet-initiated conversations are
+  materialised again, because the findings read them several times (per finding, local
+  address, peer, security groups). Their size follows conversations, not records; the
+  records are never collected.
+* The returned frame aggregates those into findings lazily (hash aggregates, joins with
+  small side tables, one rank window over the peers of each finding).
 
 How a record is read (the steps of DESIGN.md "Internet exposure"):
 
@@ -55,6 +71,7 @@ How a record is read (the steps of DESIGN.md "Internet exposure"):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Literal, NamedTuple
@@ -136,7 +153,6 @@ _RECORD_COLUMNS: dict[str, Any] = {
 }
 #: Address columns of a record and the prefix of their classified columns.
 _ADDRESSES = {"srcaddr": "src", "dstaddr": "dst", "pkt_srcaddr": "psrc", "pkt_dstaddr": "pdst"}
-_FINDING_KEY = ["interface_id", "local_port", "protocol"]
 _FORWARDING_RECORD_TYPES = sorted({t.lower() for t in FORWARDING_TYPES} | {"natgateway"})
 
 
@@ -173,39 +189,41 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     blocked), peers descending, interface, protocol, port (nulls last).
     :func:`findings_records` turns the result into JSON-ready dicts.
 
-    What runs when: this call executes two passes over the flows and keeps small results
-    in engine memory (:func:`flowtools.enrich.materialised`); the returned frame works on
-    those. (1) The distinct (interface, address) pairs with record counts, classified in
-    Python (its size follows addresses). (2) The conversations: one hash aggregate of the
-    records into groups of one 5-tuple (:func:`_tuples`), joins with small side tables,
-    one aggregate into conversations; held in memory because the initiator decision reads
-    them four times (fan-in, fan-out, forwarders), and again after the decision, the
-    internet-initiated ones, which the findings read several times (per finding, local
-    address, peer, and the security-group step). Their size follows conversations, not
-    records; the records themselves are never collected.
+    What runs when: this call executes two passes over the flows and keeps conversation
+    tables in engine memory (see the module's "Cost"); the returned frame works on those
+    and on small side tables, and runs when the caller collects it.
     """
     if method not in ("full", "naive"):
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
     native = _native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
-    records = _records(nw.from_native(native))
     naive = method == "naive"
-    tables = _address_tables(records, native, inventory, ip_ranges,
-                             ["srcaddr", "dstaddr"] if naive else list(_ADDRESSES))
+
+    def side(table: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(side_table(native, table))
+
+    keys, columns = (_NAIVE_KEY, ["srcaddr", "dstaddr"]) if naive else (_ADDRESS_KEY, list(_ADDRESSES))
+    records = _keyed(_records(nw.from_native(native)), keys)
+    pairs = _address_pairs(records, keys)  # the eager pass
+    interfaces = _interfaces(pairs)
+    addresses = _address_classes(pairs, columns, inventory, ip_ranges)
+    table = side(interfaces.table)
+    aggregated = interfaces.per_record is not None
     if naive:
-        conversations = _naive_conversations(records, tables.classes)
+        sides = side(_naive_sides(pairs, addresses, interfaces))
+        conversations = _naive_conversations(records, sides, interfaces.per_record)
     else:
-        tuples = _classified(_tuples(records), tables.classes, _ADDRESSES)
-        tuples = _orient(tuples, native, inventory, tables.counts)
-        conversations = nw.from_native(materialised(_conversations(tuples)))
-        conversations = _decide(conversations, tables.n_addresses)
+        orientation = side(_orientation(pairs, addresses, interfaces, inventory))
+        conversations = nw.from_native(materialised(_conversations(records, orientation, interfaces.per_record)))
+        conversations = _decide(conversations, addresses.n_addresses, table, aggregated=aggregated)
     conversations = nw.from_native(materialised(conversations))
-    findings = _findings(conversations, native, inventory, tables, naive=naive, aws=ip_ranges is not None)
+    findings = _findings(conversations, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
+                         aws=ip_ranges is not None)
     if not naive and inventory.security_groups.height:
-        keys = _finding_keys(conversations, native, inventory)
-        findings = with_sg_open(findings, native, inventory, keys=keys)
+        observed = _finding_keys(conversations, native, inventory, table, aggregated=aggregated)
+        findings = with_sg_open(findings, native, inventory, keys=observed)
         if include_configured:
-            configured = configured_findings(keys, native, inventory, _POLARS_TYPES)
+            configured = configured_findings(observed, native, inventory, _POLARS_TYPES)
             findings = nw.concat([findings.select(*_POLARS_TYPES), configured.select(*_POLARS_TYPES)],
                                  how="vertical")
     return _ordered(findings).to_native()
@@ -266,14 +284,11 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-
-
 def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
     """The columns the analysis reads (missing ones as typed nulls), traffic records only
     (NODATA/SKIPDATA and records without addresses carry no conversation). Values stay as
-    logged: interface ids and addresses are case-insensitive, and they are lower-cased
-    after the records are grouped (:func:`_tuples`, :func:`_address_tables`), never per
-    record."""
+    logged: interface ids and addresses are case-insensitive, but they are lower-cased on
+    the small eager tables, never per record."""
     present = set(lf.collect_schema().names())
     exprs = [col(c) if c in present else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
     return lf.select(exprs).filter(
@@ -282,38 +297,110 @@ def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-class _AddressTables(NamedTuple):
-    """Side tables of the eager step (their sizes follow distinct addresses and
-    interfaces, not records)."""
+#: What a finding reports from the other fields of its records (the maximum over them).
+#: In flow logs they are one value per interface: the analysis reads them per interface
+#: when the eager pass shows that, and aggregates them per record only for interfaces with
+#: several values (string aggregates over every record are among the dearest steps).
+_ATTRIBUTES = ("account", "src_account", "region", "vpc_id", "instance_id", "record_type")
+
+
+def _attribute(name: str) -> nw.Expr:
+    """The record's value of the attribute ``name`` (see :data:`_ATTRIBUTES`)."""
+    return {
+        "account": nw.when(col("account_id") != "unknown").then(col("account_id")),
+        "src_account": col("source_account_id"),
+        "region": nw.coalesce(col("region"), col("source_region")),
+        "vpc_id": col("vpc_id"), "instance_id": col("instance_id"), "record_type": col("interface_type"),
+    }[name]
+
+
+def _forwarding(interface_type: nw.Expr) -> nw.Expr:
+    """An interface type (the inventory's, or the record's v11 ``interface_type``) that only
+    forwards (NAT gateway, transit gateway)."""
+    return nw.coalesce(interface_type, lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
+
+
+def _address_pairs(records: nw.LazyFrame, keys: list[str]) -> pl.DataFrame:
+    """The eager step: the distinct ``keys`` (interface and address columns as logged) and
+    :data:`_ATTRIBUTES` with their record counts, collected. One hash aggregate over the
+    records (not ``unique()``: Narwhals' DuckDB ``unique`` is a ``row_number()`` window,
+    seconds per million rows); the result follows interfaces x address pairs (7 400 rows
+    for 2.4 M records of the benchmark)."""
+    frame = records.with_columns(**{a: _attribute(a) for a in _ATTRIBUTES})
+    return frame.group_by(*keys, *_ATTRIBUTES).agg(n=nw.len()).collect("polars").to_native().with_columns(
+        pl.col("n").cast(pl.Int64))
+
+
+#: More interfaces with several attribute values than this: aggregate the attributes
+#: over every record (one ``is_in`` per record would cost more).
+_MAX_VARYING = 64
+
+
+class _Interfaces(NamedTuple):
+    """The interfaces of the address pairs (Polars, small)."""
+
+    #: ``interface`` (an Int32 ordinal, the key of conversations and findings) ->
+    #: ``interface_id`` (lower case), :data:`_ATTRIBUTES` (null where they vary) and
+    #: ``forwards`` (its ``record_type`` is a forwarding type; null where it varies).
+    table: pl.DataFrame
+    #: ``interface_id`` as logged -> ``interface``.
+    logged: pl.DataFrame
+    #: Which records the attributes are aggregated over: none (None), the records of
+    #: interfaces with several values, or all.
+    per_record: nw.Expr | None
+
+
+def _interfaces(pairs: pl.DataFrame) -> _Interfaces:
+    """Number the interfaces (lower-cased) and find which have one value of each attribute
+    (:data:`_ATTRIBUTES`) over all their records: those are read from :attr:`_Interfaces.table`,
+    the others are aggregated per record (:attr:`_Interfaces.per_record`)."""
+    logged = pairs.select("interface_id", *_ATTRIBUTES).unique().with_columns(
+        lowered=pl.col("interface_id").str.to_lowercase())
+    profiles = logged.select("lowered", *_ATTRIBUTES).unique()
+    counts = profiles.group_by("lowered").len()
+    ordinals = pl.DataFrame({"lowered": sorted(counts.get_column("lowered").to_list())},
+                            schema={"lowered": pl.String}).with_row_index(
+        "interface").with_columns(pl.col("interface").cast(pl.Int32))
+    varying = counts.filter(pl.col("len") > 1).get_column("lowered")
+    varying_logged = logged.filter(pl.col("lowered").is_in(varying.implode())).get_column("interface_id").unique()
+    per_record: nw.Expr | None
+    if varying_logged.len() > _MAX_VARYING:
+        per_record, constant = lit(True), profiles.clear()
+    elif varying_logged.len():
+        per_record = col("interface_id").is_in(varying_logged.sort().to_list())
+        constant = profiles.filter(~pl.col("lowered").is_in(varying.implode()))
+    else:
+        per_record, constant = None, profiles
+    constant = constant.with_columns(
+        forwards=pl.col("record_type").fill_null("").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES))
+    table = (ordinals.join(constant, on="lowered", how="left").rename({"lowered": "interface_id"})
+             .select("interface", "interface_id", *_ATTRIBUTES, "forwards"))
+    return _Interfaces(table, logged.join(ordinals, on="lowered").select("interface_id", "interface").unique(),
+                       per_record)
+
+
+class _Addresses(NamedTuple):
+    """The classified distinct addresses of the address pairs (Polars, small)."""
 
     #: ``address`` (as logged) -> ``normalized``, ``kind``, ``is_internet``, ``ordinal``,
     #: ``aws_service``.
-    classes: nw.LazyFrame
+    classes: pl.DataFrame
     #: ``ordinal`` -> ``address`` (normalized): conversations carry ordinals, not strings.
-    addresses: nw.LazyFrame
-    #: ``interface_id``, ``address`` (normalized) -> ``n_src``/``n_dst``: the interface's
-    #: records with that source/destination address (the last-resort orientation).
-    counts: nw.LazyFrame
-    #: One more than the highest ordinal (the ordinal of invalid addresses is
-    #: ``n_addresses - 1``, and it stands for a null ``normalized``).
+    addresses: pl.DataFrame
+    #: One more than the highest ordinal; ``n_addresses - 1`` is the ordinal of strings
+    #: that are not addresses (no normalized form), so an ordinal stands for exactly one
+    #: normalized address or for none.
     n_addresses: int
 
 
-def _address_tables(records: nw.LazyFrame, native: Any, inventory: Inventory, ip_ranges: IpRanges | None,
-                    columns: list[str]) -> _AddressTables:
-    """The one eager step: one pass over the records' address ``columns``, a hash aggregate
-    of (interface, address as logged, column) with record counts (hash aggregates, not
-    ``unique()``: Narwhals' DuckDB ``unique`` is a ``row_number()`` window, 5 s over the
-    10 M addresses of 2.4 M records). The result follows interfaces x addresses; the
-    addresses are lower-cased and classified in Python (:func:`flowtools.addresses.classify`,
-    ip-ranges), each gets an ``ordinal`` (the address order that breaks ties), and the
-    counts are summed per interface and normalized address."""
-    seen = nw.concat([records.select("interface_id", address=col(c), column=lit(i, nw.Int32))
-                      for i, c in enumerate(columns)], how="vertical")
-    seen = (seen.filter(~col("address").is_null()).group_by("interface_id", "address", "column")
-            .agg(n=nw.len()).collect("polars").to_native())
-    seen = seen.with_columns(lowered=pl.col("address").str.to_lowercase(), n=pl.col("n").cast(pl.Int64))
-    lowered = seen.get_column("lowered").unique().sort().to_list()
+def _address_classes(pairs: pl.DataFrame, columns: list[str], inventory: Inventory,
+                     ip_ranges: IpRanges | None) -> _Addresses:
+    """Distinct addresses of ``columns``, lower-cased and classified in Python
+    (:func:`flowtools.addresses.classify`, ip-ranges), each with an ``ordinal``: the
+    address order that breaks ties."""
+    logged = pl.concat([pairs.select(address=pl.col(c)) for c in columns]).drop_nulls().unique()
+    logged = logged.with_columns(lowered=pl.col("address").str.to_lowercase())
+    lowered = logged.get_column("lowered").unique().sort().to_list()
     table = classify(lowered, own_networks=inventory.own_networks(), own_addresses=inventory.own_addresses())
     order = sorted(set(table["normalized"].drop_nulls().to_list()), key=sort_key)
     ordinal = {a: i for i, a in enumerate(order)}
@@ -323,103 +410,75 @@ def _address_tables(records: nw.LazyFrame, native: Any, inventory: Inventory, ip
         table = table.join(ip_ranges.classify(lowered).select("address", "aws_service"), on="address", how="left")
     else:
         table = table.with_columns(aws_service=pl.lit(None, pl.String))
-    classes = (seen.select("address", "lowered").unique()
-               .join(table.rename({"address": "lowered"}), on="lowered", how="left").drop("lowered"))
-    counts = (seen.filter(pl.col("column") < 2).join(classes.select("address", "normalized"), on="address")
-              .filter(pl.col("normalized").is_not_null())
-              .group_by(pl.col("interface_id").str.to_lowercase(), pl.col("normalized").alias("address"))
-              .agg(n_src=pl.col("n").filter(pl.col("column") == 0).sum(),
-                   n_dst=pl.col("n").filter(pl.col("column") == 1).sum()))
+    classes = logged.join(table.rename({"address": "lowered"}), on="lowered", how="left").drop("lowered")
     addresses = pl.DataFrame({"ordinal": list(range(len(order))), "address": order},
                              schema={"ordinal": pl.Int64, "address": pl.String})
-    return _AddressTables(*(nw.from_native(side_table(native, t)) for t in (classes, addresses, counts)),
-                          n_addresses=len(order) + 1)
+    return _Addresses(classes, addresses, len(order) + 1)
 
 
-def _classified(frame: nw.LazyFrame, classes: nw.LazyFrame, columns: dict[str, str],
-                what: tuple[str, ...] = ("addr", "inet", "ord", "svc")) -> nw.LazyFrame:
+def _classified(frame: nw.LazyFrame, classes: pl.DataFrame, columns: dict[str, str],
+                what: tuple[str, ...]) -> nw.LazyFrame:
     """Join the address classes to each address column (``srcaddr`` -> ``src_addr``
-    (normalized), ``src_inet``, ``src_ord``, ``src_svc``, ``src_kind``: ``what`` says
-    which). Done on grouped rows (:func:`_tuples`), not on records."""
+    (normalized), ``src_kind``, ``src_inet``, ``src_ord``, ``src_svc``: ``what`` says
+    which). Used on the small eager tables."""
     names = {"addr": "normalized", "kind": "kind", "inet": "is_internet", "ord": "ordinal", "svc": "aws_service"}
+    side = nw.from_native(classes.lazy())
     for column, p in columns.items():
-        side = classes.select(col("address").alias(column), *(col(names[w]).alias(f"{p}_{w}") for w in what))
-        frame = frame.join(side, on=column, how="left")
+        frame = frame.join(side.select(col("address").alias(column), *(col(names[w]).alias(f"{p}_{w}") for w in what)),
+                           on=column, how="left")
     return frame
 
 
-# -- steps 1 and 2: records grouped, orientation, local and remote sides ---------------------
+# -- steps 1 and 2: orientation, local and remote sides --------------------------------------
 
-#: What the records of one 5-tuple share as logged; every step of the full method after
-#: :func:`_tuples` is decided per such group, so it works on groups, not records.
-_TUPLE = ["interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "srcport", "dstport", "protocol",
-          "flow_direction"]
-
-
-def _bit(expr: nw.Expr, value: int) -> nw.Expr:
-    return ((expr // value) % 2 == 1).fill_null(False)
+#: What orienting a record depends on: its interface, its addresses as logged and
+#: ``flow_direction``. The full method orients each distinct value of these (the eager
+#: address pairs), not each record.
+_ADDRESS_KEY = ["interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "flow_direction"]
 
 
-def _tuples(records: nw.LazyFrame) -> nw.LazyFrame:
-    """The records grouped by :data:`_TUPLE` (interface, addresses and ports as logged,
-    protocol, ``flow_direction``): one hash aggregate over the records, the only per-record
-    step of the full method besides the eager address pass. Orientation, sides and
-    ``carried`` are functions of these keys, so what the conversations need from the
-    records is aggregated here without knowing the direction yet (SYN and SYN-ACK seen and
-    when, accepted, answered, rejected, ...) and read per direction later."""
-    flags = col("tcp_flags")
-    tcp = (col("protocol") == TCP) & ~flags.is_null()
-    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
-    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
-    rst_only = tcp & (flags == 4)
-    accept = col("action") == "ACCEPT"
-    reject = col("action") == "REJECT"
-    start = col("start")
-    return records.group_by(_TUPLE).agg(
-        syn=syn_only.any(), synack=syn_ack.any(),
-        t_syn=nw.when(syn_only).then(start).min(), t_synack=nw.when(syn_ack).then(start).min(),
-        t_first=start.min(),
-        acc=accept.any(), acc_answer=(accept & ~rst_only).any(), acc_synack=(accept & syn_ack).any(),
-        acc_rst=(accept & rst_only).any(), rej=reject.any(),
-        rej_bpa=(reject & (col("reject_reason") == "BPA").fill_null(False)).any(),
-        type_forwards=col("interface_type").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES).fill_null(False).any(),
-        has_flags=(~flags.is_null()).any(),
-        bytes=col("bytes").sum(),
-        first_seen=col("start_time").min(), last_seen=col("end_time").max(),
-        account=nw.when(col("account_id") != "unknown").then(col("account_id")).max(),
-        src_account=col("source_account_id").max(),
-        region=nw.coalesce(col("region"), col("source_region")).max(),
-        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("interface_type").max(),
-    )
+def _keyed(records: nw.LazyFrame, keys: list[str]) -> nw.LazyFrame:
+    """Records whose join ``keys`` (:data:`_ADDRESS_KEY` or :data:`_NAIVE_KEY`) are non-null
+    (``""``): an empty packet address or direction means what a missing one does (no packet
+    address, no direction; ``""`` is not an address), and interface and header addresses
+    are never null here. Computed keys also keep DuckDB from pushing the join's filters
+    into the scan of the flows (an Arrow scan of Polars string views has no pyarrow kernels
+    for them)."""
+    return records.with_columns(**{c: nw.coalesce(col(c), lit("")) for c in keys})
 
 
-def _orient(tuples: nw.LazyFrame, native: Any, inventory: Inventory, counts: nw.LazyFrame) -> nw.LazyFrame:
-    """Direction, local and remote sides, ports and ``carried`` of each group of records
-    (classified by :func:`_classified`). Joins with small side tables only, no branches."""
-    tuples = tuples.with_columns(interface_id=col("interface_id").str.to_lowercase())
+def _orientation(pairs: pl.DataFrame, addresses: _Addresses, interfaces: _Interfaces,
+                 inventory: Inventory) -> pl.DataFrame:
+    """Steps 1-2 for each distinct address pair (:func:`_address_pairs` over
+    :data:`_ADDRESS_KEY`), computed eagerly with Polars on that small table: direction
+    (``_ingress``) and how it was known (``dir_source``), the local and remote address
+    ordinals, whether the remote is internet / in AWS's ranges, ``carried``, and the
+    interface's ordinal. Pairs whose direction cannot be told are left out."""
+    pairs = pairs.group_by(_ADDRESS_KEY).agg(pl.col("n").sum()).join(interfaces.logged, on="interface_id")
+    frame = _classified(nw.from_native(pairs.lazy()), addresses.classes, _ADDRESSES, ("addr", "inet", "ord", "svc"))
+    frame = frame.with_columns(_interface=col("interface_id").str.to_lowercase())
     own = inventory.interface_addresses()
     if own.height:
-        side = nw.from_native(side_table(native, own.select("interface_id", "address").unique()))
+        side = nw.from_native(own.select("interface_id", "address").unique().lazy())
         for p in ("src", "dst"):
-            tuples = tuples.join(
-                side.select(col("interface_id"), col("address").alias(f"{p}_addr"),
+            frame = frame.join(
+                side.select(col("interface_id").alias("_interface"), col("address").alias(f"{p}_addr"),
                             lit(True).alias(f"{p}_own")),
-                on=["interface_id", f"{p}_addr"], how="left")
+                on=["_interface", f"{p}_addr"], how="left")
     else:
-        tuples = tuples.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+        frame = frame.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
     # Last resort (both sides internet or neither, no field, no inventory): one side of
     # every record an interface logs is its own primary address, so the side whose address
-    # comes back in more of the interface's records is local. The counts come with the
-    # eager address pass (a side table), so this is two joins, not a second pass.
+    # comes back in more of the interface's records is local.
     for p in ("src", "dst"):
-        tuples = tuples.join(counts.select(col("interface_id"), col("address").alias(f"{p}_addr"),
-                                           col(f"n_{p}").alias(f"_n_{p}")),
-                             on=["interface_id", f"{p}_addr"], how="left")
+        counts = (frame.filter(~col(f"{p}_addr").is_null()).group_by("_interface", f"{p}_addr")
+                  .agg(col("n").sum().alias(f"_n_{p}")))
+        frame = frame.join(counts, on=["_interface", f"{p}_addr"], how="left")
 
     fd = col("flow_direction").str.to_lowercase()
     so, do = col("src_own").fill_null(False), col("dst_own").fill_null(False)
     si, di = col("src_inet").fill_null(False), col("dst_inet").fill_null(False)
-    tuples = tuples.with_columns(
+    frame = frame.with_columns(
         direction=nw.when(fd == "ingress").then(lit("ingress"))
         .when(fd == "egress").then(lit("egress"))
         .when(do & ~so).then(lit("ingress"))
@@ -438,7 +497,6 @@ def _orient(tuples: nw.LazyFrame, native: Any, inventory: Inventory, counts: nw.
     def side_of(pkt: str, hdr: str, what: str) -> nw.Expr:
         return nw.when(~col(f"{pkt}_addr").is_null()).then(col(f"{pkt}_{what}")).otherwise(col(f"{hdr}_{what}"))
 
-    local_ord = nw.when(ingress).then(side_of("pdst", "dst", "ord")).otherwise(side_of("psrc", "src", "ord"))
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
               for w in ("ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
@@ -447,20 +505,14 @@ def _orient(tuples: nw.LazyFrame, native: Any, inventory: Inventory, counts: nw.
                & col("pdst_inet").fill_null(False)) | (
         ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))
         & col("psrc_inet").fill_null(False))
-    return tuples.select(
-        "interface_id", "protocol", "direction", "dir_source", *_TUPLE_AGGREGATES,
-        local_ord=local_ord, remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
-        remote_svc=remote["svc"],
-        local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
-        remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+    return frame.select(
+        *_ADDRESS_KEY, "interface", "dir_source",
+        _ingress=ingress,
+        local_ord=nw.when(ingress).then(side_of("pdst", "dst", "ord")).otherwise(side_of("psrc", "src", "ord")),
+        remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
+        remote_aws=~remote["svc"].is_null(),
         carried=carried,
-    )
-
-
-#: The columns :func:`_tuples` aggregates.
-_TUPLE_AGGREGATES = ("syn", "synack", "t_syn", "t_synack", "t_first", "acc", "acc_answer", "acc_synack", "acc_rst",
-                     "rej", "rej_bpa", "type_forwards", "has_flags", "bytes", "first_seen", "last_seen", "account",
-                     "src_account", "region", "vpc_id", "instance_id", "record_type")
+    ).collect("polars").to_native()
 
 
 def _port(expr: nw.Expr) -> nw.Expr:
@@ -471,38 +523,66 @@ def _port(expr: nw.Expr) -> nw.Expr:
 
 # -- step 3: conversations and who initiated them ---------------------------------------------
 
-#: A conversation: addresses by ordinal (one per normalized address, invalid ones
-#: included), so the key holds no strings but the interface id.
-_CONVERSATION = ["interface_id", "local_ord", "local_port", "remote_ord", "remote_port", "protocol"]
+#: A conversation: the interface and the addresses by ordinal (one per lower-cased
+#: interface id; one per normalized address, one for strings that are not addresses), so
+#: the key holds no strings.
+_CONVERSATION = ["interface", "local_ord", "local_port", "remote_ord", "remote_port", "protocol"]
 
 
-def _conversations(tuples: nw.LazyFrame) -> nw.LazyFrame:
-    """Conversations from the oriented groups of records: one hash aggregate; each
-    group's direction-free aggregates are read for its direction (a SYN of an ingress
-    record is the remote side's, of an egress record the local side's, ...)."""
-    ingress = col("direction") == "ingress"
+def _bit(expr: nw.Expr, value: int) -> nw.Expr:
+    """Whether the flag ``value`` (a power of two) is set: ``x mod 2v >= v`` (floor modulo)."""
+    return (expr % (2 * value) >= value).fill_null(False)
+
+
+def _attribute_aggregates(per_record: nw.Expr | None,
+                          value: Callable[[str], nw.Expr] = _attribute) -> dict[str, nw.Expr]:
+    """The maxima of :data:`_ATTRIBUTES` (``value``: the record's, or an aggregated
+    column) over the rows ``per_record`` selects; none when every interface has one value
+    of each (see :func:`_interfaces`)."""
+    if per_record is None:
+        return {}
+    return {a: nw.when(per_record).then(value(a)).max() for a in _ATTRIBUTES}
+
+
+def _conversations(records: nw.LazyFrame, orientation: nw.LazyFrame, per_record: nw.Expr | None) -> nw.LazyFrame:
+    """Conversations: the records joined with their orientation (one join with a small
+    side table on :data:`_ADDRESS_KEY`; records that cannot be oriented drop out), then one
+    hash aggregate with integer keys. With the orientation read from :func:`_address_pairs`,
+    these are the two per-record steps of the full method."""
+    ingress = col("_ingress")
     egress = ~ingress
-
-    def by_direction(if_ingress: str, if_egress: str) -> nw.Expr:
-        return nw.when(ingress).then(col(if_ingress)).otherwise(col(if_egress))
-
-    conv = tuples.group_by([*_CONVERSATION, "carried"]).agg(
-        vr=by_direction("syn", "synack").any(), vl=by_direction("synack", "syn").any(),
-        t_vr=by_direction("t_syn", "t_synack").min(), t_vl=by_direction("t_synack", "t_syn").min(),
-        first_in=nw.when(ingress).then(col("t_first")).min(), first_out=nw.when(egress).then(col("t_first")).min(),
-        in_acc=(ingress & col("acc")).any(), out_ans=(egress & col("acc_answer")).any(),
-        out_synack=(egress & col("acc_synack")).any(), out_rst=(egress & col("acc_rst")).any(),
-        out_rej=(egress & col("rej")).any(), bpa=(ingress & col("rej_bpa")).any(),
-        forwarder=((ingress & col("carried") & ~col("remote_inet") & col("syn")) | col("type_forwards")).any(),
-        has_flags=col("has_flags").any(), has_field=(col("dir_source") == 2).any(),
+    flags = col("tcp_flags")
+    tcp = (col("protocol") == TCP) & ~flags.is_null()
+    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
+    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
+    rst_only = tcp & (flags == 4)
+    accept = col("action") == "ACCEPT"
+    reject = col("action") == "REJECT"
+    start = col("start")
+    vr = (syn_only & ingress) | (syn_ack & egress)
+    vl = (syn_only & egress) | (syn_ack & ingress)
+    forwarder = ingress & col("carried") & ~col("remote_inet") & syn_only
+    if per_record is not None:
+        forwarder = forwarder | (per_record & _forwarding(col("interface_type")))
+    oriented = records.join(orientation, on=_ADDRESS_KEY, how="left").filter(~ingress.is_null()).with_columns(
+        local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
+        remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+    )
+    conv = oriented.group_by([*_CONVERSATION, "carried"]).agg(
+        vr=vr.any(), vl=vl.any(),
+        t_vr=nw.when(vr).then(start).min(), t_vl=nw.when(vl).then(start).min(),
+        first_in=nw.when(ingress).then(start).min(), first_out=nw.when(egress).then(start).min(),
+        in_acc=(ingress & accept).any(), out_ans=(egress & accept & ~rst_only).any(),
+        out_synack=(egress & accept & syn_ack).any(), out_rst=(egress & accept & rst_only).any(),
+        out_rej=(egress & reject).any(), bpa=(ingress & reject & (col("reject_reason") == "BPA").fill_null(False)).any(),
+        forwarder=forwarder.any(),
+        has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == 2).any(),
         bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
-        first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
+        first_seen=col("start_time").min(), last_seen=col("end_time").max(),
         dir_source=col("dir_source").min(),
-        remote_inet=col("remote_inet").any(), remote_aws=(~col("remote_svc").is_null()).any(),
-        account=col("account").max(), src_account=col("src_account").max(),
-        region=col("region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("record_type").max(),
+        remote_inet=col("remote_inet").any(), remote_aws=col("remote_aws").any(),
+        **_attribute_aggregates(per_record),
     )
     return conv.with_columns(bytes_in=col("bytes_in").cast(nw.Int64), bytes_out=col("bytes_out").cast(nw.Int64))
 
@@ -516,30 +596,35 @@ def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
 
 def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], name: str) -> nw.LazyFrame:
     """``keys`` and how many distinct ``values`` each has: two hash aggregates (cheaper than
-    a ``COUNT(DISTINCT) OVER`` window, several seconds per million rows on DuckDB)."""
+    a ``COUNT(DISTINCT) OVER`` window, seconds per million rows on DuckDB)."""
     return frame.group_by(*keys, *values).agg(_n=nw.len()).group_by(*keys).agg(**{name: nw.len()})
 
 
-def _decide(conversations: nw.LazyFrame, n_addresses: int) -> nw.LazyFrame:
+def _decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame, *,
+            aggregated: bool) -> nw.LazyFrame:
     """Initiator, method and confidence per conversation; keeps the internet-initiated ones
     of interfaces not seen forwarding. ``conversations`` is read four times (forwarding
-    interfaces, fan-in, fan-out, the conversations): materialise it first."""
-    forwarding = (conversations.filter(col("forwarder")).group_by("interface_id").agg(_n=nw.len())
-                  .select("interface_id", interface_forwards=lit(True)))
+    interfaces, fan-in, fan-out, the conversations): materialise it first. ``interfaces``
+    (:attr:`_Interfaces.table`) tells the interfaces whose records all have a forwarding
+    ``interface_type``."""
+    forwarding = nw.concat([
+        conversations.filter(col("forwarder")).select("interface"),
+        interfaces.filter(col("forwards").fill_null(False)).select("interface"),
+    ], how="vertical").group_by("interface").agg(_n=nw.len()).select("interface", interface_forwards=lit(True))
     own = conversations.filter(~col("carried"))
-    # fan-in/out count distinct remote (address, port) / local (address, port): an invalid
-    # address (no normalized form) makes one value whatever its port, as a null key does
+    # fan-in/out count distinct remote / local (address, port) pairs; a string that is not
+    # an address (no normalized form) makes one value whatever its port, as a null does
     invalid = n_addresses - 1
     own = own.with_columns(
         _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")),
         _lkey_port=nw.when(col("local_ord") == invalid).then(lit(-1)).otherwise(col("local_port")),
     )
-    fan_in = _distinct_count(own, ["interface_id", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
-    fan_out = _distinct_count(own, ["interface_id", "protocol", "remote_ord", "remote_port"],
+    fan_in = _distinct_count(own, ["interface", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
+    fan_out = _distinct_count(own, ["interface", "protocol", "remote_ord", "remote_port"],
                               ["local_ord", "_lkey_port"], "fan_out")
-    own = (own.join(forwarding, on="interface_id", how="left")
-           .join(fan_in, on=["interface_id", "protocol", "local_port"], how="left")
-           .join(fan_out, on=["interface_id", "protocol", "remote_ord", "remote_port"], how="left")
+    own = (own.join(forwarding, on="interface", how="left")
+           .join(fan_in, on=["interface", "protocol", "local_port"], how="left")
+           .join(fan_out, on=["interface", "protocol", "remote_ord", "remote_port"], how="left")
            .with_columns(interface_forwards=col("interface_forwards").fill_null(False)))
     vr, vl = col("vr"), col("vl")
     flags_decision = (
@@ -576,36 +661,47 @@ def _decide(conversations: nw.LazyFrame, n_addresses: int) -> nw.LazyFrame:
         .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(1)).otherwise(lit(2)),
         remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
     )
-    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards"))
+    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")).select(
+        *_DECIDED, *(_ATTRIBUTES if aggregated else ()))
 
 
-def _naive_conversations(records: nw.LazyFrame, classes: nw.LazyFrame) -> nw.LazyFrame:
+#: What the findings read of a decided conversation (besides :data:`_ATTRIBUTES` when
+#: they are aggregated per record).
+_DECIDED = ("interface", "local_port", "protocol", "local_ord", "remote_ord", "remote_port", "status_rank",
+            "confidence_rank", "how", "dir_source", "bytes_in", "bytes_out", "first_seen", "last_seen", "has_flags",
+            "has_field", "out_synack", "out_rst", "out_rej", "bpa", "remote_ephemeral", "remote_aws")
+
+
+#: The naive method reads the header addresses only.
+_NAIVE_KEY = ["interface_id", "srcaddr", "dstaddr"]
+
+
+def _naive_sides(pairs: pl.DataFrame, addresses: _Addresses, interfaces: _Interfaces) -> pl.DataFrame:
+    """Per distinct (interface, srcaddr, dstaddr) with a public srcaddr (internet or the
+    estate's own): the interface's ordinal, the local (dstaddr) and remote (srcaddr)
+    address ordinals, and whether the remote is in AWS's ranges. Eager, Polars, small."""
+    pairs = pairs.select(_NAIVE_KEY).unique().join(interfaces.logged, on="interface_id")
+    frame = _classified(nw.from_native(pairs.lazy()), addresses.classes, {"srcaddr": "src", "dstaddr": "dst"},
+                        ("kind", "ord", "svc"))
+    return frame.filter(col("src_kind").is_in(["internet", "own"]).fill_null(False)).select(
+        *_NAIVE_KEY, "interface", local_ord=col("dst_ord"), remote_ord=col("src_ord"),
+        remote_aws=~col("src_svc").is_null(),
+    ).collect("polars").to_native()
+
+
+def _naive_conversations(records: nw.LazyFrame, sides: nw.LazyFrame, per_record: nw.Expr | None) -> nw.LazyFrame:
     """The naive v2 reading: ACCEPTed records from a public srcaddr (the estate's own public
     addresses included), inbound to dstport; ``flow_direction``, when logged, must say
-    ingress (an IPv6 interface's own address is public too). Records are filtered, grouped
-    by interface, addresses, ports and protocol as logged, classified per group, then
-    grouped into conversations."""
+    ingress (an IPv6 interface's own address is public too). The accepted inbound records
+    are joined with :func:`_naive_sides` (which keeps the public sources) and grouped into
+    conversations: one join with a small side table and one hash aggregate."""
     inbound = col("flow_direction").is_null() | (col("flow_direction").str.to_lowercase() == "ingress")
-    tuples = records.filter((col("action") == "ACCEPT") & inbound).group_by(
-        "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
-    ).agg(
-        bytes=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
-        account=nw.when(col("account_id") != "unknown").then(col("account_id")).max(),
-        src_account=col("source_account_id").max(), region=nw.coalesce(col("region"), col("source_region")).max(),
-        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("interface_type").max(),
-    )
-    tuples = _classified(tuples, classes, {"srcaddr": "src", "dstaddr": "dst"}, ("kind", "ord", "svc"))
-    tuples = tuples.filter(col("src_kind").is_in(["internet", "own"]).fill_null(False)).with_columns(
-        interface_id=col("interface_id").str.to_lowercase(),
-        local_ord=col("dst_ord"), local_port=_port(col("dstport")),
-        remote_ord=col("src_ord"), remote_port=_port(col("srcport")),
-    )
-    conv = tuples.group_by(_CONVERSATION).agg(
-        remote_aws=(~col("src_svc").is_null()).any(),
-        bytes_in=col("bytes").sum(), first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
-        account=col("account").max(), src_account=col("src_account").max(),
-        region=col("region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("record_type").max(),
+    accepted = records.filter((col("action") == "ACCEPT") & inbound).join(sides, on=_NAIVE_KEY, how="left").filter(
+        ~col("interface").is_null()).with_columns(local_port=_port(col("dstport")), remote_port=_port(col("srcport")))
+    conv = accepted.group_by(_CONVERSATION).agg(
+        remote_aws=col("remote_aws").any(),
+        bytes_in=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
+        **_attribute_aggregates(per_record),
     )
     return conv.with_columns(
         bytes_in=col("bytes_in").cast(nw.Int64),
@@ -621,7 +717,7 @@ def _naive_conversations(records: nw.LazyFrame, classes: nw.LazyFrame) -> nw.Laz
 def _score(count: nw.Expr, ordinal: str, n_addresses: int) -> nw.Expr:
     """``count`` and, for ties, ``ordinal`` (ascending; ordinals are below ``n_addresses``)
     as one integer, higher is better: one integer per address, so ranks by it are the same
-    on every engine (DuckDB has no ``order_by`` windows in Narwhals) and the ordinal is
+    on every engine (DuckDB has no ``order_by`` windows in Narwhals), and the ordinal is
     ``n_addresses - score % (n_addresses + 1)``."""
     big = lit(n_addresses + 1, nw.Int64)
     return count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
@@ -677,13 +773,27 @@ def _evidence(naive: bool) -> nw.Expr:
     return nw.concat_str([method, outcome, direction])
 
 
-def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, tables: _AddressTables, *,
-              naive: bool, aws: bool) -> nw.LazyFrame:
+#: Findings are computed per (interface ordinal, local port, protocol number).
+_FINDING_KEY = ["interface", "local_port", "protocol"]
+
+
+def _with_attributes(findings: nw.LazyFrame, interfaces: nw.LazyFrame, aggregated: bool) -> nw.LazyFrame:
+    """The interface id and :data:`_ATTRIBUTES` of each row: the interface's own values
+    where they do not vary, else the row's aggregated ones (see :func:`_interfaces`)."""
+    side = interfaces.select("interface", "interface_id", *(col(a).alias(f"_{a}") for a in _ATTRIBUTES))
+    findings = findings.join(side, on="interface", how="left")
+    return findings.with_columns(**{a: nw.coalesce(col(a), col(f"_{a}")) if aggregated else col(f"_{a}")
+                                    for a in _ATTRIBUTES}).drop(*(f"_{a}" for a in _ATTRIBUTES))
+
+
+def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addresses: _Addresses,
+              interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
     """Findings from the (materialised) internet-initiated conversations, read three
     times: per finding key, per (key, local address) for ``local_ip``, per (key, peer)
-    for ``peers``, ``aws_peers`` and ``sample_peers``; hash aggregates, one rank window
-    over the peers. Addresses are decoded from their ordinals on these small results."""
-    n_addresses = tables.n_addresses
+    for ``peers``, ``aws_peers`` and ``sample_peers``: hash aggregates and one rank window
+    over the peers. Addresses and interface ids are decoded from their ordinals on these
+    small results."""
+    n_addresses = addresses.n_addresses
     # the method of the best conversations (confidence first, then flags > ports > first)
     # and, among those, the best direction source, as one integer
     best = (col("confidence_rank") * 10 + col("how")) * 10 + col("dir_source")
@@ -697,11 +807,11 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, tables: _Ad
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
         ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
-        account=col("account").max(), src_account=col("src_account").max(), region=col("region").max(),
-        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("record_type").max(),
+        **_attribute_aggregates(lit(True) if aggregated else None, col),
     )
+    findings = _with_attributes(findings, interfaces, aggregated)
     big = n_addresses + 1
-    address = tables.addresses
+    address = nw.from_native(side_table(native, addresses.addresses))
     local = (conv.group_by(*_FINDING_KEY, "local_ord").agg(_n=nw.len())
              .with_columns(_score=_score(col("_n"), "local_ord", n_addresses))
              .group_by(_FINDING_KEY).agg(_score=col("_score").max())
@@ -777,15 +887,13 @@ def _interface_type() -> nw.Expr:
     return nw.coalesce(col("inv_interface_type"), col("record_type"))
 
 
-def _forwarding(interface_type: nw.Expr) -> nw.Expr:
-    return nw.coalesce(interface_type, lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
-
-
-def _finding_keys(conv: nw.LazyFrame, native: Any, inventory: Inventory) -> nw.LazyFrame:
+def _finding_keys(conv: nw.LazyFrame, native: Any, inventory: Inventory, interfaces: nw.LazyFrame, *,
+                  aggregated: bool) -> nw.LazyFrame:
     """The full method's findings as (``interface_id``, ``protocol`` name, ``port``), the
     keys the security-group step needs, straight from the conversations (one aggregate):
     the findings frame is then read once, not once per use."""
-    keys = _with_inventory(conv.group_by(_FINDING_KEY).agg(record_type=col("record_type").max()), native, inventory)
+    keys = conv.group_by(_FINDING_KEY).agg(_n=nw.len(), **_attribute_aggregates(lit(True) if aggregated else None, col))
+    keys = _with_inventory(_with_attributes(keys, interfaces, aggregated), native, inventory)
     return keys.filter(~_forwarding(_interface_type())).select(
         "interface_id", protocol=_protocol_name(), port=_finding_port())
 

@@ -550,21 +550,21 @@ def _conversations(records: nw.LazyFrame, orientation: nw.LazyFrame, per_record:
     egress = ~ingress
     flags = col("tcp_flags")
     tcp = (col("protocol") == TCP) & ~flags.is_null()
-    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
-    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
-    rst_only = tcp & (flags == 4)
-    accept = col("action") == "ACCEPT"
-    reject = col("action") == "REJECT"
-    start = col("start")
-    vr = (syn_only & ingress) | (syn_ack & egress)
-    vl = (syn_only & egress) | (syn_ack & ingress)
-    forwarder = ingress & col("carried") & ~col("remote_inet") & syn_only
-    if per_record is not None:
-        forwarder = forwarder | (per_record & _forwarding(col("interface_type")))
+    syn, ack = _bit(flags, 2), _bit(flags, 16)
+    # per-record facts computed once (DuckDB evaluates each aggregate's input on its own)
     oriented = records.join(orientation, on=_ADDRESS_KEY, how="left").filter(~ingress.is_null()).with_columns(
         local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
         remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+        _syn=tcp & syn & ~ack, _synack=tcp & syn & ack, _rst=tcp & (flags == 4),
+        _accept=col("action") == "ACCEPT", _reject=col("action") == "REJECT",
     )
+    syn_only, syn_ack, rst_only, accept, reject = (col(c) for c in ("_syn", "_synack", "_rst", "_accept", "_reject"))
+    start = col("start")
+    vr = nw.when(ingress).then(syn_only).otherwise(syn_ack)  # the remote SYN or the local SYN-ACK
+    vl = nw.when(ingress).then(syn_ack).otherwise(syn_only)
+    forwarder = ingress & col("carried") & ~col("remote_inet") & syn_only
+    if per_record is not None:
+        forwarder = forwarder | (per_record & _forwarding(col("interface_type")))
     conv = oriented.group_by([*_CONVERSATION, "carried"]).agg(
         vr=vr.any(), vl=vl.any(),
         t_vr=nw.when(vr).then(start).min(), t_vl=nw.when(vl).then(start).min(),

@@ -6,6 +6,7 @@ per 5 minutes, several formats and layouts), then times, in the same run:
 ``flowtools.load`` on DuckDB and Polars, and the analyses on top of each load.
 
     python benchmarks/bench_read.py [--scale 16] [--hours 24] [--out benchmarks/data/bench]
+        [--repeat 2] [--skip-analyses | --skip-enrichment]
 
 Not part of ``make test`` (timings belong here, never in tests).
 """
@@ -60,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "data" / "bench"))
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-analyses", action="store_true")
+    ap.add_argument("--skip-enrichment", action="store_true", help="time exposure but not the enrichment rows")
     args = ap.parse_args(argv)
 
     import flowtools
@@ -127,6 +129,8 @@ def main(argv=None) -> int:
             return out.pl().height if hasattr(out, "pl") else out.collect().height
 
         for engine, flows in loads.items():
+            if args.skip_enrichment:
+                break
             t, _ = timed(lambda f=flows: by_names(f), args.repeat)
             add(f"enrich + group by names engine={engine}", t, flows.report.records)
             t, _ = timed(lambda f=flows: materialise(f), args.repeat)

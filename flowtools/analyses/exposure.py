@@ -3,10 +3,26 @@
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
 one row per (interface, local port, protocol) that internet hosts started conversations
-with. It is written once with Narwhals. Nothing is printed or plotted; the only eager
-step is reading the DISTINCT addresses of the flows (one pass over four columns) to
-classify them in Python (:mod:`flowtools.addresses`); that side table and the inventory
-tables are joined back lazily, so the cost follows distinct addresses, not records.
+with. It is written once with Narwhals. Nothing is printed or plotted.
+
+Cost (the plan, per DuckDB and Polars alike): two passes over the records, both at call
+time, and everything else on small tables.
+
+* The eager step (:func:`_address_pairs`): one hash aggregate of the records into their
+  distinct (interface, addresses as logged, ``flow_direction``, attribute values), with
+  record counts (a few thousand rows for millions of records). Python and Polars classify
+  its addresses (:mod:`flowtools.addresses`, ip-ranges) and orient every pair (steps 1-2)
+  on it, so the per-record work is a join with that side table.
+* The conversations (:func:`_conversations`): the records joined with their orientation,
+  one hash aggregate with integer keys (interface and address ordinals), materialised in
+  engine memory (:func:`flowtools.enrich.materialised`): the initiator decision reads them
+  four times (forwarders, fan-in, fan-out, the conversations), and DuckDB would otherwise
+  recompute the records pass for each read. The internet-initiated conversations are
+  materialised again, because the findings read them several times (per finding, local
+  address, peer, security groups). Their size follows conversations, not records; the
+  records are never collected.
+* The returned frame aggregates those into findings lazily (hash aggregates, joins with
+  small side tables, one rank window over the peers of each finding).
 
 How a record is read (the steps of DESIGN.md "Internet exposure"):
 
@@ -55,16 +71,16 @@ How a record is read (the steps of DESIGN.md "Internet exposure"):
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 import narwhals as nw
 import polars as pl
 
 from flowtools.addresses import classify, sort_key
-from flowtools.enrich import side_table
+from flowtools.enrich import materialised, side_table
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
 from flowtools.enrich.ip_ranges import IpRanges
 from flowtools.enrich.security_groups import configured_findings, with_sg_open
@@ -136,7 +152,6 @@ _RECORD_COLUMNS: dict[str, Any] = {
 }
 #: Address columns of a record and the prefix of their classified columns.
 _ADDRESSES = {"srcaddr": "src", "dstaddr": "dst", "pkt_srcaddr": "psrc", "pkt_dstaddr": "pdst"}
-_FINDING_KEY = ["interface_id", "local_port", "protocol"]
 _FORWARDING_RECORD_TYPES = sorted({t.lower() for t in FORWARDING_TYPES} | {"natgateway"})
 
 
@@ -170,28 +185,44 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     other AWS customers' EC2 addresses: still internet peers), null without it.
 
     One row per finding with :data:`COLUMNS`, ordered by status (exposed, reachable,
-    blocked), peers descending, interface, protocol, port (nulls last). Nothing runs
-    until the caller collects, except one pass over the flows' distinct addresses.
+    blocked), peers descending, interface, protocol, port (nulls last).
     :func:`findings_records` turns the result into JSON-ready dicts.
+
+    What runs when: this call executes two passes over the flows and keeps conversation
+    tables in engine memory (see the module's "Cost"); the returned frame works on those
+    and on small side tables, and runs when the caller collects it.
     """
     if method not in ("full", "naive"):
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
     native = _native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
-    records = _records(nw.from_native(native))
-    classes, n_addresses = _address_classes(records, native, inventory, ip_ranges)
-    records = _classify_records(records, classes, method)
-    if method == "naive":
-        conversations = _naive_conversations(records)
+    naive = method == "naive"
+
+    def side(table: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(side_table(native, table))
+
+    keys, columns = (_NAIVE_KEY, ["srcaddr", "dstaddr"]) if naive else (_ADDRESS_KEY, list(_ADDRESSES))
+    records = _keyed(_records(nw.from_native(native)), keys)
+    pairs = _address_pairs(records, keys)  # the eager pass
+    interfaces = _interfaces(pairs)
+    addresses = _address_classes(pairs, columns, inventory, ip_ranges)
+    table = side(interfaces.table)
+    aggregated = interfaces.per_record is not None
+    if naive:
+        sides = side(_naive_sides(pairs, addresses, interfaces))
+        conversations = _naive_conversations(records, sides, interfaces.per_record)
     else:
-        records = _orient(records, native, inventory, n_addresses)
-        conversations = _decide(_conversations(records))
-    findings = _findings(conversations, native, inventory, n_addresses, naive=method == "naive",
+        orientation = side(_orientation(pairs, addresses, interfaces, inventory))
+        conversations = nw.from_native(materialised(_conversations(records, orientation, interfaces.per_record)))
+        conversations = _decide(conversations, addresses.n_addresses, table, aggregated=aggregated)
+    conversations = nw.from_native(materialised(conversations))
+    findings = _findings(conversations, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
                          aws=ip_ranges is not None)
-    if method == "full" and inventory.security_groups.height:
-        findings = with_sg_open(findings, native, inventory)
+    if not naive and inventory.security_groups.height:
+        observed = _finding_keys(conversations, native, inventory, table, aggregated=aggregated)
+        findings = with_sg_open(findings, native, inventory, keys=observed)
         if include_configured:
-            configured = configured_findings(findings, native, inventory, _POLARS_TYPES)
+            configured = configured_findings(observed, native, inventory, _POLARS_TYPES)
             findings = nw.concat([findings.select(*_POLARS_TYPES), configured.select(*_POLARS_TYPES)],
                                  how="vertical")
     return _ordered(findings).to_native()
@@ -206,7 +237,12 @@ def findings_records(frame: Any) -> list[dict[str, Any]]:
     """
     df = _to_polars(frame)
     names = [c for c in COLUMNS if c in df.columns] + [c for c in df.columns if c not in COLUMNS]
-    return [{k: _jsonable(row[k]) for k in names} for row in df.iter_rows(named=True)]
+    # timestamps formatted by Polars, then one conversion to dicts (no Python per value:
+    # the naive method gives tens of thousands of findings)
+    stamps = {c: pl.col(c).dt.convert_time_zone("UTC") if getattr(t, "time_zone", None) else pl.col(c)
+              for c, t in df.schema.items() if isinstance(t, pl.Datetime)}
+    return df.select(names).with_columns(
+        **{c: e.dt.strftime(_TIMESTAMP_FORMAT) for c, e in stamps.items()}).to_dicts()
 
 
 def findings_schema() -> dict[str, Any]:
@@ -242,137 +278,238 @@ def _to_polars(frame: Any) -> pl.DataFrame:
     raise TypeError(f"findings_records: expected a findings frame, got {type(frame).__name__}")
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC)
-        return v.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    return v
-
-
-#: Join keys read from the flows are lower-cased: IPv6 addresses and interface ids are
-#: case-insensitive, and a computed key keeps DuckDB from pushing join filters into the
-#: scan of the flows (an Arrow scan of Polars string views has no pyarrow kernels for them).
-_LOWERED = frozenset({"interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr"})
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _records(lf: nw.LazyFrame) -> nw.LazyFrame:
     """The columns the analysis reads (missing ones as typed nulls), traffic records only
-    (NODATA/SKIPDATA and records without addresses carry no conversation)."""
+    (NODATA/SKIPDATA and records without addresses carry no conversation). Values stay as
+    logged: interface ids and addresses are case-insensitive, but they are lower-cased on
+    the small eager tables, never per record."""
     present = set(lf.collect_schema().names())
-    exprs = [(col(c).str.to_lowercase() if c in _LOWERED else col(c)) if c in present
-             else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
+    exprs = [col(c) if c in present else lit(None, t).alias(c) for c, t in _RECORD_COLUMNS.items()]
     return lf.select(exprs).filter(
         ~col("interface_id").is_null() & ~col("srcaddr").is_null() & ~col("dstaddr").is_null()
         & ~col("protocol").is_null() & ~col("action").is_null()
     )
 
 
-def _address_classes(records: nw.LazyFrame, native: Any, inventory: Inventory,
-                     ip_ranges: IpRanges | None) -> tuple[nw.LazyFrame, int]:
-    """Distinct addresses of the records, classified in Python, as a side table with an
-    ``ordinal`` (the address order used to break ties). The one eager step."""
-    distinct = nw.concat([records.select(address=col(c)) for c in _ADDRESSES], how="vertical")
-    values = distinct.filter(~col("address").is_null()).unique().collect("polars")
-    addresses = values.get_column("address").to_list()
-    table = classify(addresses, own_networks=inventory.own_networks(),
-                     own_addresses=inventory.own_addresses())
+#: What a finding reports from the other fields of its records (the maximum over them).
+#: In flow logs they are one value per interface: the analysis reads them per interface
+#: when the eager pass shows that, and aggregates them per record only for interfaces with
+#: several values (string aggregates over every record are among the dearest steps).
+_ATTRIBUTES = ("account", "src_account", "region", "vpc_id", "instance_id", "record_type")
+
+
+def _attribute(name: str) -> nw.Expr:
+    """The record's value of the attribute ``name`` (see :data:`_ATTRIBUTES`)."""
+    return {
+        "account": nw.when(col("account_id") != "unknown").then(col("account_id")),
+        "src_account": col("source_account_id"),
+        "region": nw.coalesce(col("region"), col("source_region")),
+        "vpc_id": col("vpc_id"), "instance_id": col("instance_id"), "record_type": col("interface_type"),
+    }[name]
+
+
+def _forwarding(interface_type: nw.Expr) -> nw.Expr:
+    """An interface type (the inventory's, or the record's v11 ``interface_type``) that only
+    forwards (NAT gateway, transit gateway)."""
+    return nw.coalesce(interface_type, lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
+
+
+def _address_pairs(records: nw.LazyFrame, keys: list[str]) -> pl.DataFrame:
+    """The eager step: the distinct ``keys`` (interface and address columns as logged) and
+    :data:`_ATTRIBUTES` with their record counts, collected. One hash aggregate over the
+    records (not ``unique()``: Narwhals' DuckDB ``unique`` is a ``row_number()`` window,
+    seconds per million rows); the result follows interfaces x address pairs (7 400 rows
+    for 2.4 M records of the benchmark)."""
+    frame = records.with_columns(**{a: _attribute(a) for a in _ATTRIBUTES})
+    return frame.group_by(*keys, *_ATTRIBUTES).agg(n=nw.len()).collect("polars").to_native().with_columns(
+        pl.col("n").cast(pl.Int64))
+
+
+#: More interfaces with several attribute values than this: aggregate the attributes
+#: over every record (one ``is_in`` per record would cost more).
+_MAX_VARYING = 64
+
+
+class _Interfaces(NamedTuple):
+    """The interfaces of the address pairs (Polars, small)."""
+
+    #: ``interface`` (an Int32 ordinal, the key of conversations and findings) ->
+    #: ``interface_id`` (lower case), :data:`_ATTRIBUTES` (null where they vary) and
+    #: ``forwards`` (its ``record_type`` is a forwarding type; null where it varies).
+    table: pl.DataFrame
+    #: ``interface_id`` as logged -> ``interface``.
+    logged: pl.DataFrame
+    #: Which records the attributes are aggregated over: none (None), the records of
+    #: interfaces with several values, or all.
+    per_record: nw.Expr | None
+
+
+def _interfaces(pairs: pl.DataFrame) -> _Interfaces:
+    """Number the interfaces (lower-cased) and find which have one value of each attribute
+    (:data:`_ATTRIBUTES`) over all their records: those are read from :attr:`_Interfaces.table`,
+    the others are aggregated per record (:attr:`_Interfaces.per_record`)."""
+    logged = pairs.select("interface_id", *_ATTRIBUTES).unique().with_columns(
+        lowered=pl.col("interface_id").str.to_lowercase())
+    profiles = logged.select("lowered", *_ATTRIBUTES).unique()
+    counts = profiles.group_by("lowered").len()
+    ordinals = pl.DataFrame({"lowered": sorted(counts.get_column("lowered").to_list())},
+                            schema={"lowered": pl.String}).with_row_index(
+        "interface").with_columns(pl.col("interface").cast(pl.Int32))
+    varying = counts.filter(pl.col("len") > 1).get_column("lowered")
+    varying_logged = logged.filter(pl.col("lowered").is_in(varying.implode())).get_column("interface_id").unique()
+    per_record: nw.Expr | None
+    if varying_logged.len() > _MAX_VARYING:
+        per_record, constant = lit(True), profiles.clear()
+    elif varying_logged.len():
+        per_record = col("interface_id").is_in(varying_logged.sort().to_list())
+        constant = profiles.filter(~pl.col("lowered").is_in(varying.implode()))
+    else:
+        per_record, constant = None, profiles
+    constant = constant.with_columns(
+        forwards=pl.col("record_type").fill_null("").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES))
+    table = (ordinals.join(constant, on="lowered", how="left").rename({"lowered": "interface_id"})
+             .select("interface", "interface_id", *_ATTRIBUTES, "forwards"))
+    return _Interfaces(table, logged.join(ordinals, on="lowered").select("interface_id", "interface").unique(),
+                       per_record)
+
+
+class _Addresses(NamedTuple):
+    """The classified distinct addresses of the address pairs (Polars, small)."""
+
+    #: ``address`` (as logged) -> ``normalized``, ``kind``, ``is_internet``, ``ordinal``,
+    #: ``aws_service``.
+    classes: pl.DataFrame
+    #: ``ordinal`` -> ``address`` (normalized): conversations carry ordinals, not strings.
+    addresses: pl.DataFrame
+    #: One more than the highest ordinal; ``n_addresses - 1`` is the ordinal of strings
+    #: that are not addresses (no normalized form), so an ordinal stands for exactly one
+    #: normalized address or for none.
+    n_addresses: int
+
+
+def _address_classes(pairs: pl.DataFrame, columns: list[str], inventory: Inventory,
+                     ip_ranges: IpRanges | None) -> _Addresses:
+    """Distinct addresses of ``columns``, lower-cased and classified in Python
+    (:func:`flowtools.addresses.classify`, ip-ranges), each with an ``ordinal``: the
+    address order that breaks ties."""
+    logged = pl.concat([pairs.select(address=pl.col(c)) for c in columns]).drop_nulls().unique()
+    logged = logged.with_columns(lowered=pl.col("address").str.to_lowercase())
+    lowered = logged.get_column("lowered").unique().sort().to_list()
+    table = classify(lowered, own_networks=inventory.own_networks(), own_addresses=inventory.own_addresses())
     order = sorted(set(table["normalized"].drop_nulls().to_list()), key=sort_key)
     ordinal = {a: i for i, a in enumerate(order)}
     table = table.with_columns(ordinal=pl.Series(
         [ordinal.get(a, len(order)) for a in table["normalized"].to_list()], dtype=pl.Int64))
     if ip_ranges is not None:
-        services = ip_ranges.classify(addresses).select("address", "aws_service")
-        table = table.join(services, on="address", how="left")
+        table = table.join(ip_ranges.classify(lowered).select("address", "aws_service"), on="address", how="left")
     else:
         table = table.with_columns(aws_service=pl.lit(None, pl.String))
-    return nw.from_native(side_table(native, table)), len(order) + 1
+    classes = logged.join(table.rename({"address": "lowered"}), on="lowered", how="left").drop("lowered")
+    addresses = pl.DataFrame({"ordinal": list(range(len(order))), "address": order},
+                             schema={"ordinal": pl.Int64, "address": pl.String})
+    return _Addresses(classes, addresses, len(order) + 1)
 
 
-def _classify_records(records: nw.LazyFrame, classes: nw.LazyFrame, method: Method) -> nw.LazyFrame:
-    columns = {"srcaddr": "src", "dstaddr": "dst"} if method == "naive" else _ADDRESSES
+def _classified(frame: nw.LazyFrame, classes: pl.DataFrame, columns: dict[str, str],
+                what: tuple[str, ...]) -> nw.LazyFrame:
+    """Join the address classes to each address column (``srcaddr`` -> ``src_addr``
+    (normalized), ``src_kind``, ``src_inet``, ``src_ord``, ``src_svc``: ``what`` says
+    which). Used on the small eager tables."""
+    names = {"addr": "normalized", "kind": "kind", "inet": "is_internet", "ord": "ordinal", "svc": "aws_service"}
+    side = nw.from_native(classes.lazy())
     for column, p in columns.items():
-        side = classes.select(
-            col("address").alias(column), col("normalized").alias(f"{p}_addr"),
-            col("kind").alias(f"{p}_kind"), col("is_internet").alias(f"{p}_inet"),
-            col("ordinal").alias(f"{p}_ord"), col("aws_service").alias(f"{p}_svc"))
-        records = records.join(side, on=column, how="left")
-    return records
+        frame = frame.join(side.select(col("address").alias(column), *(col(names[w]).alias(f"{p}_{w}") for w in what)),
+                           on=column, how="left")
+    return frame
 
 
-# -- step 1 and 2: orientation, local and remote sides --------------------------------------
+# -- steps 1 and 2: orientation, local and remote sides --------------------------------------
 
-def _orient(records: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int) -> nw.LazyFrame:
+#: What orienting a record depends on: its interface, its addresses as logged and
+#: ``flow_direction``. The full method orients each distinct value of these (the eager
+#: address pairs), not each record.
+_ADDRESS_KEY = ["interface_id", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr", "flow_direction"]
+
+
+def _keyed(records: nw.LazyFrame, keys: list[str]) -> nw.LazyFrame:
+    """Records whose join ``keys`` (:data:`_ADDRESS_KEY` or :data:`_NAIVE_KEY`) are non-null
+    (``""``): an empty packet address or direction means what a missing one does (no packet
+    address, no direction; ``""`` is not an address), and interface and header addresses
+    are never null here. Computed keys also keep DuckDB from pushing the join's filters
+    into the scan of the flows (an Arrow scan of Polars string views has no pyarrow kernels
+    for them)."""
+    return records.with_columns(**{c: nw.coalesce(col(c), lit("")) for c in keys})
+
+
+def _orientation(pairs: pl.DataFrame, addresses: _Addresses, interfaces: _Interfaces,
+                 inventory: Inventory) -> pl.DataFrame:
+    """Steps 1-2 for each distinct address pair (:func:`_address_pairs` over
+    :data:`_ADDRESS_KEY`), computed eagerly with Polars on that small table: direction
+    (``_ingress``) and how it was known (``dir_source``), the local and remote address
+    ordinals, whether the remote is internet / in AWS's ranges, ``carried``, and the
+    interface's ordinal. Pairs whose direction cannot be told are left out."""
+    pairs = pairs.group_by(_ADDRESS_KEY).agg(pl.col("n").sum()).join(interfaces.logged, on="interface_id")
+    frame = _classified(nw.from_native(pairs.lazy()), addresses.classes, _ADDRESSES, ("addr", "inet", "ord", "svc"))
+    frame = frame.with_columns(_interface=col("interface_id").str.to_lowercase())
     own = inventory.interface_addresses()
     if own.height:
-        side = nw.from_native(side_table(native, own.select("interface_id", "address").unique()))
+        side = nw.from_native(own.select("interface_id", "address").unique().lazy())
         for p in ("src", "dst"):
-            records = records.join(
-                side.select(col("interface_id"), col("address").alias(f"{p}_addr"),
+            frame = frame.join(
+                side.select(col("interface_id").alias("_interface"), col("address").alias(f"{p}_addr"),
                             lit(True).alias(f"{p}_own")),
-                on=["interface_id", f"{p}_addr"], how="left")
+                on=["_interface", f"{p}_addr"], how="left")
     else:
-        records = records.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+        frame = frame.with_columns(src_own=lit(None, nw.Boolean), dst_own=lit(None, nw.Boolean))
+    # Last resort (both sides internet or neither, no field, no inventory): one side of
+    # every record an interface logs is its own primary address, so the side whose address
+    # comes back in more of the interface's records is local.
+    for p in ("src", "dst"):
+        counts = (frame.filter(~col(f"{p}_addr").is_null()).group_by("_interface", f"{p}_addr")
+                  .agg(col("n").sum().alias(f"_n_{p}")))
+        frame = frame.join(counts, on=["_interface", f"{p}_addr"], how="left")
 
     fd = col("flow_direction").str.to_lowercase()
     so, do = col("src_own").fill_null(False), col("dst_own").fill_null(False)
     si, di = col("src_inet").fill_null(False), col("dst_inet").fill_null(False)
-    records = records.with_columns(
-        _dir=nw.when(fd == "ingress").then(lit("ingress"))
+    frame = frame.with_columns(
+        direction=nw.when(fd == "ingress").then(lit("ingress"))
         .when(fd == "egress").then(lit("egress"))
         .when(do & ~so).then(lit("ingress"))
         .when(so & ~do).then(lit("egress"))
         .when(si & ~di).then(lit("ingress"))
-        .when(di & ~si).then(lit("egress")),
+        .when(di & ~si).then(lit("egress"))
+        .when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
+        .when(col("_n_src") > col("_n_dst")).then(lit("egress")),
         dir_source=nw.when(fd.is_in(["ingress", "egress"])).then(lit(2))
         .when(do != so).then(lit(1))
         .otherwise(lit(0)),
-    )
-    # Last resort (both sides internet or neither, no field, no inventory): one side of
-    # every record an interface logs is its own primary address, so the side whose address
-    # comes back in more of the interface's records is local. The counts are hash
-    # aggregates over all records joined to the undecided ones only: window counts over
-    # every record cost several seconds per million records on DuckDB.
-    undecided = records.filter(col("_dir").is_null())
-    n_src = records.group_by("interface_id", "src_addr").agg(_n_src=nw.len())
-    n_dst = records.group_by("interface_id", "dst_addr").agg(_n_dst=nw.len())
-    guessed = (undecided.join(n_src, on=["interface_id", "src_addr"], how="left")
-               .join(n_dst, on=["interface_id", "dst_addr"], how="left")
-               .with_columns(direction=nw.when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
-                             .when(col("_n_src") > col("_n_dst")).then(lit("egress")))
-               .drop("_n_src", "_n_dst"))
-    records = nw.concat([records.filter(~col("_dir").is_null()).with_columns(direction=col("_dir")),
-                         guessed.select(*records.collect_schema().names(), "direction")], how="vertical")
-    records = records.filter(~col("direction").is_null())
+    ).filter(~col("direction").is_null())
 
     ingress = col("direction") == "ingress"
 
     def side_of(pkt: str, hdr: str, what: str) -> nw.Expr:
         return nw.when(~col(f"{pkt}_addr").is_null()).then(col(f"{pkt}_{what}")).otherwise(col(f"{hdr}_{what}"))
 
-    local = {w: nw.when(ingress).then(side_of("pdst", "dst", w)).otherwise(side_of("psrc", "src", w))
-             for w in ("addr", "ord")}
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
-              for w in ("addr", "ord", "inet", "svc")}
+              for w in ("ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
     # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
     carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
                & col("pdst_inet").fill_null(False)) | (
         ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))
         & col("psrc_inet").fill_null(False))
-    return records.select(
-        "interface_id", "protocol", "tcp_flags", "action", "reject_reason", "interface_type", "bytes",
-        "start", "start_time", "end_time", "account_id", "source_account_id", "region", "source_region",
-        "vpc_id", "instance_id", "direction", "dir_source",
-        local_addr=local["addr"], local_ord=local["ord"],
-        remote_addr=remote["addr"], remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
-        remote_svc=remote["svc"],
-        local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
-        remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+    return frame.select(
+        *_ADDRESS_KEY, "interface", "dir_source",
+        _ingress=ingress,
+        local_ord=nw.when(ingress).then(side_of("pdst", "dst", "ord")).otherwise(side_of("psrc", "src", "ord")),
+        remote_ord=remote["ord"], remote_inet=remote["inet"].fill_null(False),
+        remote_aws=~remote["svc"].is_null(),
         carried=carried,
-    )
+    ).collect("polars").to_native()
 
 
 def _port(expr: nw.Expr) -> nw.Expr:
@@ -383,57 +520,68 @@ def _port(expr: nw.Expr) -> nw.Expr:
 
 # -- step 3: conversations and who initiated them ---------------------------------------------
 
-_CONVERSATION = ["interface_id", "local_addr", "local_port", "remote_addr", "remote_port", "protocol"]
+#: A conversation: the interface and the addresses by ordinal (one per lower-cased
+#: interface id; one per normalized address, one for strings that are not addresses), so
+#: the key holds no strings.
+_CONVERSATION = ["interface", "local_ord", "local_port", "remote_ord", "remote_port", "protocol"]
 
 
 def _bit(expr: nw.Expr, value: int) -> nw.Expr:
-    return ((expr // value) % 2 == 1).fill_null(False)
+    """Whether the flag ``value`` (a power of two) is set: ``x mod 2v >= v`` (floor modulo)."""
+    return (expr % (2 * value) >= value).fill_null(False)
 
 
-def _conversations(records: nw.LazyFrame) -> nw.LazyFrame:
-    ingress = col("direction") == "ingress"
+def _attribute_aggregates(per_record: nw.Expr | None,
+                          value: Callable[[str], nw.Expr] = _attribute) -> dict[str, nw.Expr]:
+    """The maxima of :data:`_ATTRIBUTES` (``value``: the record's, or an aggregated
+    column) over the rows ``per_record`` selects; none when every interface has one value
+    of each (see :func:`_interfaces`)."""
+    if per_record is None:
+        return {}
+    return {a: nw.when(per_record).then(value(a)).max() for a in _ATTRIBUTES}
+
+
+def _conversations(records: nw.LazyFrame, orientation: nw.LazyFrame, per_record: nw.Expr | None) -> nw.LazyFrame:
+    """Conversations: the records joined with their orientation (one join with a small
+    side table on :data:`_ADDRESS_KEY`; records that cannot be oriented drop out), then one
+    hash aggregate with integer keys. With the orientation read from :func:`_address_pairs`,
+    these are the two per-record steps of the full method."""
+    ingress = col("_ingress")
     egress = ~ingress
     flags = col("tcp_flags")
     tcp = (col("protocol") == TCP) & ~flags.is_null()
-    syn_only = tcp & _bit(flags, 2) & ~_bit(flags, 16)
-    syn_ack = tcp & _bit(flags, 2) & _bit(flags, 16)
-    rst_only = tcp & (flags == 4)
-    accept = col("action") == "ACCEPT"
-    reject = col("action") == "REJECT"
-    rec = records.with_columns(
-        _vr=(syn_only & ingress) | (syn_ack & egress),
-        _vl=(syn_only & egress) | (syn_ack & ingress),
-        _in=ingress, _out=egress,
-        _in_acc=ingress & accept,
-        _out_ans=egress & accept & ~rst_only,
-        _out_synack=egress & accept & syn_ack,
-        _out_rst=egress & accept & rst_only,
-        _out_rej=egress & reject,
-        _bpa=ingress & reject & (col("reject_reason") == "BPA").fill_null(False),
-        _forwarder=(ingress & col("carried") & ~col("remote_inet") & syn_only)
-        | col("interface_type").str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES).fill_null(False),
-        _region=nw.coalesce(col("region"), col("source_region")),
-        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
+    syn, ack = _bit(flags, 2), _bit(flags, 16)
+    # per-record facts computed once (DuckDB evaluates each aggregate's input on its own)
+    oriented = records.join(orientation, on=_ADDRESS_KEY, how="left").filter(~ingress.is_null()).with_columns(
+        local_port=_port(nw.when(ingress).then(col("dstport")).otherwise(col("srcport"))),
+        remote_port=_port(nw.when(ingress).then(col("srcport")).otherwise(col("dstport"))),
+        _syn=tcp & syn & ~ack, _synack=tcp & syn & ack, _rst=tcp & (flags == 4),
+        _accept=col("action") == "ACCEPT", _reject=col("action") == "REJECT",
     )
+    syn_only, syn_ack, rst_only, accept, reject = (col(c) for c in ("_syn", "_synack", "_rst", "_accept", "_reject"))
     start = col("start")
-    return rec.group_by([*_CONVERSATION, "carried"]).agg(
-        vr=col("_vr").any(), vl=col("_vl").any(),
-        t_vr=nw.when(col("_vr")).then(start).min(), t_vl=nw.when(col("_vl")).then(start).min(),
-        first_in=nw.when(col("_in")).then(start).min(), first_out=nw.when(col("_out")).then(start).min(),
-        in_acc=col("_in_acc").any(), out_ans=col("_out_ans").any(), out_synack=col("_out_synack").any(),
-        out_rst=col("_out_rst").any(), out_rej=col("_out_rej").any(), bpa=col("_bpa").any(),
-        forwarder=col("_forwarder").any(),
+    vr = nw.when(ingress).then(syn_only).otherwise(syn_ack)  # the remote SYN or the local SYN-ACK
+    vl = nw.when(ingress).then(syn_ack).otherwise(syn_only)
+    forwarder = ingress & col("carried") & ~col("remote_inet") & syn_only
+    if per_record is not None:
+        forwarder = forwarder | (per_record & _forwarding(col("interface_type")))
+    conv = oriented.group_by([*_CONVERSATION, "carried"]).agg(
+        vr=vr.any(), vl=vl.any(),
+        t_vr=nw.when(vr).then(start).min(), t_vl=nw.when(vl).then(start).min(),
+        first_in=nw.when(ingress).then(start).min(), first_out=nw.when(egress).then(start).min(),
+        in_acc=(ingress & accept).any(), out_ans=(egress & accept & ~rst_only).any(),
+        out_synack=(egress & accept & syn_ack).any(), out_rst=(egress & accept & rst_only).any(),
+        out_rej=(egress & reject).any(), bpa=(ingress & reject & (col("reject_reason") == "BPA").fill_null(False)).any(),
+        forwarder=forwarder.any(),
         has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == 2).any(),
         bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
         first_seen=col("start_time").min(), last_seen=col("end_time").max(),
         dir_source=col("dir_source").min(),
-        remote_inet=col("remote_inet").any(), remote_aws=(~col("remote_svc").is_null()).any(),
-        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
-        account=col("_account").max(), src_account=col("source_account_id").max(),
-        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("interface_type").max(),
+        remote_inet=col("remote_inet").any(), remote_aws=col("remote_aws").any(),
+        **_attribute_aggregates(per_record),
     )
+    return conv.with_columns(bytes_in=col("bytes_in").cast(nw.Int64), bytes_out=col("bytes_out").cast(nw.Int64))
 
 
 def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
@@ -443,18 +591,38 @@ def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
             + nw.when(known).then(lit(1)).otherwise(lit(0)))
 
 
-def _decide(conversations: nw.LazyFrame) -> nw.LazyFrame:
+def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], name: str) -> nw.LazyFrame:
+    """``keys`` and how many distinct ``values`` each has: two hash aggregates (cheaper than
+    a ``COUNT(DISTINCT) OVER`` window, seconds per million rows on DuckDB)."""
+    return frame.group_by(*keys, *values).agg(_n=nw.len()).group_by(*keys).agg(**{name: nw.len()})
+
+
+def _decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame, *,
+            aggregated: bool) -> nw.LazyFrame:
     """Initiator, method and confidence per conversation; keeps the internet-initiated ones
-    (and, separately flagged, the interfaces seen forwarding)."""
-    own = conversations.with_columns(
-        interface_forwards=col("forwarder").any().over("interface_id"),
-    ).filter(~col("carried"))
-    rkey = nw.concat_str([col("remote_addr"), lit("|"), col("remote_port").cast(nw.String)])
-    lkey = nw.concat_str([col("local_addr"), lit("|"), col("local_port").cast(nw.String)])
+    of interfaces not seen forwarding. ``conversations`` is read four times (forwarding
+    interfaces, fan-in, fan-out, the conversations): materialise it first. ``interfaces``
+    (:attr:`_Interfaces.table`) tells the interfaces whose records all have a forwarding
+    ``interface_type``."""
+    forwarding = nw.concat([
+        conversations.filter(col("forwarder")).select("interface"),
+        interfaces.filter(col("forwards").fill_null(False)).select("interface"),
+    ], how="vertical").group_by("interface").agg(_n=nw.len()).select("interface", interface_forwards=lit(True))
+    own = conversations.filter(~col("carried"))
+    # fan-in/out count distinct remote / local (address, port) pairs; a string that is not
+    # an address (no normalized form) makes one value whatever its port, as a null does
+    invalid = n_addresses - 1
     own = own.with_columns(
-        fan_in=rkey.n_unique().over("interface_id", "protocol", "local_port"),
-        fan_out=lkey.n_unique().over("interface_id", "protocol", "remote_addr", "remote_port"),
+        _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")),
+        _lkey_port=nw.when(col("local_ord") == invalid).then(lit(-1)).otherwise(col("local_port")),
     )
+    fan_in = _distinct_count(own, ["interface", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
+    fan_out = _distinct_count(own, ["interface", "protocol", "remote_ord", "remote_port"],
+                              ["local_ord", "_lkey_port"], "fan_out")
+    own = (own.join(forwarding, on="interface", how="left")
+           .join(fan_in, on=["interface", "protocol", "local_port"], how="left")
+           .join(fan_out, on=["interface", "protocol", "remote_ord", "remote_port"], how="left")
+           .with_columns(interface_forwards=col("interface_forwards").fill_null(False)))
     vr, vl = col("vr"), col("vl")
     flags_decision = (
         nw.when(vr & ~vl).then(lit("remote"))
@@ -490,30 +658,50 @@ def _decide(conversations: nw.LazyFrame) -> nw.LazyFrame:
         .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(1)).otherwise(lit(2)),
         remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
     )
-    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards"))
+    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")).select(
+        *_DECIDED, *(_ATTRIBUTES if aggregated else ()))
 
 
-def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
+#: What the findings read of a decided conversation (besides :data:`_ATTRIBUTES` when
+#: they are aggregated per record).
+_DECIDED = ("interface", "local_port", "protocol", "local_ord", "remote_ord", "remote_port", "status_rank",
+            "confidence_rank", "how", "dir_source", "bytes_in", "bytes_out", "first_seen", "last_seen", "has_flags",
+            "has_field", "out_synack", "out_rst", "out_rej", "bpa", "remote_ephemeral", "remote_aws")
+
+
+#: The naive method reads the header addresses only.
+_NAIVE_KEY = ["interface_id", "srcaddr", "dstaddr"]
+
+
+def _naive_sides(pairs: pl.DataFrame, addresses: _Addresses, interfaces: _Interfaces) -> pl.DataFrame:
+    """Per distinct (interface, srcaddr, dstaddr) with a public srcaddr (internet or the
+    estate's own): the interface's ordinal, the local (dstaddr) and remote (srcaddr)
+    address ordinals, and whether the remote is in AWS's ranges. Eager, Polars, small."""
+    pairs = pairs.select(_NAIVE_KEY).unique().join(interfaces.logged, on="interface_id")
+    frame = _classified(nw.from_native(pairs.lazy()), addresses.classes, {"srcaddr": "src", "dstaddr": "dst"},
+                        ("kind", "ord", "svc"))
+    return frame.filter(col("src_kind").is_in(["internet", "own"]).fill_null(False)).select(
+        *_NAIVE_KEY, "interface", local_ord=col("dst_ord"), remote_ord=col("src_ord"),
+        remote_aws=~col("src_svc").is_null(),
+    ).collect("polars").to_native()
+
+
+def _naive_conversations(records: nw.LazyFrame, sides: nw.LazyFrame, per_record: nw.Expr | None) -> nw.LazyFrame:
     """The naive v2 reading: ACCEPTed records from a public srcaddr (the estate's own public
     addresses included), inbound to dstport; ``flow_direction``, when logged, must say
-    ingress (an IPv6 interface's own address is public too)."""
-    public = col("src_kind").is_in(["internet", "own"]).fill_null(False)
+    ingress (an IPv6 interface's own address is public too). The accepted inbound records
+    are joined with :func:`_naive_sides` (which keeps the public sources) and grouped into
+    conversations: one join with a small side table and one hash aggregate."""
     inbound = col("flow_direction").is_null() | (col("flow_direction").str.to_lowercase() == "ingress")
-    rec = records.filter((col("action") == "ACCEPT") & public & inbound).with_columns(
-        local_addr=col("dst_addr"), local_ord=col("dst_ord"), local_port=_port(col("dstport")),
-        remote_addr=col("src_addr"), remote_port=_port(col("srcport")), remote_ord=col("src_ord"),
-        _region=nw.coalesce(col("region"), col("source_region")),
-        _account=nw.when(col("account_id") != "unknown").then(col("account_id")),
-    )
-    conv = rec.group_by(_CONVERSATION).agg(
-        remote_aws=(~col("src_svc").is_null()).any(),
+    accepted = records.filter((col("action") == "ACCEPT") & inbound).join(sides, on=_NAIVE_KEY, how="left").filter(
+        ~col("interface").is_null()).with_columns(local_port=_port(col("dstport")), remote_port=_port(col("srcport")))
+    conv = accepted.group_by(_CONVERSATION).agg(
+        remote_aws=col("remote_aws").any(),
         bytes_in=col("bytes").sum(), first_seen=col("start_time").min(), last_seen=col("end_time").max(),
-        local_ord=col("local_ord").max(), remote_ord=col("remote_ord").max(),
-        account=col("_account").max(), src_account=col("source_account_id").max(),
-        region=col("_region").max(), vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(),
-        record_type=col("interface_type").max(),
+        **_attribute_aggregates(per_record),
     )
     return conv.with_columns(
+        bytes_in=col("bytes_in").cast(nw.Int64),
         bytes_out=lit(None, nw.Int64), status_rank=lit(0), confidence_rank=lit(1),
         how=lit(0), dir_source=lit(0), has_flags=lit(False), has_field=lit(False),
         out_synack=lit(False), out_rst=lit(False), out_rej=lit(False), bpa=lit(False),
@@ -523,13 +711,13 @@ def _naive_conversations(records: nw.LazyFrame) -> nw.LazyFrame:
 
 # -- steps 4-6: findings ----------------------------------------------------------------------
 
-def _ranked(count: nw.Expr, ordinal: str, n_addresses: int, keys: list[str]) -> nw.Expr:
-    """Dense rank (1 = most) of ``count`` within ``keys``, ties by ``ordinal`` (ascending;
-    ordinals are below ``n_addresses``). One integer per address, so the ranks are the
-    same on every engine (DuckDB has no ``order_by`` windows in Narwhals)."""
+def _score(count: nw.Expr, ordinal: str, n_addresses: int) -> nw.Expr:
+    """``count`` and, for ties, ``ordinal`` (ascending; ordinals are below ``n_addresses``)
+    as one integer, higher is better: one integer per address, so ranks by it are the same
+    on every engine (DuckDB has no ``order_by`` windows in Narwhals), and the ordinal is
+    ``n_addresses - score % (n_addresses + 1)``."""
     big = lit(n_addresses + 1, nw.Int64)
-    score = count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
-    return score.rank(method="dense", descending=True).over(*keys)
+    return count.cast(nw.Int64) * big + (big - 1 - col(ordinal).fill_null(n_addresses).cast(nw.Int64))
 
 
 def _protocol_name() -> nw.Expr:
@@ -582,55 +770,75 @@ def _evidence(naive: bool) -> nw.Expr:
     return nw.concat_str([method, outcome, direction])
 
 
-def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses: int, *,
-              naive: bool, aws: bool) -> nw.LazyFrame:
-    # Per conversation, with windows over the finding key (one pass, no self-joins): the
-    # method of the best conversations (confidence first, then flags > ports > first),
-    # the rank of its local address and of its remote peer by conversations.
-    best = col("confidence_rank") * 10 + col("how")
-    conv = conv.with_columns(
-        _best=best, _best_max=best.max().over(*_FINDING_KEY),
-        _local_n=nw.len().over(*_FINDING_KEY, "local_addr"),
-        _peer_n=nw.len().over(*_FINDING_KEY, "remote_addr"),
-    ).with_columns(
-        _local_rank=_ranked(col("_local_n"), "local_ord", n_addresses, _FINDING_KEY),
-        _peer_rank=_ranked(col("_peer_n"), "remote_ord", n_addresses, _FINDING_KEY),
-    )
+#: Findings are computed per (interface ordinal, local port, protocol number).
+_FINDING_KEY = ["interface", "local_port", "protocol"]
+
+
+def _with_attributes(findings: nw.LazyFrame, interfaces: nw.LazyFrame, aggregated: bool) -> nw.LazyFrame:
+    """The interface id and :data:`_ATTRIBUTES` of each row: the interface's own values
+    where they do not vary, else the row's aggregated ones (see :func:`_interfaces`)."""
+    side = interfaces.select("interface", "interface_id", *(col(a).alias(f"_{a}") for a in _ATTRIBUTES))
+    findings = findings.join(side, on="interface", how="left")
+    return findings.with_columns(**{a: nw.coalesce(col(a), col(f"_{a}")) if aggregated else col(f"_{a}")
+                                    for a in _ATTRIBUTES}).drop(*(f"_{a}" for a in _ATTRIBUTES))
+
+
+def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addresses: _Addresses,
+              interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
+    """Findings from the (materialised) internet-initiated conversations, read three
+    times: per finding key, per (key, local address) for ``local_ip``, per (key, peer)
+    for ``peers``, ``aws_peers`` and ``sample_peers``: hash aggregates and one rank window
+    over the peers. Addresses and interface ids are decoded from their ordinals on these
+    small results."""
+    n_addresses = addresses.n_addresses
+    # the method of the best conversations (confidence first, then flags > ports > first)
+    # and, among those, the best direction source, as one integer
+    best = (col("confidence_rank") * 10 + col("how")) * 10 + col("dir_source")
     findings = conv.group_by(_FINDING_KEY).agg(
         status_rank=col("status_rank").min(),
-        peers=col("remote_addr").n_unique(),
         connections=nw.len(),
         bytes_in=col("bytes_in").sum(), bytes_out=col("bytes_out").sum(),
         first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
-        best=col("_best").max(),
-        best_dir=nw.when(col("_best") == col("_best_max")).then(col("dir_source")).max(),
-        local_ip=nw.when(col("_local_rank") == 1).then(col("local_addr")).max(),
-        **{f"_p{i}": nw.when(col("_peer_rank") == i).then(col("remote_addr")).max()
-           for i in range(1, SAMPLE_PEERS + 1)},
+        best=best.max(),
         any_flags=col("has_flags").any(), any_field=col("has_field").any(),
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
         ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
-        # n_unique counts null as a value on every engine: take it off when present
-        aws_peers=nw.when(col("remote_aws")).then(col("remote_addr")).n_unique()
-        - (~col("remote_aws")).cast(nw.Int32).max(),
-        account=col("account").max(), src_account=col("src_account").max(), region=col("region").max(),
-        vpc_id=col("vpc_id").max(), instance_id=col("instance_id").max(), record_type=col("record_type").max(),
-    ).with_columns(sample_peers=nw.concat_str(
-        [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
-    ).str.split(";"))
+        **_attribute_aggregates(lit(True) if aggregated else None, col),
+    )
+    findings = _with_attributes(findings, interfaces, aggregated)
+    big = n_addresses + 1
+    address = nw.from_native(side_table(native, addresses.addresses))
+    local = (conv.group_by(*_FINDING_KEY, "local_ord").agg(_n=nw.len())
+             .with_columns(_score=_score(col("_n"), "local_ord", n_addresses))
+             .group_by(_FINDING_KEY).agg(_score=col("_score").max())
+             .with_columns(ordinal=lit(big - 1, nw.Int64) - col("_score") % big)
+             .join(address.select("ordinal", local_ip=col("address")), on="ordinal", how="left")
+             .select(*_FINDING_KEY, "local_ip"))
+    peers = (conv.group_by(*_FINDING_KEY, "remote_ord").agg(_n=nw.len(), _aws=col("remote_aws").any())
+             .with_columns(_rank=_score(col("_n"), "remote_ord", n_addresses)
+                           .rank(method="dense", descending=True).over(*_FINDING_KEY))
+             .join(address.select(remote_ord=col("ordinal"), _addr=col("address")), on="remote_ord", how="left")
+             .group_by(_FINDING_KEY).agg(
+                 peers=nw.len(), aws_peers=col("_aws").cast(nw.Int64).sum(),
+                 **{f"_p{i}": nw.when(col("_rank") == i).then(col("_addr")).max()
+                    for i in range(1, SAMPLE_PEERS + 1)}))
+    findings = (findings.join(local, on=_FINDING_KEY, how="left").join(peers, on=_FINDING_KEY, how="left")
+                .with_columns(sample_peers=nw.concat_str(
+                    [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
+                ).str.split(";")))
     findings = findings.with_columns(
-        best_how=col("best") % 10,
-        best_confidence=col("best") // 10,
+        best_dir=col("best") % 10,
+        best_how=(col("best") // 10) % 10,
+        best_confidence=col("best") // 100,
     )
     findings = _with_inventory(findings, native, inventory)
-    icmp = col("protocol").is_in([ICMP, ICMPV6])
     status = nw.when(col("status_rank") == 0).then(lit("exposed")).when(col("status_rank") == 1).then(
         lit("reachable")).otherwise(lit("blocked"))
     confidence = nw.when(col("best_confidence") == 3).then(lit("high")).when(
         col("best_confidence") == 2).then(lit("medium")).otherwise(lit("low"))
     out = findings.with_columns(
-        port=nw.when(icmp).then(lit(None, nw.Int32)).otherwise(col("local_port")).cast(nw.Int32),
+        port=_finding_port(),
         protocol_name=_protocol_name(),
         status=status,
         confidence=confidence,
@@ -643,7 +851,7 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         interface_id=col("interface_id"),
         instance_id=nw.coalesce(col("instance_id"), col("inv_instance_id")),
         resource_name=col("inv_resource_name"),
-        interface_type=nw.coalesce(col("inv_interface_type"), col("record_type")),
+        interface_type=_interface_type(),
         local_ip=col("local_ip"),
         port=col("port"),
         port_to=lit(None, nw.Int32),
@@ -662,9 +870,29 @@ def _findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, n_addresses
         aws_peers=col("aws_peers").cast(nw.Int64) if aws else lit(None, nw.Int64),
     )
     if not naive:  # the naive reading does not know what forwards
-        forwarding = nw.coalesce(col("interface_type"), lit("")).str.to_lowercase().is_in(_FORWARDING_RECORD_TYPES)
-        out = out.filter(~forwarding)
+        out = out.filter(~_forwarding(col("interface_type")))
     return out.with_columns(status_rank=col("status_rank").cast(nw.Int32))
+
+
+def _finding_port() -> nw.Expr:
+    """The output ``port``: the local port, null for ICMP."""
+    icmp = col("protocol").is_in([ICMP, ICMPV6])
+    return nw.when(icmp).then(lit(None, nw.Int32)).otherwise(col("local_port")).cast(nw.Int32)
+
+
+def _interface_type() -> nw.Expr:
+    return nw.coalesce(col("inv_interface_type"), col("record_type"))
+
+
+def _finding_keys(conv: nw.LazyFrame, native: Any, inventory: Inventory, interfaces: nw.LazyFrame, *,
+                  aggregated: bool) -> nw.LazyFrame:
+    """The full method's findings as (``interface_id``, ``protocol`` name, ``port``), the
+    keys the security-group step needs, straight from the conversations (one aggregate):
+    the findings frame is then read once, not once per use."""
+    keys = conv.group_by(_FINDING_KEY).agg(_n=nw.len(), **_attribute_aggregates(lit(True) if aggregated else None, col))
+    keys = _with_inventory(_with_attributes(keys, interfaces, aggregated), native, inventory)
+    return keys.filter(~_forwarding(_interface_type())).select(
+        "interface_id", protocol=_protocol_name(), port=_finding_port())
 
 
 def _ordered(findings: nw.LazyFrame) -> nw.LazyFrame:

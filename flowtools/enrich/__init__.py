@@ -8,6 +8,8 @@ A *side table* is a small table computed in Python (distinct addresses classifie
 inventory rows) that is joined back to a lazy frame of flows. :func:`side_table` puts a
 Polars DataFrame on the same engine as the flows, and for DuckDB on the same
 connection (DuckDB cannot join relations of two different connections).
+:func:`materialised` executes a lazy frame once and holds its (small) result the same way,
+so that a result used by several branches of a plan is not computed once per branch.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-__all__ = ["Inventory", "side_table"]
+__all__ = ["Inventory", "materialised", "side_table"]
 
 
 def _native(like: Any) -> Any:
@@ -58,13 +62,37 @@ def side_table(like: Any, table: pl.DataFrame) -> Any:
     raise TypeError(f"side_table: expected a DuckDB relation or a Polars frame, got {type(native).__name__}")
 
 
+def materialised(frame: Any) -> Any:
+    """Execute ``frame`` (a native lazy frame, or a Narwhals frame) now and return a native
+    lazy frame of the same engine over its result, held in memory.
+
+    Use it for an intermediate result that several branches of a plan read: DuckDB runs a
+    relation that a plan uses twice twice (no common subplans across relation branches),
+    and Polars' streaming engine may too. Polars: ``collect().lazy()``. DuckDB: the result
+    as an Arrow table (plain strings) bound on the relation's own connection, as
+    :func:`side_table` does (no copy back into DuckDB storage). Cost: one execution of
+    ``frame`` plus the size of its result in memory, which must be small enough to hold
+    (never materialise the records themselves).
+    """
+    native = _native(frame)
+    if isinstance(native, pl.LazyFrame):
+        return native.collect().lazy()
+    if isinstance(native, pl.DataFrame):
+        return native.lazy()
+    if isinstance(native, duckdb.DuckDBPyRelation):
+        return _duckdb_side_table(native, native.to_arrow_table())
+    raise TypeError(f"materialised: expected a DuckDB relation or a Polars frame, got {type(native).__name__}")
+
+
 _ANCHOR = "_flowtools_anchor"  # the name `like` gets inside relation.query(); never referenced
 
 
-def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame | pa.Table) -> duckdb.DuckDBPyRelation:
     # Plain (large) strings, not string views: DuckDB pushes filters down into the Arrow
     # scan and pyarrow has no comparison kernels for string views.
-    _flowtools_side_table = table.to_arrow(compat_level=pl.CompatLevel.oldest())  # noqa: F841
+    if isinstance(table, pl.DataFrame):
+        table = table.to_arrow(compat_level=pl.CompatLevel.oldest())
+    _flowtools_side_table = table  # noqa: F841 (found by DuckDB's replacement scan)
     try:
         return relation.query(_ANCHOR, "SELECT * FROM _flowtools_side_table")
     except duckdb.CatalogException:
@@ -73,7 +101,7 @@ def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame) -
     fd, path = tempfile.mkstemp(suffix=".parquet", prefix="flowtools-side-")
     os.close(fd)
     try:
-        table.write_parquet(path)
+        pq.write_table(table, path)
         quoted = path.replace("'", "''")
         relation.query(_ANCHOR, f'CREATE TEMP TABLE "{name}" AS SELECT * FROM read_parquet(\'{quoted}\')')
     finally:

@@ -96,15 +96,20 @@ def _covers(protocol: nw.Expr, port: nw.Expr) -> nw.Expr:
     return (r_protocol == "all") | ((r_protocol == protocol) & in_range)
 
 
-def with_sg_open(findings: nw.LazyFrame, native: Any, inventory: Inventory) -> nw.LazyFrame:
+def with_sg_open(findings: nw.LazyFrame, native: Any, inventory: Inventory,
+                 keys: nw.LazyFrame | None = None) -> nw.LazyFrame:
     """Fill ``sg_open`` of observed findings: true when one of the interface's security
     groups has an ingress rule admitting internet addresses on the finding's protocol and
-    port, false when none does, null when the interface's groups are not in the inventory."""
+    port, false when none does, null when the interface's groups are not in the inventory.
+
+    ``keys``: the findings' (``interface_id``, ``protocol``, ``port``) when the caller has
+    them from a cheaper plan; without it they are read from ``findings``, which a lazy
+    engine then computes twice (DuckDB does not share subplans between branches)."""
     known = known_interfaces(inventory)
     if not known:
         return findings
     rules = nw.from_native(side_table(native, ingress_rules(inventory).filter(pl.col("r_internet"))))
-    keys = findings.select("interface_id", "protocol", "port").unique()
+    keys = (findings if keys is None else keys).select("interface_id", "protocol", "port").unique()
     open_keys = (keys.join(rules, on="interface_id", how="inner")
                  .filter(_covers(nw.col("protocol"), nw.col("port")))
                  .select("interface_id", "protocol", _port_key=nw.col("port").fill_null(-1))
@@ -179,8 +184,10 @@ def configured_findings(findings: nw.LazyFrame, native: Any, inventory: Inventor
                         columns: dict[str, Any]) -> nw.LazyFrame:
     """``configured`` findings: rules admitting ``0.0.0.0/0`` or ``::/0`` (one row per
     interface, protocol and port range, both address families merged) where the findings
-    show no internet-initiated traffic on a port the rule covers. ``columns`` maps the
-    output columns (with ``status_rank``) to their Polars types."""
+    show no internet-initiated traffic on a port the rule covers. ``findings`` needs only
+    ``interface_id``, ``protocol`` and ``port`` (the keys of the observed findings are
+    enough). ``columns`` maps the output columns (with ``status_rank``) to their Polars
+    types."""
     candidates = _candidates(inventory, columns)
     cand = nw.from_native(side_table(native, candidates))
     rules = nw.from_native(side_table(native, candidates.select(

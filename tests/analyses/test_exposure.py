@@ -408,6 +408,60 @@ def test_region_vpc_and_instance_come_from_the_record_first(exposure, fl, invent
     assert (r["region"], r["vpc_id"], r["instance_id"]) == ("ap-southeast-2", "vpc-0rec", "i-0rec")
 
 
+def test_record_fields_that_vary_within_an_interface(exposure, fl, monkeypatch):
+    """Each finding reports the maximum of the record fields over its own records, also
+    when an interface's records disagree (an interface moved to another instance, an
+    ``unknown`` account); other interfaces keep their one value."""
+    records = (fl.tcp(WEB, "203.0.113.5", 40000, WEB_IP, 443, instance_id="i-0a", account="unknown",
+                      source_account_id="210987654321")
+               + fl.tcp(WEB, "203.0.113.6", 40001, WEB_IP, 443, instance_id="i-0b", region="eu-west-1")
+               + fl.tcp(WEB, "203.0.113.7", 40002, WEB_IP, 22, instance_id="i-0a", account="unknown",
+                        source_account_id="210987654321")
+               + fl.tcp(APP, "203.0.113.8", 40003, APP_IP, 8443, instance_id="i-0c", vpc_id="vpc-0app"))
+    rows = exposure(records)
+    https, ssh, app = only(rows, port=443), only(rows, port=22), only(rows, interface_id=APP)
+    assert (https["instance_id"], https["account_id"], https["region"]) == ("i-0b", fl.ACCOUNT, "eu-west-1")
+    assert (ssh["instance_id"], ssh["account_id"], ssh["region"]) == ("i-0a", "210987654321", None)
+    assert (app["instance_id"], app["vpc_id"]) == ("i-0c", "vpc-0app")
+    # the same when the fields of every interface are aggregated per record (many vary)
+    monkeypatch.setattr(exposure_module, "_MAX_VARYING", -1)
+    assert findings_records(internet_exposure(fl.native(records, exposure.engine))) == rows
+
+
+def test_a_forwarding_type_in_some_records_marks_the_interface(exposure, fl):
+    records = _unsolicited(fl, NAT, NAT_IP)
+    assert exposure(records) != []
+    assert exposure(records[:1] + [{**records[1], "interface_type": "NAT_GATEWAY"}] + records[2:]) == []
+
+
+def test_spellings_of_one_interface_and_address_are_one(exposure, fl):
+    """Interface ids and addresses are case-insensitive, IPv6 addresses have several
+    forms: the records of one conversation logged in different spellings are one."""
+    v6, v6_peer = "2600:1f18:0:1::10", "2001:db8::1"
+    records = [
+        fl.flow(WEB, v6_peer, v6, 40000, 443, flags=2, direction="ingress"),
+        fl.flow(WEB.upper(), v6.upper(), "2001:DB8:0:0::1", 443, 40000, flags=18, direction="egress", nbytes=50),
+        fl.flow(WEB.upper(), "2001:0db8::1", "2600:1F18:0:1:0::10", 40000, 443, flags=0, direction="Ingress", t=60),
+    ]
+    r = only(exposure(records))
+    assert (r["interface_id"], r["port"], r["status"], r["confidence"]) == (WEB, 443, "exposed", "high")
+    assert (r["peers"], r["connections"], r["bytes_in"], r["bytes_out"]) == (1, 1, 2000, 50)
+    assert (r["local_ip"], r["sample_peers"]) == (v6, [v6_peer])
+
+
+def test_empty_packet_addresses_and_direction_mean_missing(exposure, fl):
+    records = fl.tcp(WEB, "203.0.113.5", 40000, WEB_IP, 443, direction=False) + fl.udp(
+        WEB, "198.51.100.9", 53000, WEB_IP, 5353, direction=False)
+    empty = [{**r, "pkt_srcaddr": "", "pkt_dstaddr": "", "flow_direction": ""} for r in records]
+    assert exposure(empty) == exposure(records) != []
+
+
+def test_strings_that_are_not_addresses_are_never_peers(exposure, fl):
+    records = fl.tcp(WEB, "203.0.113.5", 40000, WEB_IP, 443) + fl.tcp(WEB, "not-an-address", 40001, WEB_IP, 443)
+    r = only(exposure(records))
+    assert (r["peers"], r["sample_peers"]) == (1, ["203.0.113.5"])
+
+
 def test_html_in_names_is_kept_unchanged(exposure, fl, inventory_of):
     name = '<script>alert("x")</script>\x1b[31m'
     inv = inventory_of(interfaces=[inventory_of.eni(WEB, WEB_IP, instance_id="i-0web")],
@@ -472,6 +526,19 @@ def test_frame_types_on_each_engine(exposure, fl):
     assert {c: df.schema[c] for c in expected} == expected
     assert isinstance(df.schema["first_seen"], pl.Datetime) and df.schema["first_seen"].time_zone is not None
     assert df["first_seen"].dt.convert_time_zone("UTC").to_list()[0].isoformat() == "2026-11-20T10:00:00+00:00"
+
+
+def test_duckdb_without_replacement_scans(fl, inventory_of):
+    """Side tables and materialised conversations then go through TEMP tables."""
+    records = fl.tcp(WEB, "203.0.113.5", 40000, WEB_IP, 443) + fl.udp(WEB, "198.51.100.9", 53000, WEB_IP, 5353)
+    inv = inventory_of(interfaces=[inventory_of.eni(WEB, WEB_IP, instance_id="i-0web")])
+    con = duckdb.connect()
+    con.execute("SET python_enable_replacements = false")
+    rel = con.from_arrow(fl.frame(records).to_arrow())
+    for method in ("full", "naive"):
+        rows = findings_records(internet_exposure(rel, inventory=inv, method=method))
+        assert rows == findings_records(internet_exposure(fl.native(records, "polars"), inventory=inv, method=method))
+        assert rows
 
 
 def test_duckdb_result_lives_on_the_input_connection(fl):

@@ -18,6 +18,7 @@ import pytest
 from flowlog_files import SAMPLES
 
 import flowtools
+from flowtools.analyses import exposure as exposure_module
 from flowtools.analyses import findings_records, findings_schema
 from flowtools.cli import main
 
@@ -40,8 +41,12 @@ def inventory() -> flowtools.Inventory:
 
 
 @pytest.fixture(scope="module", params=["duckdb", "polars"])
-def findings(request, inventory) -> dict[str, list[dict]]:
-    flows = flowtools.load(SAMPLES, engine=request.param, progress=False)
+def flows(request) -> flowtools.Flows:
+    return flowtools.load(SAMPLES, engine=request.param, progress=False)
+
+
+@pytest.fixture(scope="module")
+def findings(flows, inventory) -> dict[str, list[dict]]:
     return {method: findings_records(flowtools.internet_exposure(
         flows, inventory=inventory, method=method, include_configured=method == "full"))
         for method in ("full", "naive")}
@@ -84,6 +89,15 @@ def test_configured_findings_are_the_unobserved_security_group_openings(findings
         assert f["sample_peers"] == [] and f["first_seen"] is None and f["local_ip"]
         assert "over-state" in f["evidence"]
     assert findings["full"][-len(configured):] == configured  # configured come last
+
+
+def test_record_fields_read_per_interface_or_per_record_agree(flows, inventory, findings, monkeypatch):
+    """The sample's interfaces have one account, region, VPC, instance and type each, so
+    they are read per interface; aggregating them over every record gives the same."""
+    monkeypatch.setattr(exposure_module, "_MAX_VARYING", -1)
+    for method in ("full", "naive"):
+        assert findings_records(flowtools.internet_exposure(
+            flows, inventory=inventory, method=method, include_configured=method == "full")) == findings[method]
 
 
 def test_findings_are_in_the_contract_order(findings):

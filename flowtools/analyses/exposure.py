@@ -48,6 +48,7 @@ How a record is read (the steps of DESIGN.md "Internet exposure"):
      local ports) plus 1 when it is well known (1-1023 or in
      :data:`KNOWN_SERVICE_PORTS`); the side with the higher score is the service, so a
      long connection whose SYN fell before the window is still told by its server port.
+     Both sides on the same port (ntpd's 123<->123) leave it to the next rule.
    * ``first``: the direction seen first (the earlier ``start``; only one direction seen);
      ICMP seen both ways in the same second is taken as an internet host's echo request
      accepted and answered.
@@ -631,7 +632,10 @@ def _decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFr
         .when(vr & vl & (col("t_vl") < col("t_vr"))).then(lit("local"))
     )
     icmp = col("protocol").is_in([ICMP, ICMPV6])
-    ports_usable = ~icmp & ((col("local_port") != 0) | (col("remote_port") != 0))
+    # The same port on both sides (ntpd's 123<->123, IKE's 500<->500) says nothing about
+    # which side serves: who was seen first decides.
+    ports_usable = ~icmp & ((col("local_port") != 0) | (col("remote_port") != 0)) & (
+        col("local_port") != col("remote_port"))
     lscore = _service_score("local_port", "fan_in", SERVICE_FAN_IN)
     rscore = _service_score("remote_port", "fan_out", CLIENT_FAN_OUT)
     port_decision = (

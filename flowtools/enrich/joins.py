@@ -178,7 +178,9 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
                           _iface=nw.col("interface_id").str.to_lowercase())
 
     distinct = nw.concat([out.select(a=nw.col("_src")), out.select(a=nw.col("_dst"))], how="vertical")
-    addresses = distinct.filter(~nw.col("a").is_null()).unique().collect("polars").get_column("a").to_list()
+    # group_by, not unique(): Narwhals' DuckDB unique() is a row_number() window over every record
+    addresses = (distinct.filter(~nw.col("a").is_null()).group_by("a").agg(nw.len().alias("_n"))
+                 .collect("polars").get_column("a").to_list())
     interfaces = _interface_table(inventory)
     table = _address_table(addresses, inventory, ip_ranges, interfaces)
     side = nw.from_native(side_table(native, table))

@@ -195,6 +195,36 @@ def test_dns_client_lookups_are_not_exposure(exposure, fl):
     assert exposure(_v2(records)) == []
 
 
+def _same_port(fl, iface, local_ip, peers, port, *, local_first: bool, direction: bool = True):
+    """UDP exchanges where both sides use ``port`` (ntpd's 123<->123, IKE's 500<->500):
+    whoever sent first is the client; its record starts a second before the answer."""
+    out = []
+    for i, peer in enumerate(peers):
+        t = 60 * i
+        mine = fl.flow(iface, local_ip, peer, port, port, proto=17, t=t + (0 if local_first else 1),
+                       direction="egress" if direction else None)
+        theirs = fl.flow(iface, peer, local_ip, port, port, proto=17, t=t + (1 if local_first else 0),
+                         direction="ingress" if direction else None)
+        out += [mine, theirs]
+    return out
+
+
+NTP_PEERS = ["192.0.2.123", "192.0.2.124", "198.51.100.200", "198.51.100.201", "203.0.113.123"]
+
+
+def test_ntp_client_querying_from_port_123_is_not_exposure(exposure, fl):
+    # The same port on both sides tells nothing about who serves: the query went out first.
+    records = _same_port(fl, APP, APP_IP, NTP_PEERS, 123, local_first=True)
+    assert exposure(records) == []
+    assert exposure(_v2(records)) == []
+
+
+def test_ntp_server_answering_peers_on_port_123_is_exposed(exposure, fl):
+    r = only(exposure(_same_port(fl, APP, APP_IP, NTP_PEERS, 123, local_first=False)))
+    assert (r["port"], r["protocol"], r["status"], r["peers"]) == (123, "udp", "exposed", 5)
+    assert "seen first" in r["evidence"]
+
+
 def test_ipv6_server(exposure, fl):
     server = "2001:db8:1000::13"
     records = [rec for i in range(3) for rec in fl.tcp(WEB, f"2001:DB8:C000:0::{i + 1}", 40000 + i,

@@ -53,8 +53,8 @@ How a record is read (the steps of DESIGN.md "Internet exposure"):
      ICMP seen both ways in the same second is taken as an internet host's echo request
      accepted and answered.
 4. **Status** per finding key (interface, local port, protocol) over its
-   internet-initiated conversations: ``exposed`` if one was answered (an egress ACCEPT
-   that is not only a reset, flags 4), else ``reachable`` if one was accepted inbound (or
+   internet-initiated conversations: ``exposed`` if one was accepted inbound and
+   answered (an egress ACCEPT that is not only a reset, flags 4), else ``reachable`` if one was accepted inbound (or
    its reply was rejected by a network ACL, or was only a reset), else ``blocked``.
    Interfaces that only forward (NAT gateway, transit gateway: from the inventory, the
    record's ``interface_type`` (v11), or, without either, an interface that carries
@@ -658,7 +658,7 @@ def _decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFr
     ).with_columns(
         confidence_rank=nw.when(col("how") == 3).then(lit(3))
         .when(col("dir_source") >= 1).then(lit(2)).otherwise(lit(1)),
-        status_rank=nw.when(col("out_ans")).then(lit(0))
+        status_rank=nw.when(col("in_acc") & col("out_ans")).then(lit(0))  # accepted inbound and answered
         .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(1)).otherwise(lit(2)),
         remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
     )

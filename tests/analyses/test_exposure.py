@@ -100,6 +100,13 @@ def test_answer_rejected_by_network_acl_is_reachable(exposure, fl):
     assert r["status"] == "reachable" and "reply rejected (network ACL)" in r["evidence"]
 
 
+def test_an_answer_to_a_rejected_request_is_not_exposure(exposure, fl):
+    # Exposed needs the request accepted inbound *and* answered: an egress answer logged
+    # while every inbound record was rejected leaves the port blocked.
+    records = fl.tcp(WEB, "203.0.113.5", 40001, WEB_IP, 443, client_action="REJECT")
+    assert only(exposure(records))["status"] == "blocked"
+
+
 def test_status_takes_the_best_conversation(exposure, fl):
     records = (fl.tcp(WEB, "203.0.113.5", 40001, WEB_IP, 443, client_flags=(2,), server_flags=None,
                       client_action="REJECT")

@@ -109,10 +109,11 @@ def main(argv=None) -> int:
         from flowtools.window import Window
 
         t = time.perf_counter()
-        *_, objects, _, stats = list_objects(f"s3://{BUCKET}", window=Window.parse("2026-11-20T10:00Z",
+        found = list_objects(f"s3://{BUCKET}", window=Window.parse("2026-11-20T10:00Z",
                                                                                    "2026-11-20T12:00Z"))
         rows.append(("s3 listing of a 2-hour window", time.perf_counter() - t, 0,
-                     f"{stats.requests} request(s), {len(stats.prefixes)} prefix(es), {len(objects)} object(s)"))
+                     f"{found.stats.requests} request(s), {len(found.stats.prefixes)} prefix(es), "
+                     f"{len(found.objects)} object(s)"))
     finally:
         proc.terminate()
         proc.wait(10)

@@ -60,7 +60,7 @@ from flowtools.layout import (
     partition_prefixes,
 )
 from flowtools.read import text as tx
-from flowtools.sources.cache import ObjectCache, human_size, materialize_key
+from flowtools.sources.cache import ObjectCache, download, human_size, materialize_key
 from flowtools.window import Window
 
 #: Folders explored above ``AWSLogs/`` when the SOURCE prefix does not reach it.
@@ -297,15 +297,12 @@ class Lister:
                     self.stats.objects += len(batch)
                     self.stats.bytes += sum(o.size for o in batch)
                     if self.progress is not None:
-                        self.progress.set_postfix_str(f"{self.stats.objects} objects, {_mb(self.stats.bytes)}",
+                        self.progress.set_postfix_str(f"{self.stats.objects} objects, {human_size(self.stats.bytes)}",
                                                       refresh=False)
                         self.progress.update(1)
         except (ClientError, BotoCoreError) as e:
             raise s3_error(e, "ListObjectsV2", self.bucket, prefix, self.profile) from None
         return files, folders
-
-
-_mb = human_size
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -329,7 +326,7 @@ class TransferStats:
         text = (f"s3: {self.mode} mode; {self.list_requests} list request(s) over {self.prefixes_listed} "
                 f"prefix(es), {self.objects_listed} object(s) listed")
         if self.mode == "cache":
-            text += (f"; {self.files_downloaded} downloaded ({_mb(self.bytes_downloaded)}), "
+            text += (f"; {self.files_downloaded} downloaded ({human_size(self.bytes_downloaded)}), "
                      f"{self.files_from_cache} from the cache")
         return text
 
@@ -412,27 +409,16 @@ class S3Store:
         return list(objects)
 
     def _download(self, objects: Sequence[FlowLogObject], progress: bool | None) -> None:
-        bar = _bar(progress, total=sum(o.size for o in objects), unit="B", desc=f"downloading from s3://{self.bucket}",
-                   unit_scale=True, files=len(objects))
-        lock = threading.Lock()
-
-        def one(o: FlowLogObject) -> None:
+        def one(o: FlowLogObject, on_bytes) -> int:
             key = self.prefix + o.key
-            path, moved = self.cache.fetch(
-                self.client, self.bucket, key, o.etag, o.size, on_bytes=bar.update,
-                on_error=lambda e, key=key: s3_error(e, "GetObject", self.bucket, key, self.profile))
-            with lock:
-                self._local[o.key] = path
-                self.stats.files_downloaded += 1
-                self.stats.bytes_downloaded += moved
-                bar.file_done()
+            path, moved = self.cache.fetch(self.client, self.bucket, key, o.etag, o.size, on_bytes=on_bytes,
+                                           on_error=lambda e: s3_error(e, "GetObject", self.bucket, key, self.profile))
+            self._local[o.key] = path
+            return moved
 
-        try:
-            with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
-                for fut in [pool.submit(one, o) for o in objects]:
-                    fut.result()
-        finally:
-            bar.close()
+        files, moved = download_all(objects, one, progress=progress, desc=f"downloading from s3://{self.bucket}")
+        self.stats.files_downloaded += files
+        self.stats.bytes_downloaded += moved
 
     def close(self) -> None:
         pass
@@ -492,6 +478,33 @@ def storage_options(session: Any, client: Any, region: str | None) -> dict[str, 
         if endpoint.startswith("http://"):
             opts["aws_allow_http"] = "true"
     return opts
+
+
+def download_all(objects: Sequence[FlowLogObject], one, *, progress: bool | None, desc: str) -> tuple[int, int]:
+    """Run ``one(object, on_bytes) -> bytes moved`` for every object, :data:`DOWNLOAD_WORKERS`
+    at a time, under one progress bar of bytes and files; returns (files, bytes moved).
+    The first error stops the rest and is raised."""
+    bar = _bar(progress, total=sum(o.size for o in objects), unit="B", unit_scale=True, files=len(objects), desc=desc)
+    moved = 0
+
+    def run(o: FlowLogObject) -> int:
+        n = one(o, bar.update)
+        bar.file_done()
+        return n
+
+    try:
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+            futures = [pool.submit(run, o) for o in objects]
+            try:
+                for fut in futures:
+                    moved += fut.result()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        bar.close()
+    return len(objects), moved
 
 
 class _Bar:
@@ -566,28 +579,37 @@ def _single_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     return ObjectInfo(key, int(head.get("ContentLength", 0)), head.get("ETag"))
 
 
+@dataclass
+class Listing:
+    """What :func:`list_objects` found: the flow-log objects (keys relative to ``prefix``)
+    and what it took, with the session and client that found them."""
+
+    session: Any
+    client: Any
+    bucket: str
+    prefix: str
+    region: str | None
+    objects: list[FlowLogObject]
+    single_file: bool
+    stats: ListingStats
+
+
 def list_objects(uri: str, *, window: Window, accounts: Sequence[str] | None = None,
                  regions: Sequence[str] | None = None, profile: str | None = None,
-                 progress: bool | None = None, session_client: tuple[Any, Any] | None = None
-                 ) -> tuple[Any, Any, str, str, str | None, list[FlowLogObject], bool, ListingStats]:
-    """List the flow-log objects of ``uri`` for ``window`` (pruned listing, then discovery).
-
-    Returns (session, client, bucket, prefix, region, objects, single_file, stats); keys of
-    ``objects`` are relative to the prefix."""
+                 progress: bool | None = None) -> Listing:
+    """List the flow-log objects of ``uri`` for ``window`` (pruned listing, then discovery)."""
     bucket, prefix = parse_uri(uri)
-    session, client = session_client or _client(profile)
+    session, client = _client(profile)
     region = _bucket_region(client, bucket, profile)
     single = None
     if prefix and not prefix.endswith("/"):
         single = _single_object(client, bucket, prefix)
         if single is None:
             prefix += "/"
-    stats = ListingStats()
     if single is not None:
         base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-        name = prefix[len(base):]
-        objects = [parse_key(name, single.size, single.etag, any_name=True)]
-        return session, client, bucket, base, region, objects, True, stats
+        objects = [parse_key(prefix[len(base):], single.size, single.etag, any_name=True)]
+        return Listing(session, client, bucket, base, region, objects, True, ListingStats())
     bar = _bar(progress, total=None, unit="page", desc=f"listing s3://{bucket}/{prefix}")
     lister = Lister(client, bucket, window=window, accounts=accounts, regions=regions, profile=profile,
                     progress=bar.bar)
@@ -596,21 +618,19 @@ def list_objects(uri: str, *, window: Window, accounts: Sequence[str] | None = N
     finally:
         bar.close()
     relative = [ObjectInfo(o.key[len(prefix):], o.size, o.etag) for o in listing]
-    return session, client, bucket, prefix, region, discover(relative), False, lister.stats
+    return Listing(session, client, bucket, prefix, region, discover(relative), False, lister.stats)
 
 
 def open_s3(uri: str, *, window: Window, accounts: Sequence[str] | None = None, regions: Sequence[str] | None = None,
             profile: str | None = None, mode: str = "auto", progress: bool | None = None
             ) -> tuple[S3Store, list[FlowLogObject], bool]:
     """(store, flow-log objects, single_file) for an ``s3://`` SOURCE (see the module docstring)."""
-    if mode not in MODES:
-        raise UsageError(f"s3_mode must be one of {', '.join(MODES)}, not {mode!r}")
-    session, client, bucket, prefix, region, objects, single, stats = list_objects(
-        uri, window=window, accounts=accounts, regions=regions, profile=profile, progress=progress)
-    store = S3Store(session, client, bucket, prefix, region=region, profile=profile, mode=mode)
-    store.stats.list_requests, store.stats.prefixes_listed = stats.requests, len(stats.prefixes)
-    store.stats.objects_listed = stats.objects
-    return store, objects, single
+    found = list_objects(uri, window=window, accounts=accounts, regions=regions, profile=profile, progress=progress)
+    store = S3Store(found.session, found.client, found.bucket, found.prefix, region=found.region, profile=profile,
+                    mode=mode)
+    store.stats.list_requests, store.stats.prefixes_listed = found.stats.requests, len(found.stats.prefixes)
+    store.stats.objects_listed = found.stats.objects
+    return store, found.objects, found.single_file
 
 
 @dataclass
@@ -628,7 +648,7 @@ class FetchSummary:
 
     def line(self) -> str:
         return (f"fetch: {self.files} file(s) for the window into {self.dest}: {self.files_downloaded} downloaded "
-                f"({_mb(self.bytes_downloaded)}), {self.files_present} already there; {self.files_pruned} outside "
+                f"({human_size(self.bytes_downloaded)}), {self.files_present} already there; {self.files_pruned} outside "
                 f"the window; {self.list_requests} list request(s)")
 
 
@@ -646,39 +666,28 @@ def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool 
     if window.is_open and not all:
         raise UsageError(f"{uri}: fetch needs --start/--end (or --all to copy everything)")
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
-    session, client, bucket, prefix, _region, objects, _single, stats = list_objects(
-        uri, window=window, accounts=accounts_l, regions=regions_l, profile=profile, progress=progress)
-    kept, pruned = select(objects, window, accounts=accounts_l, regions=regions_l)
+    found = list_objects(uri, window=window, accounts=accounts_l, regions=regions_l, profile=profile,
+                         progress=progress)
+    kept, pruned = select(found.objects, window, accounts=accounts_l, regions=regions_l)
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
-    summary = FetchSummary(uri, str(root), files=len(kept), files_pruned=len(pruned), list_requests=stats.requests)
-    todo = []
+    summary = FetchSummary(uri, str(root), files=len(kept), files_pruned=len(pruned),
+                           list_requests=found.stats.requests)
+    todo, targets = [], {}
     for o in kept:
         target = materialize_key(root, o.key)
         if target.exists() and target.stat().st_size == o.size:
             summary.files_present += 1
         else:
-            todo.append((o, target))
-    bar = _bar(progress, total=sum(o.size for o, _ in todo), unit="B", unit_scale=True, files=len(todo),
-               desc=f"fetching from s3://{bucket}")
-    lock = threading.Lock()
-    from flowtools.sources.cache import download
+            todo.append(o)
+            targets[o.key] = target
 
-    def one(item) -> None:
-        o, target = item
+    def one(o: FlowLogObject, on_bytes) -> int:
+        target, key = targets[o.key], found.prefix + o.key
         target.parent.mkdir(parents=True, exist_ok=True)
-        key = prefix + o.key
-        moved = download(client, bucket, key, target, etag=o.etag, size=o.size, on_bytes=bar.update,
-                         on_error=lambda e: s3_error(e, "GetObject", bucket, key, profile))
-        with lock:
-            summary.files_downloaded += 1
-            summary.bytes_downloaded += moved
-            bar.file_done()
+        return download(found.client, found.bucket, key, target, etag=o.etag, size=o.size, on_bytes=on_bytes,
+                        on_error=lambda e: s3_error(e, "GetObject", found.bucket, key, profile))
 
-    try:
-        with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
-            for fut in [pool.submit(one, item) for item in todo]:
-                fut.result()
-    finally:
-        bar.close()
+    summary.files_downloaded, summary.bytes_downloaded = download_all(
+        todo, one, progress=progress, desc=f"fetching from s3://{found.bucket}")
     return summary

@@ -113,12 +113,12 @@ def test_listing_follows_pagination_past_1000_keys(aws, s3, request, proxy):
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
     proxy.clear()
-    *_, objects, _single, stats = list_objects(f"s3://{bucket}", window=Window.parse("2026-11-20", "2026-11-21"))
-    assert sorted(o.key for o in objects) == sorted(keys)
+    found = list_objects(f"s3://{bucket}", window=Window.parse("2026-11-20", "2026-11-21"))
+    assert sorted(o.key for o in found.objects) == sorted(keys)
     day = "AWSLogs/123456789010/vpcflowlogs/us-east-1/2026/11/20/"
     pages = [s for s in proxy.seen(action="ListObjectsV2") if s.params.get("prefix") == day]
     assert len(pages) == 2 and pages[1].params.get("continuation-token")
-    assert stats.requests == proxy.count(action="ListObjectsV2")
+    assert found.stats.requests == proxy.count(action="ListObjectsV2")
 
 
 def test_accounts_and_regions_narrow_the_listing(aws, sample_bucket, proxy):

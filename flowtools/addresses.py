@@ -24,7 +24,12 @@ reserved       any other address :mod:`ipaddress` does not call global (``240.0.
                the broadcast address, ``198.18.0.0/15``, ``192.0.0.0/24``, ...)
 =============  ==========================================================================
 
-IPv4-mapped IPv6 addresses (``::ffff:192.0.2.1``) are classified by their IPv4 address.
+IPv4-mapped IPv6 addresses
+--------------------------
+An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 section 2.5.5.2) *is* the IPv4
+address it carries, everywhere flowtools classifies addresses: its class here, its AWS
+service and region (:mod:`flowtools.enrich.ip_ranges`) and whether it is the estate's own.
+:func:`unmap` is the one place that says so; every classifier calls it.
 """
 
 from __future__ import annotations
@@ -73,6 +78,13 @@ def parse(address: str | None) -> _Address | None:
         return None
 
 
+def unmap(ip: _Address) -> _Address:
+    """The IPv4 address inside an IPv4-mapped IPv6 address; any other address unchanged."""
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def normalize(address: str | None) -> str | None:
     """Compressed, lower-case form (``2001:DB8:0::1`` -> ``2001:db8::1``); None when invalid."""
     ip = parse(address)
@@ -110,8 +122,7 @@ class _Ranges:
 
 
 def _kind(ip: _Address, own_networks: _Ranges, own_addresses: set[_Address]) -> str:
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = unmap(ip)
     if ip.is_unspecified:
         return "unspecified"
     if ip.is_loopback:
@@ -150,7 +161,7 @@ def classify(addresses: Iterable[str | None], *, own_networks: Iterable[str | _N
     own networks by binary search. Pass distinct values: this is a side table.
     """
     ranges = _Ranges(own_networks)
-    own = {ip for ip in (parse(a) for a in own_addresses) if ip is not None}
+    own = {unmap(ip) for ip in (parse(a) for a in own_addresses) if ip is not None}
     seen: set[str] = set()
     rows: dict[str, list] = {c: [] for c in SCHEMA}
     for a in addresses:
@@ -177,5 +188,5 @@ def in_networks(addresses: Iterable[str | None], networks: Iterable[str | _Netwo
     out = []
     for a in addresses:
         ip = parse(a)
-        out.append(ip is not None and ip in ranges)
+        out.append(ip is not None and unmap(ip) in ranges)
     return out

@@ -1,11 +1,23 @@
-"""Shared fixtures: both engines, the embedded sample."""
+"""Shared fixtures: both engines, the embedded sample; the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from flowlog_files import ENGINES, SAMPLES
+from hypothesis import settings
+
+# Property tests are deterministic unless asked otherwise: the default profile derandomizes
+# (each test draws the same examples on every run and machine) and keeps no example
+# database, so `make test` passes or fails by the code alone. To explore new examples
+# locally: HYPOTHESIS_PROFILE=random make test (or pytest --hypothesis-profile=random);
+# a failure there prints the example to turn into a regression test.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None,
+                          print_blob=True)
+settings.register_profile("random", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(params=ENGINES)

@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from flowtools import addresses
 from flowtools.errors import FlowtoolsError
 from flowtools.sources.cache import cache_dir
 
@@ -288,14 +289,10 @@ class IpRanges:
 
 def _parse(text: str) -> tuple[int, int] | None:
     """(IP version, integer value) of an address string; None when it is not one."""
-    if not isinstance(text, str):
+    ip = addresses.parse(text)
+    if ip is None:
         return None
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = addresses.unmap(ip)  # an IPv4-mapped IPv6 address is its IPv4 address
     return ip.version, int(ip)
 
 

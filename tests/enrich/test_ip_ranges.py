@@ -111,8 +111,10 @@ _NETWORKS = [(ipaddress.ip_network(p["ip_prefix"]), p) for p in json.loads(FIXTU
 
 
 def reference(address: str) -> str | None:
-    """Brute force over every prefix: the most specific non-AMAZON, else the most specific AMAZON."""
+    """Brute force over every prefix: the most specific non-AMAZON, else the most specific AMAZON.
+    An IPv4-mapped IPv6 address is its IPv4 address (flowtools.addresses, "IPv4-mapped")."""
     ip = ipaddress.ip_address(address)
+    ip = ip.ipv4_mapped or ip if ip.version == 6 else ip
     hits = [(n.prefixlen, p["service"]) for n, p in _NETWORKS if n.version == ip.version and ip in n]
     services = sorted((h for h in hits if h[1] != "AMAZON"), reverse=True) or sorted(hits, reverse=True)
     return services[0][1] if services else None
@@ -128,12 +130,25 @@ def addresses(draw) -> str:
     return str(draw(st.ip_addresses(v=net.version)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(addresses(), min_size=1, max_size=20))
 def test_classify_agrees_with_brute_force(ranges, batch):
     got = by_address(ranges.classify(batch))
     for a in batch:
         assert got[a]["aws_service"] == reference(a), a
+
+
+@pytest.mark.parametrize("mapped,plain", [
+    ("::ffff:3e0:0", "3.224.0.0"),  # drawn once by the property test above, in hex form
+    ("::ffff:52.95.7.10", "52.95.7.10"),
+    ("::FFFF:18.206.107.29", "18.206.107.29"),
+    ("::ffff:10.1.2.3", "10.1.2.3"),  # outside every range either way
+])
+def test_an_ipv4_mapped_address_is_its_ipv4_address(ranges, mapped, plain):
+    got = by_address(ranges.classify([mapped, plain]))
+    assert {k: v for k, v in got[mapped].items() if k != "address"} == \
+        {k: v for k, v in got[plain].items() if k != "address"}
+    assert got[mapped]["aws_service"] == reference(plain)
 
 
 def test_cost_follows_distinct_addresses(ranges):

@@ -1,4 +1,12 @@
-"""Engine set-up shared by readers and sources: DuckDB connections with offline extensions.
+"""Engine set-up shared by readers and sources: DuckDB connections with offline extensions,
+a memory limit and a spill folder.
+
+Memory: a DuckDB connection gets ``memory_limit`` = :data:`MEMORY_FRACTION` of the memory
+this process may use (the smaller of the machine's memory and a container's cgroup limit,
+v2 ``memory.max`` or v1 ``memory.limit_in_bytes``) and spills beyond it to a private temp
+folder; ``$FLOWTOOLS_DUCKDB_MEMORY`` (e.g. ``4GB``) and ``$FLOWTOOLS_TEMP_DIR`` override
+them. ``preserve_insertion_order`` is off (large scans and copies need less memory; every
+flowtools result that has an order sorts explicitly).
 
 DuckDB extensions cannot be downloaded here (nor, often, on users' locked-down hosts):
 they come from the pinned PyPI wheels (``duckdb-extension-httpfs``, ``-inet``), copied
@@ -16,16 +24,55 @@ import duckdb
 _IMPORTED: set[str] = set()
 
 
+#: Share of the usable memory a DuckDB connection may take before it spills to disk.
+MEMORY_FRACTION = 0.5
+MEMORY_ENV = "FLOWTOOLS_DUCKDB_MEMORY"
+TEMP_DIR_ENV = "FLOWTOOLS_TEMP_DIR"
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB connection that spills to a private temp folder."""
+    """A new in-memory DuckDB connection with a memory limit that spills to a private temp
+    folder (see the module doc for the limits and their overrides)."""
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
     con.execute(f"SET temp_directory = '{_temp_dir()}'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
+    con.execute("SET preserve_insertion_order = false")
     return con
 
 
+#: Where a container's memory limit is read (cgroup v2, then v1).
+CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def usable_memory(cgroup_files: tuple[str, ...] = CGROUP_LIMIT_FILES) -> int:
+    """Bytes this process may use: physical memory, capped by a container's cgroup limit."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 8 << 30
+    for path in cgroup_files:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:  # "max" or a huge number: no limit
+            total = int(text)
+    return total
+
+
+def memory_limit() -> str:
+    """DuckDB's ``memory_limit``: ``$FLOWTOOLS_DUCKDB_MEMORY`` or a share of usable memory."""
+    given = os.environ.get(MEMORY_ENV, "").strip()
+    if given:
+        return given.replace("'", "")
+    return f"{max(256, int(usable_memory() * MEMORY_FRACTION) >> 20)}MiB"
+
+
 def _temp_dir() -> str:
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    d = os.path.join(tempfile.gettempdir(), f"flowtools-duckdb-{uid}")
+    given = os.environ.get(TEMP_DIR_ENV)
+    if given:
+        d = given
+    else:
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        d = os.path.join(tempfile.gettempdir(), f"flowtools-duckdb-{uid}")
     os.makedirs(d, exist_ok=True)
     return d.replace("'", "''")
 

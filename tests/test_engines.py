@@ -1,0 +1,31 @@
+"""DuckDB connections: a container-aware memory limit, a spill folder, and their overrides."""
+
+from __future__ import annotations
+
+from flowtools import engines
+
+
+def setting(con, name: str):
+    return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+
+
+def test_a_cgroup_limit_caps_the_usable_memory(tmp_path):
+    physical = engines.usable_memory(cgroup_files=())
+    v2 = tmp_path / "memory.max"
+    v2.write_text(f"{2 << 30}\n")
+    assert engines.usable_memory(cgroup_files=(str(v2),)) == min(physical, 2 << 30)
+    v2.write_text("max\n")  # no limit
+    assert engines.usable_memory(cgroup_files=(str(v2), str(tmp_path / "missing"))) == physical
+
+
+def test_the_connection_gets_the_limit_and_the_temp_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv(engines.MEMORY_ENV, raising=False)
+    monkeypatch.setenv(engines.TEMP_DIR_ENV, str(tmp_path / "spill"))
+    con = engines.connect()
+    expected_mib = int(engines.usable_memory() * engines.MEMORY_FRACTION) >> 20
+    value, unit = setting(con, "memory_limit").split()  # DuckDB shows it rounded, in MiB or GiB
+    assert abs(float(value) * {"MiB": 1, "GiB": 1024}[unit] - expected_mib) <= 0.05 * 1024
+    assert setting(con, "temp_directory") == str(tmp_path / "spill") and (tmp_path / "spill").is_dir()
+    assert setting(con, "preserve_insertion_order") is False
+    monkeypatch.setenv(engines.MEMORY_ENV, "1GB")
+    assert setting(engines.connect(), "memory_limit") == "953.6 MiB"

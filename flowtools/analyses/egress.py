@@ -1,0 +1,154 @@
+"""Egress: bytes leaving the estate for the internet, per internal resource and destination.
+
+``egress(flows, inventory=None, ip_ranges=None)`` returns one row per internal source and
+destination class: ``interface_id`` (the interface of the host that sent the bytes),
+``local_address``, ``via`` (``direct``, or the NAT gateway's interface id when the bytes
+were counted on the gateway), ``destination`` (the AWS service of the destination from
+ip-ranges, e.g. ``S3``; ``internet`` for the rest), ``aws_region`` (null for
+``internet``), ``bytes_out``, ``packets_out``, ``conversations``, ``peers``,
+``first_seen``, ``last_seen``; ordered by ``bytes_out`` descending.
+
+Each byte is counted once, from the record that sees it leave its host:
+
+- **direct**: an egress record (``flow-direction`` = egress, or, without that field, a
+  record whose source is the interface's own side) of an interface that does not forward
+  traffic, whose packet destination (``pkt-dstaddr``, else ``dstaddr``) is on the
+  internet. An instance behind a NAT gateway logs its own egress like this too: its record
+  already shows the internet destination.
+- **NAT gateway**: a NAT gateway's interface logs two legs of every connection. The
+  inside leg (``srcaddr`` = the instance, ``dstaddr`` = the gateway, ``pkt-dstaddr`` = the
+  internet host) is attributed to the instance through its address; the outside leg
+  (``srcaddr`` = the gateway, translated) is never counted — it is the same bytes. An
+  inside-leg conversation that the instance's own interface also logged is counted there
+  only (flow logs on both the instance's subnet and the gateway's).
+
+A NAT gateway is an interface whose type (inventory, or the record's ``interface-type``)
+is a NAT gateway, or one that logs inside legs (``dstaddr`` differs from ``pkt-dstaddr``,
+which is internet). Without ``pkt-*`` fields (v2 logs) a gateway is known only from the
+inventory, and its inside legs cannot be attributed: they are left out.
+
+Cost: address classes over DISTINCT addresses (a side table); aggregates on the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import narwhals.stable.v2 as nw
+import polars as pl
+
+from flowtools import addresses as addr
+
+__all__ = ["egress"]
+
+_NAT_TYPES = ("nat_gateway", "natgateway", "regional_nat_gateway")
+
+
+def _native(flows: Any) -> Any:
+    from flowtools.analyses.exposure import _native_frame
+
+    return _native_frame(flows)
+
+
+def _values(frame: nw.LazyFrame, name: str) -> list[Any]:
+    native = nw.to_native(frame)
+    df = native.pl() if hasattr(native, "pl") else native.collect()
+    return df[name].to_list()
+
+
+def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
+    """Bytes to the internet per internal source and destination (see the module doc).
+
+    ``flows``: a ``Flows`` or a native frame; the result is a lazy frame on its engine.
+    ``inventory`` (optional): the estate's own networks and public addresses (never
+    internet), NAT gateway interfaces, and the interfaces behind instance addresses.
+    ``ip_ranges`` (optional): the destination's AWS service and region.
+    """
+    from flowtools.enrich import materialised, side_table
+
+    native = _native(flows)
+    lf = nw.from_native(native)
+    names = set(lf.collect_schema().names())
+
+    def column(name: str, dtype: Any = nw.String) -> nw.Expr:
+        return nw.col(name) if name in names else nw.lit(None, dtype)
+
+    records = lf.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null()).select(
+        "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+        "start_time", "end_time",
+        pdst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
+        psrc=nw.coalesce(column("pkt_srcaddr"), nw.col("srcaddr")),
+        direction=column("flow_direction"), itype=column("interface_type"),
+    )
+    # -- the small side tables: destination classes, NAT gateway interfaces, address owners
+    distinct = nw.from_native(materialised(
+        nw.concat([records.select(address="pdst"), records.select(address="dstaddr"),
+                   records.select(address="srcaddr")], how="vertical")
+        .group_by("address").agg(nw.len().alias("_n")).drop("_n")))
+    values = [v for v in _values(distinct, "address") if v is not None]
+    own_networks = inventory.own_networks() if inventory is not None else []
+    own_addresses = inventory.own_addresses() if inventory is not None else []
+    classes = addr.classify(values, own_networks=own_networks, own_addresses=own_addresses).select(
+        "address", "is_internet")
+    if ip_ranges is not None:
+        aws = ip_ranges.classify(values).select("address", "aws_service", "aws_region")
+        classes = classes.join(aws, on="address", how="left")
+    else:
+        classes = classes.with_columns(aws_service=pl.lit(None, pl.String), aws_region=pl.lit(None, pl.String))
+    side = nw.from_native(side_table(native, classes))
+    inet = side.select(address="address", inet="is_internet", svc="aws_service", reg="aws_region")
+    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
+           .join(side.select(address="address", dst_inet="is_internet"), left_on="dstaddr", right_on="address",
+                 how="left")
+           .join(side.select(address="address", src_inet="is_internet"), left_on="srcaddr", right_on="address",
+                 how="left"))
+    nat_types = list(_NAT_TYPES)
+    inside = (nw.col("inet") & ~nw.col("dst_inet").fill_null(False) & (nw.col("dstaddr") != nw.col("pdst"))
+              & ~nw.col("src_inet").fill_null(False))
+    gateways_seen = rec.filter(inside | nw.col("itype").str.to_lowercase().is_in(nat_types)).group_by(
+        "interface_id").agg(nw.len().alias("_n")).drop("_n")
+    gateway_ids = set(_values(gateways_seen, "interface_id"))
+    owners = pl.DataFrame(schema={"address": pl.String, "owner": pl.String})
+    if inventory is not None and inventory.interfaces.height:
+        interfaces = inventory.interfaces
+        nat = interfaces.filter(
+            pl.col("interface_type").fill_null("").str.to_lowercase().is_in(nat_types)
+            | pl.col("description").fill_null("").str.starts_with("Interface for NAT Gateway"))
+        gateway_ids |= set(nat["interface_id"].to_list())
+        owners = inventory.interface_addresses().select(address="address", owner="interface_id")
+    gateway = nw.col("interface_id").is_in(sorted(gateway_ids))
+    # -- direct egress of non-forwarding interfaces
+    outbound = nw.when(nw.col("direction").is_null()).then(~nw.col("src_inet").fill_null(False)).otherwise(
+        nw.col("direction") == "egress")
+    direct = rec.filter(~gateway & outbound & nw.col("inet").fill_null(False)).select(
+        "interface_id", "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
+        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"))
+    # -- NAT inside legs, attributed to the instance's interface, unless it logged them itself
+    legs = rec.filter(gateway & inside).select(
+        "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
+        local_address=nw.col("srcaddr"), remote=nw.col("pdst"), via=nw.col("interface_id"))
+    owners_side = nw.from_native(side_table(native, owners.unique("address", keep="first")))
+    conv = ["local_address", "srcport", "remote", "dstport", "protocol"]
+    logged_direct = direct.group_by(conv).agg(nw.len().alias("_direct"))
+    # an address's interface: the inventory's, else the interface that sent from it directly
+    seen_owners = direct.group_by("local_address").agg(nw.col("interface_id").min().alias("seen_owner"))
+    legs = (legs.join(logged_direct, on=conv, how="left").filter(nw.col("_direct").is_null()).drop("_direct")
+            .join(owners_side, left_on="local_address", right_on="address", how="left")
+            .join(seen_owners, on="local_address", how="left")
+            .with_columns(interface_id=nw.coalesce(nw.col("owner"), nw.col("seen_owner"))))
+    columns = ["interface_id", "local_address", "via", "srcport", "dstport", "protocol", "packets", "bytes",
+               "start_time", "end_time", "svc", "reg", "remote"]
+    both = nw.concat([direct.select(columns), legs.select(columns)], how="vertical")
+    out = (
+        both.with_columns(destination=nw.coalesce(nw.col("svc"), nw.lit("internet")))
+        .group_by("interface_id", "local_address", "via", "destination", "reg")
+        .agg(bytes_out=nw.col("bytes").sum().cast(nw.Int64), packets_out=nw.col("packets").sum().cast(nw.Int64),
+             conversations=nw.concat_str([nw.col("srcport").cast(nw.String), nw.col("remote"),
+                                          nw.col("dstport").cast(nw.String), nw.col("protocol").cast(nw.String)],
+                                         separator="|").n_unique().cast(nw.Int64),
+             peers=nw.col("remote").n_unique().cast(nw.Int64),
+             first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
+        .rename({"reg": "aws_region"})
+    )
+    return out.sort(["bytes_out", "interface_id", "local_address", "destination"],
+                    descending=[True, False, False, False], nulls_last=True).to_native()

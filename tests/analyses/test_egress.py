@@ -1,0 +1,86 @@
+"""Egress to the internet: direct, through a NAT gateway attributed to the instance, counted once."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from flowtools.analyses.egress import egress
+from flowtools.enrich.ip_ranges import IpRanges
+
+NAT, NAT_IP = "eni-nat", "10.0.0.220"
+APP1, APP1_IP = "eni-app1", "10.0.1.5"  # behind the NAT; its subnet logs too
+APP2, APP2_IP = "eni-app2", "10.0.2.6"  # behind the NAT; its subnet does not log
+WEB, WEB_IP = "eni-web", "10.0.3.7"  # public IP, direct to the internet
+API, S3_IP = "203.0.113.5", "52.95.7.10"
+
+
+def collect(frame) -> pl.DataFrame:
+    return frame.pl() if isinstance(frame, duckdb.DuckDBPyRelation) else frame.collect()
+
+
+def nat_conversation(fl, host: str, sport: int, remote: str, nbytes: int, *, own_log: str | None, t: int = 0):
+    """One TCP connection from ``host`` through the NAT gateway, as every interface logs it."""
+    f = fl.flow
+    out = [
+        # the gateway: inside leg (instance -> gateway, pkt-dstaddr = internet), outside leg, replies
+        f(NAT, host, NAT_IP, sport, 443, pkt_src=host, pkt_dst=remote, nbytes=nbytes, t=t),
+        f(NAT, NAT_IP, remote, 61000 + sport % 100, 443, pkt_src=NAT_IP, pkt_dst=remote, nbytes=nbytes, t=t),
+        f(NAT, remote, NAT_IP, 443, 61000 + sport % 100, pkt_src=remote, pkt_dst=NAT_IP, nbytes=9000, t=t),
+        f(NAT, NAT_IP, host, 443, sport, pkt_src=remote, pkt_dst=host, nbytes=9000, t=t),
+    ]
+    if own_log:  # the instance's own interface: egress to the internet host, and the answer
+        out += [f(own_log, host, remote, sport, 443, pkt_src=host, pkt_dst=remote, nbytes=nbytes, t=t,
+                  direction="egress", traffic_path=1),
+                f(own_log, remote, host, 443, sport, pkt_src=remote, pkt_dst=host, nbytes=9000, t=t,
+                  direction="ingress")]
+    return out
+
+
+def records(fl):
+    f = fl.flow
+    return [
+        *nat_conversation(fl, APP1_IP, 40001, API, 1000, own_log=APP1),
+        *nat_conversation(fl, APP1_IP, 40002, API, 2000, own_log=APP1, t=60),
+        *nat_conversation(fl, APP2_IP, 40003, S3_IP, 5000, own_log=None),
+        f(WEB, WEB_IP, API, 50000, 443, nbytes=700, direction="egress", traffic_path=8),
+        f(WEB, API, WEB_IP, 443, 50000, nbytes=100, direction="ingress"),
+        f(WEB, "198.51.100.7", WEB_IP, 5555, 443, nbytes=300, direction="ingress"),  # inbound: not egress
+        f(WEB, WEB_IP, "10.0.1.5", 50001, 8080, nbytes=444, direction="egress"),  # internal: not egress
+    ]
+
+
+def test_each_byte_is_counted_once_from_the_host_that_sent_it(fl, inventory_of, engine):
+    inventory = inventory_of(interfaces=[
+        fl_eni(inventory_of, NAT, NAT_IP, interface_type="nat_gateway",
+               description="Interface for NAT Gateway nat-0abc"),
+        fl_eni(inventory_of, APP1, APP1_IP), fl_eni(inventory_of, APP2, APP2_IP),
+        fl_eni(inventory_of, WEB, WEB_IP, public_ip="54.1.2.3"),
+    ])
+    got = collect(egress(fl.native(records(fl), engine), inventory=inventory))
+    rows = {(r["interface_id"], r["via"], r["destination"]): r for r in got.iter_rows(named=True)}
+    assert set(rows) == {(APP1, "direct", "internet"), (APP2, NAT, "internet"), (WEB, "direct", "internet")}
+    assert rows[(APP1, "direct", "internet")]["bytes_out"] == 3000  # not 6000 or 9000: its own log counts
+    assert rows[(APP1, "direct", "internet")]["conversations"] == 2
+    assert rows[(APP2, NAT, "internet")]["bytes_out"] == 5000 and rows[(APP2, NAT, "internet")]["local_address"] == \
+        APP2_IP
+    assert rows[(WEB, "direct", "internet")]["bytes_out"] == 700
+    assert got["bytes_out"].sum() == 3000 + 5000 + 700  # the NAT's outside leg is never counted
+    assert got["bytes_out"].to_list() == sorted(got["bytes_out"].to_list(), reverse=True)
+
+
+def test_aws_destinations_by_service_and_without_an_inventory(fl, engine):
+    ranges = IpRanges({"syncToken": "1", "createDate": "2026-11-19-00-00-00", "ipv6_prefixes": [],
+                       "prefixes": [{"ip_prefix": "52.95.7.0/24", "region": "us-east-1", "service": "S3",
+                                     "network_border_group": "us-east-1"}]})
+    got = collect(egress(fl.native(records(fl), engine), ip_ranges=ranges))
+    s3 = got.filter(pl.col("destination") == "S3")
+    # without an inventory the gateway is known from its inside legs, and app2's interface is
+    # unknown (its own subnet does not log): the address is kept
+    assert s3.select("interface_id", "local_address", "via", "aws_region", "bytes_out").rows() == [
+        (None, APP2_IP, NAT, "us-east-1", 5000)]
+    assert got.filter(pl.col("destination") == "internet")["bytes_out"].sum() == 3000 + 700
+
+
+def fl_eni(inventory_of, *args, **kw):
+    return inventory_of.eni(*args, **kw)

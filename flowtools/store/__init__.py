@@ -23,14 +23,14 @@ API::
 
 Modules: :mod:`~flowtools.store.partitions` (layout, pruning), :mod:`~flowtools.store.manifest`
 (the manifest, atomic commits), :mod:`~flowtools.store.lock` (one builder at a time: a second
-build waits), :mod:`~flowtools.store.write` (Parquet files), :mod:`~flowtools.store.build`
+build waits), :mod:`~flowtools.store.write` (Parquet files), :mod:`~flowtools.store.update`
 (update), :mod:`~flowtools.store.scan` (pruning, frames, reports). Local stores only for now;
 see ``docs/store.md``.
 """
 
-from flowtools.store.build import BuildResult
 from flowtools.store.core import STORE_ENV, PartitionStore, build, default_root, open_flows
 from flowtools.store.lock import StoreLockedError
+from flowtools.store.update import BuildResult
 
 __all__ = ["STORE_ENV", "BuildResult", "PartitionStore", "StoreLockedError", "build", "default_root",
            "open_flows"]

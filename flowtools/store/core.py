@@ -11,9 +11,9 @@ from flowtools.errors import UsageError
 from flowtools.layout import FlowLogObject
 from flowtools.read.report import ReadReport
 from flowtools.store import scan
-from flowtools.store.build import BuildResult, update
 from flowtools.store.manifest import Manifest
 from flowtools.store.partitions import Partition
+from flowtools.store.update import BuildResult, update
 from flowtools.window import Window
 
 STORE_ENV = "FLOWTOOLS_STORE"
@@ -63,7 +63,7 @@ class PartitionStore:
                progress: bool | None = None, single_file: bool = False, lock_timeout: float | None = None,
                on_wait=None) -> BuildResult:
         """Read the objects that are new or changed and write them (see
-        :mod:`flowtools.store.build`); waits for another build's lock up to ``lock_timeout``
+        :mod:`flowtools.store.update`); waits for another build's lock up to ``lock_timeout``
         seconds (default one hour), then raises :class:`~flowtools.store.lock.StoreLockedError`."""
         return update(self.root, source_store, objects, strict=strict, log_format=log_format, progress=progress,
                       single_file=single_file, lock_timeout=lock_timeout, on_wait=on_wait)

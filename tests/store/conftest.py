@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flowlog_files import DEFAULT_HEADER, daily_key, write_log
@@ -57,3 +59,30 @@ def built_store(store_source, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("store-built") / "store"
     build(store_source, root)
     return root
+
+
+def copy_source(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+def parquet_on_disk(root: Path) -> set[str]:
+    """Every Parquet file (temporaries included) under the store's partition folders."""
+    return {p.relative_to(root).as_posix() for p in Path(root).glob("account_id=*/**/*.parquet")} | {
+        p.relative_to(root).as_posix() for p in Path(root).glob("account_id=*/**/.tmp-*")}
+
+
+def snapshot(root: Path) -> dict[str, list[tuple[str, int]]]:
+    """Partition folder -> its files (name, mtime in ns)."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for rel in sorted(parquet_on_disk(root)):
+        folder, _, name = rel.rpartition("/")
+        out.setdefault(folder, []).append((name, (Path(root) / rel).stat().st_mtime_ns))
+    return out
+
+
+@pytest.fixture(scope="session")
+def h() -> SimpleNamespace:
+    """The helpers above, for test modules (tests/store is not on the import path)."""
+    return SimpleNamespace(T1=T1, rec=rec, copy_source=copy_source, parquet_on_disk=parquet_on_disk,
+                           snapshot=snapshot)

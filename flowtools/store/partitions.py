@@ -27,8 +27,9 @@ from flowtools.window import Window
 #: How long before the window a record may start and still overlap it (pruning slack on the left).
 RECORD_SLACK = timedelta(hours=1)
 UNKNOWN = "unknown"
-#: Columns added to a chunk to split it by partition (dropped before writing).
-KEY_COLUMNS = ("__account", "__region", "__date", "__hour")
+#: Columns added to a chunk to split it by partition (dropped before writing): the
+#: account, the region and the hour as whole hours since the epoch (null: no start).
+KEY_COLUMNS = ("__account", "__region", "__hour")
 _UNSAFE = r"[^0-9A-Za-z._-]"
 _PARTITION = re.compile(
     r"^account_id=(?P<account>[^/]+)/region=(?P<region>[^/]+)/date=(?P<date>[^/]+)/hour=(?P<hour>[^/]+)$"
@@ -59,6 +60,14 @@ class Partition:
             return None
 
     @classmethod
+    def of_hour(cls, account: str, region: str, hour: int | None) -> Partition:
+        """The partition of ``hour`` (whole hours since the epoch; None: unknown time)."""
+        if hour is None:
+            return cls(account, region, UNKNOWN, UNKNOWN)
+        t = datetime.fromtimestamp(hour * 3600, UTC)
+        return cls(account, region, t.strftime("%Y-%m-%d"), t.strftime("%H"))
+
+    @classmethod
     def parse(cls, path: str) -> Partition:
         m = _PARTITION.match(path.strip("/"))
         if m is None:
@@ -71,12 +80,10 @@ def key_expressions() -> list[pl.Expr]:
     def safe(expr: pl.Expr) -> pl.Expr:
         return expr.str.replace_all(_UNSAFE, "_").fill_null(UNKNOWN)
 
-    start = pl.col("start_time")
     return [
         safe(pl.coalesce("account_id", "source_account_id")).alias("__account"),
         safe(pl.coalesce("region", "source_region")).alias("__region"),
-        start.dt.strftime("%Y-%m-%d").fill_null(UNKNOWN).alias("__date"),
-        start.dt.strftime("%H").fill_null(UNKNOWN).alias("__hour"),
+        pl.col("start").floordiv(3600).alias("__hour"),
     ]
 
 

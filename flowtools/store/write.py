@@ -6,8 +6,8 @@ readers only when the manifest lists it (:mod:`flowtools.store.manifest`). Files
 zstd-compressed Parquet, rows sorted by ``(interface_id, start)`` within a file, the Hive
 keys not stored as columns (they are folded into ``account_id``/``region``/``start``).
 
-Costs: one ``partition_by`` per chunk (no per-row Python), one sort and one write per
-(chunk, partition). A rewrite (an object that changed) or a compaction reads one
+Costs: one sort per chunk by (partition keys, ``interface_id``, ``start``), then each
+partition is a zero-copy slice of it (no per-row Python); one write per (chunk, partition). A rewrite (an object that changed) or a compaction reads one
 partition's files (streaming, through a Polars lazy scan) and writes one file.
 """
 
@@ -47,17 +47,22 @@ class Writer:
         """Write a canonical chunk as one file per partition it touches; yields (path, entry)."""
         if not chunk.height:
             return
-        keyed = chunk.with_columns(key_expressions())
-        for key, part in keyed.partition_by(list(KEY_COLUMNS), as_dict=True, include_key=False).items():
-            partition = Partition(*key).path
-            yield self.write_frame(partition, part)
+        keys = list(KEY_COLUMNS)
+        ordered = chunk.with_columns(key_expressions()).sort(keys + list(SORT_KEYS), nulls_last=True,
+                                                             maintain_order=True)
+        runs = (ordered.select(keys).with_row_index("__offset")
+                .group_by(keys, maintain_order=True).agg(pl.col("__offset").first(), pl.len()))
+        for account, region, hour, offset, n in runs.iter_rows():
+            part = ordered.slice(offset, n).drop(keys)
+            yield self.write_frame(Partition.of_hour(account, region, hour).path, part, presorted=True)
 
-    def write_frame(self, partition: str, df: pl.DataFrame) -> tuple[str, FileEntry]:
+    def write_frame(self, partition: str, df: pl.DataFrame, *, presorted: bool = False) -> tuple[str, FileEntry]:
         """Write ``df`` (rows of one partition) sorted, under a temporary name, then rename."""
         path, rel = self._target(partition)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(TMP_PREFIX + path.name)
-        df = df.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
+        if not presorted:
+            df = df.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
         df.write_parquet(tmp, compression=COMPRESSION, statistics=True)
         os.replace(tmp, path)
         fsync_dir(path.parent)

@@ -31,12 +31,12 @@ def test_an_interrupted_build_is_consistent_and_the_next_one_completes_it(src, t
         state["reads"] += 1
         return read(self, *a, **kw)
 
-    def failing_write(self, partition, df):
+    def failing_write(self, partition, df, **kw):
         if state["reads"] >= 2:  # the second batch: one partition written, then the "crash"
             if state["writes"] >= 1:
                 raise RuntimeError("disk full (injected)")
             state["writes"] += 1
-        return write_frame(self, partition, df)
+        return write_frame(self, partition, df, **kw)
 
     with monkeypatch.context() as mp:
         mp.setattr(build_mod._Build, "read", counting_read)

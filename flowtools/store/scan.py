@@ -9,6 +9,7 @@ are not columns), and rows are filtered exactly by the window rule.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,9 @@ def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts
     partitioning off), filtered exactly to the window (and to ``sources`` when given)."""
     paths = select_files(manifest, window, accounts, regions)
     schema = _columns([manifest.files[p] for p in paths])
+    tag = secrets.token_hex(6)  # each relation keeps its own helper tables (relations are lazy)
     if not paths:
-        name = "__flowtools_store_empty"
+        name = f"__flowtools_store_empty_{tag}"
         con.register(name, pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()))
         return con.table(name)
     files = "[" + ", ".join(_sql_text(str(root / p)) for p in paths) + "]"
@@ -82,11 +84,9 @@ def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts
     cols = ", ".join(_ident(c) for c in schema)
     where = [w for w in (window_sql(window),) if w]
     if sources is not None:
-        keys = sorted(set(sources))
-        con.execute("CREATE OR REPLACE TEMP TABLE __flowtools_store_sources (k VARCHAR)")
-        if keys:
-            con.executemany("INSERT INTO __flowtools_store_sources VALUES (?)", [(k,) for k in keys])
-        where.append("source_file IN (SELECT k FROM __flowtools_store_sources)")
+        table = f"__flowtools_store_sources_{tag}"
+        con.register(table, pl.DataFrame({"k": sorted(set(sources))}, schema={"k": pl.String}).to_arrow())
+        where.append(f"source_file IN (SELECT k FROM {table})")
     sql = (f"SELECT {cols} FROM read_parquet({files}, hive_partitioning = false"
            f"{', union_by_name = true' if union else ''})")
     if where:

@@ -102,7 +102,7 @@ class _Build:
             for j in sorted(journals.iterdir()):
                 if j.name == self.result.build_id:
                     continue
-                rels = [r for r in j.read_text().splitlines() if r and r not in self.m.files]
+                rels = [r for r in j.read_text().splitlines() if r and r not in self.m.files and r not in self.m.trash]
                 remove_files(self.root, rels)
                 remove_files(self.root, [_tmp(r) for r in rels])
                 j.unlink()

@@ -266,6 +266,8 @@ _EXAMPLES = {
     "cache": "flowtools cache info",
     "report": "flowtools report data/samples --inventory data/samples/inventory "
               "--ip-ranges data/samples/ip-ranges.json --out out/exposure-report.html",
+    "store": "flowtools store build s3://my-flow-logs/AWSLogs/ /data/flowstore --start -2d\n"
+             "  flowtools store info /data/flowstore",
 }
 
 
@@ -358,7 +360,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", metavar="PATH",
                    help="file to write (update) or read (show); default the cache, ~/.cache/flowtools/ip-ranges.json "
                         "(FLOWTOOLS_CACHE_DIR sets the folder)")
+    _store_commands(add)
     return parser
+
+
+# -- store (the hourly partition store) -------------------------------------------------
+
+def _store_commands(add) -> None:
+    """``flowtools store build SOURCE STORE`` and ``flowtools store info STORE``."""
+    p = add("store", cmd_store, "The hourly partition store: build it from a SOURCE, or show what it holds.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    b = actions.add_parser("build", help="read the SOURCE's new or changed objects of the window into STORE",
+                           description="Read the flow-log objects of SOURCE (for the window) that the store does "
+                                       "not hold yet, or that changed, into STORE: hourly Parquet partitions "
+                                       "plus a manifest. A second build of the same store waits for the first.")
+    _source_options(b, engine=False)
+    b.add_argument("store", metavar="STORE", nargs="?",
+                   help="store folder (default $FLOWTOOLS_STORE, else <cache dir>/store)")
+    b.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    i = actions.add_parser("info", help="partitions, records, source objects and bytes of STORE")
+    i.add_argument("store", metavar="STORE", nargs="?",
+                   help="store folder (default $FLOWTOOLS_STORE, else <cache dir>/store)")
+    i.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+
+
+def cmd_store(args) -> int:
+    from flowtools.sources.cache import human_size
+    from flowtools.store import PartitionStore, build
+
+    if args.action == "build":
+        result = build(args.source, args.store, start=args.start, end=args.end, all=args.all,
+                       accounts=args.accounts, regions=args.regions, strict=args.strict,
+                       log_format=args.log_format, profile=args.profile, s3_mode=args.s3_mode,
+                       on_wait=lambda holder: print(f"flowtools: waiting for the store lock ({holder})",
+                                                    file=sys.stderr))
+        for line in result.report.warning_lines():
+            print(line, file=sys.stderr)
+        print(result.line(), file=sys.stderr)
+        if args.format == "json":
+            out = {k: v for k, v in result.__dict__.items() if k not in ("report", "partitions")}
+            out["partitions"] = sorted(result.partitions)
+            out["report"] = result.report.to_dict()
+            json.dump(out, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(result.root)
+        return EXIT_OK
+    info = PartitionStore(args.store).info()
+    if args.format == "json":
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    sys.stdout.write(
+        f"store       {info['store']}\nupdated     {info['updated'] or '-'}\n"
+        f"sources     {', '.join(info['sources']) or '-'}\n"
+        f"objects     {info['objects']} source object(s), {human_size(info['objects_bytes'])}; "
+        f"{info['files_with_issues']} with problems ({info['files_skipped']} skipped, "
+        f"{info['lines_skipped']} line(s) skipped)\n"
+        f"partitions  {info['partitions']} (hours {info['first_hour'] or '-'} .. {info['last_hour'] or '-'})\n"
+        f"files       {info['files']} Parquet file(s), {human_size(info['bytes'])}\n"
+        f"records     {info['records']}\n"
+        f"accounts    {', '.join(info['accounts']) or '-'}\nregions     {', '.join(info['regions']) or '-'}\n")
+    return EXIT_OK
 
 
 def _version() -> str:

@@ -1,0 +1,176 @@
+"""The public face of the store: :class:`PartitionStore`, :func:`build`, :func:`open_flows`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from flowtools.errors import UsageError
+from flowtools.layout import FlowLogObject
+from flowtools.read.report import ReadReport
+from flowtools.store import scan
+from flowtools.store.manifest import Manifest
+from flowtools.store.partitions import Partition
+from flowtools.store.update import BuildResult, update
+from flowtools.window import Window
+
+STORE_ENV = "FLOWTOOLS_STORE"
+
+
+def default_root() -> Path:
+    """The store used when none is named: ``$FLOWTOOLS_STORE``, else ``<cache dir>/store``
+    (``$FLOWTOOLS_CACHE_DIR``, else ``~/.cache/flowtools``)."""
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return Path(env).expanduser()
+    from flowtools.sources.cache import cache_dir
+
+    return cache_dir() / "store"
+
+
+def _window(window) -> Window:
+    if window is None:
+        return Window()
+    if isinstance(window, Window):
+        return window
+    start, end = window
+    return Window.parse(start, end)
+
+
+class PartitionStore:
+    """An hourly partition store on a local folder (``root``; default :func:`default_root`).
+
+    Writers (:meth:`update`) hold the store's lock; readers (:meth:`files`, :meth:`open`,
+    :meth:`report`) read the manifest once and see one committed version.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        text = str(root) if root is not None else str(default_root())
+        if "://" in text:
+            raise UsageError(f"{text}: stores on s3:// (or any URL) are not supported yet; give a local folder")
+        self.root = Path(text).expanduser()
+
+    def __repr__(self) -> str:
+        return f"PartitionStore({str(self.root)!r})"
+
+    def manifest(self) -> Manifest:
+        """The current committed manifest (read now)."""
+        return Manifest.load(self.root)
+
+    def update(self, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False, log_format=None,
+               progress: bool | None = None, single_file: bool = False, lock_timeout: float | None = None,
+               on_wait=None) -> BuildResult:
+        """Read the objects that are new or changed and write them (see
+        :mod:`flowtools.store.update`); waits for another build's lock up to ``lock_timeout``
+        seconds (default one hour), then raises :class:`~flowtools.store.lock.StoreLockedError`."""
+        return update(self.root, source_store, objects, strict=strict, log_format=log_format, progress=progress,
+                      single_file=single_file, lock_timeout=lock_timeout, on_wait=on_wait)
+
+    def objects(self) -> list[FlowLogObject]:
+        """The source objects the store holds (as the SOURCE's listing gives them)."""
+        return scan.objects(self.manifest())
+
+    def files(self, window=None, accounts: Iterable[str] | None = None,
+              regions: Iterable[str] | None = None) -> list[str]:
+        """Absolute paths of the files a window needs (pruned by partition folder only)."""
+        m = self.manifest()
+        return [str(self.root / p) for p in scan.select_files(m, _window(window), accounts, regions)]
+
+    def open(self, window=None, *, engine: str = "duckdb", accounts=None, regions=None, connection=None,
+             sources: Iterable[str] | None = None) -> Any:
+        """The window's flows as a lazy native frame; see :func:`open_flows`."""
+        return open_flows(self.root, window, engine=engine, accounts=accounts, regions=regions,
+                          connection=connection, sources=sources)
+
+    def report(self, objects: Sequence[FlowLogObject], window=None, *, source: str = "",
+               files_found: int | None = None, files_pruned: int = 0, records: int | None = None) -> ReadReport:
+        """The read report of ``objects`` for ``window`` from the manifest (as a direct read
+        of the SOURCE gives it). ``records``: the rows in the window, counted here over the
+        objects' rows (one scan of the ``start``/``end`` columns) when not given."""
+        m = self.manifest()
+        w = _window(window)
+        if records is None:
+            keys = [o.key for o in objects]
+            records = scan.count(scan.open_polars(self.root, m, w, sources=keys))
+        return scan.report(m, objects, w, source=source, files_found=files_found, files_pruned=files_pruned,
+                           records=records)
+
+    def info(self) -> dict[str, Any]:
+        """What the store holds: partitions, files, records, bytes, source objects, problems."""
+        m = self.manifest()
+        parts = [Partition.parse(p) for p in m.partitions()]
+        hours = sorted(f"{p.date}T{p.hour}" for p in parts if p.start is not None)
+        issues = [i for e in m.objects.values() for i in e.issues]
+        return {
+            "store": str(self.root), "created": m.created or None, "updated": m.updated or None,
+            "sources": m.sources, "partitions": len(parts), "files": len(m.files),
+            "records": sum(f.rows for f in m.files.values()), "bytes": sum(f.bytes for f in m.files.values()),
+            "objects": len(m.objects), "objects_bytes": sum(e.size for e in m.objects.values()),
+            "files_with_issues": len({i.file for i in issues}),
+            "files_skipped": sum(1 for i in issues if i.skipped),
+            "lines_skipped": sum(i.lines_skipped for i in issues),
+            "accounts": sorted({p.account for p in parts}), "regions": sorted({p.region for p in parts}),
+            "first_hour": hours[0] + ":00Z" if hours else None, "last_hour": hours[-1] + ":00Z" if hours else None,
+        }
+
+
+def open_flows(store_root: str | os.PathLike | None, window=None, *, engine: str = "duckdb",
+               accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None, connection=None,
+               sources: Iterable[str] | None = None) -> Any:
+    """The flows of ``window`` in the store as a lazy native frame over the pruned files.
+
+    ``engine="duckdb"``: a ``DuckDBPyRelation`` on ``connection`` (default a new
+    :func:`flowtools.engines.connect` connection, reachable as ``relation`` keeps it
+    alive only while you hold it: pass yours); ``engine="polars"``: a ``polars.LazyFrame``.
+    Both hold the canonical columns only (no Hive keys), filtered exactly to the window;
+    ``window`` is a :class:`~flowtools.window.Window`, a ``(start, end)`` pair or None (all).
+    ``sources`` (object keys) keeps only those objects' rows, e.g. exactly the objects a
+    direct read of the SOURCE would select. Nothing is read until the frame is collected.
+    """
+    store = PartitionStore(store_root)
+    m = store.manifest()
+    w = _window(window)
+    if engine == "polars":
+        return scan.open_polars(store.root, m, w, accounts=accounts, regions=regions, sources=sources)
+    if engine != "duckdb":
+        raise UsageError(f"unknown engine {engine!r}: use duckdb or polars")
+    if connection is None:
+        from flowtools.engines import connect
+
+        connection = connect()
+    return scan.open_duckdb(store.root, m, w, connection, accounts=accounts, regions=regions, sources=sources)
+
+
+def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None, *, start=None, end=None,
+          all: bool = False, accounts=None, regions=None, strict: bool = False, log_format=None,
+          profile: str | None = None, s3_mode: str = "auto", progress: bool | None = None,
+          lock_timeout: float | None = None, on_wait=None) -> BuildResult:
+    """Add SOURCE's objects for the window ``[start, end)`` to the store at ``store_root``
+    (default :func:`default_root`): lists and prunes SOURCE like :func:`flowtools.load`,
+    then :meth:`PartitionStore.update`. Only new or changed objects are read; every record
+    of an object read is stored (the window chooses objects, not records)."""
+    from flowtools.flows import _csv_list, open_source
+    from flowtools.layout import select
+
+    store = PartitionStore(store_root)
+    window = Window.parse(start, end)
+    accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
+    src, objects, single = open_source(source, window=window, all=all, accounts=accounts_l, regions=regions_l,
+                                       log_format=log_format, profile=profile, s3_mode=s3_mode, progress=progress)
+    kept, pruned = select(objects, window, accounts=accounts_l, regions=regions_l)
+    try:
+        result = store.update(src, kept, strict=strict, log_format=log_format, progress=progress,
+                              single_file=single, lock_timeout=lock_timeout, on_wait=on_wait)
+    finally:
+        src.close()
+    rep = result.report
+    rep.source, rep.window = str(source), str(window)
+    rep.files_found, rep.files_pruned = len(objects), len(pruned)
+    if not objects:
+        rep.warnings.append(f"{source}: no flow-log files found")
+    stats = getattr(src, "stats", None)
+    if stats is not None:
+        rep.transfer = stats.to_dict() | {"summary": stats.line()}
+    return result

@@ -1,0 +1,151 @@
+"""Reading the store: which files a window needs, the flows as a lazy frame, the report.
+
+Pruning uses the manifest's partition folders (account, region, date, hour) only: no
+folder is listed and no Parquet file opened to decide (see
+:mod:`flowtools.store.partitions` for the one-hour slack on the left). The files left are
+scanned lazily with the canonical columns only (``hive_partitioning`` off: the folder keys
+are not columns), and rows are filtered exactly by the window rule.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flowtools.layout import FlowLogObject, parse_key
+from flowtools.read.report import ReadReport
+from flowtools.store.manifest import FileEntry, Manifest
+from flowtools.store.partitions import Partition, wanted, window_filter, window_sql
+from flowtools.store.write import scan_schema
+from flowtools.window import Window
+
+
+def select_files(manifest: Manifest, window: Window, accounts: Iterable[str] | None = None,
+                 regions: Iterable[str] | None = None) -> list[str]:
+    """Paths (relative to the root) of the published files that can hold rows of ``window``."""
+    accounts = set(accounts) if accounts else None
+    regions = set(regions) if regions else None
+    out = []
+    for partition, paths in sorted(manifest.partitions().items()):
+        if wanted(Partition.parse(partition), window, accounts, regions):
+            out.extend(sorted(paths))
+    return out
+
+
+def objects(manifest: Manifest) -> list[FlowLogObject]:
+    """The source objects the store holds, as the SOURCE's listing would give them."""
+    out = []
+    for key, e in sorted(manifest.objects.items()):
+        o = parse_key(key, e.size, e.etag, any_name=e.any_name)
+        if o is not None:
+            out.append(o)
+    return out
+
+
+def _columns(entries: Sequence[FileEntry]) -> dict[str, pl.DataType]:
+    return scan_schema(entries)
+
+
+def open_polars(root: Path, manifest: Manifest, window: Window, *, accounts=None, regions=None,
+                sources: Iterable[str] | None = None) -> pl.LazyFrame:
+    """A ``polars.LazyFrame`` over the window's files, filtered exactly to the window (and to
+    rows of ``sources`` when given)."""
+    paths = select_files(manifest, window, accounts, regions)
+    schema = _columns([manifest.files[p] for p in paths])
+    if not paths:
+        return pl.LazyFrame(schema=schema)
+    lf = pl.scan_parquet([str(root / p) for p in paths], hive_partitioning=False, schema=schema,
+                         missing_columns="insert")
+    expr = window_filter(window)
+    if expr is not None:
+        lf = lf.filter(expr)
+    if sources is not None:
+        lf = lf.filter(pl.col("source_file").is_in(sorted(set(sources))))
+    return lf
+
+
+def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts=None, regions=None,
+                sources: Iterable[str] | None = None):
+    """A DuckDB relation on ``con`` over the window's files (``read_parquet``, Hive
+    partitioning off), filtered exactly to the window (and to ``sources`` when given)."""
+    paths = select_files(manifest, window, accounts, regions)
+    schema = _columns([manifest.files[p] for p in paths])
+    tag = secrets.token_hex(6)  # each relation keeps its own helper tables (relations are lazy)
+    if not paths:
+        name = f"__flowtools_store_empty_{tag}"
+        con.register(name, pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()))
+        return con.table(name)
+    files = "[" + ", ".join(_sql_text(str(root / p)) for p in paths) + "]"
+    union = any(manifest.files[p].extra_columns for p in paths)
+    cols = ", ".join(_ident(c) for c in schema)
+    where = [w for w in (window_sql(window),) if w]
+    if sources is not None:
+        table = f"__flowtools_store_sources_{tag}"
+        con.register(table, pl.DataFrame({"k": sorted(set(sources))}, schema={"k": pl.String}).to_arrow())
+        where.append(f"source_file IN (SELECT k FROM {table})")
+    sql = (f"SELECT {cols} FROM read_parquet({files}, hive_partitioning = false"
+           f"{', union_by_name = true' if union else ''})")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return con.sql(sql)
+
+
+def _sql_text(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def report(manifest: Manifest, objects: Sequence[FlowLogObject], window: Window, *, source: str = "",
+           files_found: int | None = None, files_pruned: int = 0, records: int | None = None) -> ReadReport:
+    """The read report a direct read of ``objects`` for ``window`` gives, from the manifest.
+
+    Files and issues come in the reader's order: issues found while planning first (in
+    object order), then the files by read group (file type and field list, in order of
+    first appearance) and object order. ``records`` is the count of rows in the window (the
+    caller counts them on its frame); objects the store does not hold are named in a warning.
+    """
+    rep = ReadReport(source=source, window=str(window),
+                     files_found=len(objects) if files_found is None else files_found, files_pruned=files_pruned)
+    held = [(o, manifest.objects.get(o.key)) for o in objects]
+    missing = [o.key for o, e in held if e is None]
+    held = [(o, e) for o, e in held if e is not None]
+    for _, e in held:
+        if e.plan_issue:
+            _add_issues(rep, e)
+    groups: dict[tuple[str, ...], int] = {}
+    for _, e in held:
+        if not e.plan_issue:
+            groups.setdefault(e.group, len(groups))
+    # text groups are read before Parquet ones
+    order = sorted(((0 if e.group[:1] != ("parquet",) else 1, groups[e.group], n), e)
+                   for n, (_, e) in enumerate(held) if not e.plan_issue)
+    for _, e in order:
+        if e.read is not None:
+            rep.files.append(e.read)
+        _add_issues(rep, e)
+    rep.records_parsed = sum(f.records for f in rep.files)
+    if records is not None:
+        rep.records = records
+    if missing:
+        rep.warnings.append(f"{len(missing)} object(s) of the window are not in the store yet (first: {missing[0]}); "
+                            "run `flowtools store build` to add them")
+    return rep
+
+
+def _add_issues(rep: ReadReport, e) -> None:
+    for n, i in enumerate(e.issues):  # the bad lines kept belong to the file's (first) issue
+        rep.add_issue(i, e.bad_lines if n == 0 else [])
+
+
+def count(frame: Any) -> int:
+    """Rows of a frame from :func:`open_polars` or :func:`open_duckdb`."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame.select(pl.len()).collect().item()
+    return frame.aggregate("count(*)").fetchone()[0]

@@ -1,0 +1,293 @@
+"""Building and updating the store from source objects.
+
+:func:`update` reads the objects that are new or changed since the manifest recorded them
+(key, size, ETag or mtime), through :func:`flowtools.read.reader.read_objects` with a sink
+that splits each chunk by partition and writes it as new files (appends never rewrite).
+Objects are read with an open window (every record of an object is stored, whatever
+window a later reader asks for), sorted by their 5-minute batch time so that one chunk
+touches few partitions, and committed to the manifest every :data:`COMMIT_OBJECTS`
+objects. A changed object's rows are first removed from every file that holds them (each
+such file is rewritten without them, one partition at a time) and committed; then it is
+read again like a new one. At the end, partitions this build touched that hold more than
+:data:`~flowtools.store.write.COMPACT_FILES` files are compacted into one.
+
+Memory: one reader chunk (:data:`~flowtools.read.reader.CHUNK_FILES` files) plus the
+partition being written or rewritten; never the window.
+
+Crash safety: files are published by the manifest only; every file a build creates is
+first noted in its journal (``_journal/<build-id>``), so the next build removes what a
+killed one left unpublished. Replaced files go to the manifest's trash and are deleted
+by a later build after a grace period (readers may still hold them).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from flowtools.layout import FlowLogObject
+from flowtools.read.reader import CHUNK_FILES, read_objects
+from flowtools.read.report import ReadReport
+from flowtools.store.lock import StoreLock
+from flowtools.store.manifest import TRASH_GRACE_S, FileEntry, Manifest, ObjectEntry
+from flowtools.store.write import COMPACT_FILES, TMP_PREFIX, Writer, remove_files
+from flowtools.window import Window
+
+#: Objects read between two manifest commits (a killed build loses at most these).
+COMMIT_OBJECTS = 4 * CHUNK_FILES
+JOURNAL = "_journal"
+
+
+@dataclass
+class BuildResult:
+    """What a build did."""
+
+    root: str
+    build_id: str
+    objects: int = 0  # objects offered
+    unchanged: int = 0
+    new: int = 0
+    changed: int = 0
+    records: int = 0  # records written
+    files_written: int = 0
+    files_replaced: int = 0
+    partitions: set[str] = field(default_factory=set)  # partitions written to
+    compacted: int = 0
+    seconds: float = 0.0
+    report: ReadReport | None = None  # the read findings of the objects read now
+
+    def line(self) -> str:
+        return (f"store {self.root}: {self.new} new and {self.changed} changed object(s) read, {self.unchanged} "
+                f"unchanged; {self.records} record(s) written to {len(self.partitions)} partition(s) "
+                f"({self.files_written} file(s), {self.files_replaced} replaced, {self.compacted} compacted) "
+                f"in {self.seconds:.1f} s")
+
+
+def new_build_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+
+
+def _mtime_ns(source_store, key: str) -> int | None:
+    path = source_store.path(key)
+    if "://" in path:
+        return None
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+class _Build:
+    def __init__(self, root: Path, manifest: Manifest, result: BuildResult):
+        self.root, self.m, self.result = root, manifest, result
+        self.writer = _JournaledWriter(root, result.build_id)
+        self.any_name: set[str] = set()
+
+    def commit(self) -> None:
+        self.m.save(self.root)
+
+    # -- before: what earlier builds left -----------------------------------------------
+    def tidy(self) -> None:
+        """Remove files of killed builds (journaled, never published) and old trash."""
+        changed = False
+        journals = self.root / JOURNAL
+        if journals.is_dir():
+            for j in sorted(journals.iterdir()):
+                if j.name == self.result.build_id:
+                    continue
+                rels = [r for r in j.read_text().splitlines() if r and r not in self.m.files and r not in self.m.trash]
+                remove_files(self.root, rels)
+                remove_files(self.root, [_tmp(r) for r in rels])
+                j.unlink()
+        now = time.time()
+        old = [p for p, t in self.m.trash.items() if now - t >= TRASH_GRACE_S]
+        if old:
+            remove_files(self.root, old)
+            for p in old:
+                del self.m.trash[p]
+            changed = True
+        if changed:
+            self.commit()
+
+    # -- changed objects: their rows out of every file that holds them -------------------
+    def drop_objects(self, keys: set[str]) -> None:
+        paths = self.m.files_of(keys)
+        by_partition: dict[str, list[str]] = {}
+        for p in paths:
+            by_partition.setdefault(self.m.files[p].partition, []).append(p)
+        for partition, ps in sorted(by_partition.items()):
+            self._replace(partition, ps, drop=keys)
+        for k in keys:
+            self.m.objects.pop(k, None)
+        self.commit()
+
+    def _replace(self, partition: str, paths: list[str], drop: set[str] = frozenset()) -> None:
+        entries = [self.m.files[p] for p in paths]
+        out = self.writer.merge(partition, paths, entries, drop)
+        now = time.time()
+        for p in paths:
+            del self.m.files[p]
+            self.m.trash[p] = now
+        self.result.files_replaced += len(paths)
+        if out is not None:
+            rel, entry = out
+            self.m.files[rel] = entry
+            self.result.files_written += 1
+            self.result.partitions.add(partition)
+
+    # -- reading ------------------------------------------------------------------------
+    def read(self, source_store, batch: Sequence[FlowLogObject], mtimes: dict[str, int | None], *,
+             strict: bool, log_format, progress, total: ReadReport) -> None:
+        rep = ReadReport(source=total.source, window=total.window)
+        written: dict[str, FileEntry] = {}
+        plan = {"issues": 0}
+
+        def sink(chunk: pl.DataFrame) -> None:
+            for rel, entry in self.writer.write_chunk(chunk):
+                written[rel] = entry
+
+        def on_schema(_schema) -> None:
+            plan["issues"] = len(rep.issues)
+
+        try:
+            read_objects(source_store, batch, Window(), rep, sink=sink, strict=strict, log_format=log_format,
+                         progress=progress, on_schema=on_schema)
+        except BaseException:
+            remove_files(self.root, list(written))  # unpublished anyway; the journal covers a kill
+            raise
+        entries = {o.key: ObjectEntry(o.size, o.etag, mtimes.get(o.key), o.key in self.any_name,
+                                      self.result.build_id, group=(o.format,)) for o in batch}
+        for f in rep.files:
+            e = entries[f.file]
+            e.read, e.group = f, (f.format, *f.fields)
+        for i, issue in enumerate(rep.issues):
+            e = entries[issue.file]
+            e.issues.append(issue)
+            e.plan_issue = e.plan_issue or i < plan["issues"]
+        for b in rep.bad_lines:
+            entries[b.file].bad_lines.append(b)
+        self.m.objects.update(entries)
+        self.m.files.update(written)
+        self.commit()
+        total.files.extend(rep.files)
+        total.issues.extend(rep.issues)
+        total.bad_lines.extend(rep.bad_lines)
+        self.result.records += sum(e.rows for e in written.values())
+        self.result.files_written += len(written)
+        self.result.partitions.update(e.partition for e in written.values())
+
+    # -- after: fewer, bigger files -----------------------------------------------------
+    def compact(self) -> None:
+        parts = self.m.partitions()
+        todo = [p for p in sorted(self.result.partitions) if len(parts.get(p, ())) > COMPACT_FILES]
+        for p in todo:
+            self._replace(p, sorted(parts[p]))
+        self.result.compacted = len(todo)
+        if todo:
+            self.commit()
+
+
+class _JournaledWriter(Writer):
+    """A writer that notes each file in the build's journal before creating it."""
+
+    def __init__(self, root: Path, build_id: str):
+        super().__init__(root, build_id)
+        self.journal = Path(root) / JOURNAL / build_id
+        self._fh = None
+
+    def _target(self, partition: str):
+        path, rel = super()._target(partition)
+        if self._fh is None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.journal, "a")
+        self._fh.write(rel + "\n")
+        self._fh.flush()
+        return path, rel
+
+    def close(self, *, done: bool) -> None:
+        """Close the journal; a finished build removes it (every file it lists is either
+        published or deleted), a failed one leaves it for the next build to clean up."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if done:
+            try:
+                self.journal.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _tmp(rel: str) -> str:
+    head, _, name = rel.rpartition("/")
+    return f"{head}/{TMP_PREFIX}{name}"
+
+
+def update(root: str | os.PathLike, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False,
+           log_format=None, progress: bool | None = None, single_file: bool = False,
+           lock_timeout: float | None = None, on_wait=None) -> BuildResult:
+    """Bring the store at ``root`` up to date with ``objects`` of ``source_store`` (see
+    the module docstring). Takes the build lock (waiting up to ``lock_timeout`` seconds,
+    default :data:`~flowtools.store.lock.LOCK_TIMEOUT_S`); ``single_file`` marks a SOURCE
+    that is one file (its key is read whatever its name)."""
+    from flowtools.flows import _progress
+    from flowtools.store.lock import LOCK_TIMEOUT_S
+
+    t0 = time.monotonic()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    result = BuildResult(str(root), new_build_id(), objects=len(objects))
+    total = ReadReport(source=getattr(source_store, "label", ""), window=str(Window()))
+    result.report = total
+    with StoreLock(root, timeout=LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout, on_wait=on_wait):
+        m = Manifest.load(root)
+        b = _Build(root, m, result)
+        b.any_name = {o.key for o in objects} if single_file else set()
+        done = False
+        try:
+            b.tidy()
+            label = getattr(source_store, "label", None)
+            if label and label not in m.sources:
+                m.sources.append(label)
+            mtimes = {o.key: _mtime_ns(source_store, o.key) for o in objects}
+            todo, changed = [], set()
+            for o in objects:
+                e = m.objects.get(o.key)
+                if e is not None and e.same_version(o.size, o.etag, mtimes[o.key]):
+                    result.unchanged += 1
+                    continue
+                todo.append(o)
+                if e is not None:
+                    changed.add(o.key)
+            result.changed, result.new = len(changed), len(todo) - len(changed)
+            if changed:
+                b.drop_objects(changed)
+            if todo:
+                todo.sort(key=lambda o: (o.file_time or o.partition_start or datetime.min.replace(tzinfo=UTC),
+                                         o.key))
+                todo = source_store.prepare(todo, progress=progress)
+                total.warnings.extend(getattr(source_store, "warnings", ()))
+                bar = _progress(len(todo), progress)
+                try:
+                    for i in range(0, len(todo), COMMIT_OBJECTS):
+                        b.read(source_store, todo[i:i + COMMIT_OBJECTS], mtimes, strict=strict,
+                               log_format=log_format, progress=bar, total=total)
+                finally:
+                    if bar is not None:
+                        bar.close()
+                b.compact()
+            elif not m.created:
+                b.commit()  # an empty store is still a store
+            done = True
+        finally:
+            b.writer.close(done=done)
+    total.records_parsed = sum(f.records for f in total.files)
+    total.records = result.records
+    result.seconds = time.monotonic() - t0
+    return result

@@ -1,0 +1,140 @@
+"""Writing the store's Parquet files: split a chunk by partition, rewrite, compact.
+
+Every file is written under a temporary name (``.tmp-part-...``) in its partition folder
+and renamed to ``part-<build-id>-<n>.parquet`` when complete; it becomes visible to
+readers only when the manifest lists it (:mod:`flowtools.store.manifest`). Files are
+zstd-compressed Parquet, rows sorted by ``(interface_id, start)`` within a file, the Hive
+keys not stored as columns (they are folded into ``account_id``/``region``/``start``).
+
+Costs: one sort per chunk by (partition keys, ``interface_id``, ``start``), then each
+partition is a zero-copy slice of it (no per-row Python); one write per (chunk, partition). A rewrite (an object that changed) or a compaction reads one
+partition's files (streaming, through a Polars lazy scan) and writes one file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from flowtools.read.reader import canonical_schema
+from flowtools.store.manifest import FileEntry, fsync_dir
+from flowtools.store.partitions import KEY_COLUMNS, Partition, key_expressions
+
+SORT_KEYS = ("interface_id", "start")
+COMPRESSION = "zstd"
+TMP_PREFIX = ".tmp-"
+#: A partition with more files than this is compacted into one at the end of a build.
+COMPACT_FILES = 8
+
+
+class Writer:
+    """Names and writes the files of one build (``part-<build>-<n>.parquet``)."""
+
+    def __init__(self, root: Path, build_id: str):
+        self.root = Path(root)
+        self.build_id = build_id
+        self.count = 0
+
+    def _target(self, partition: str) -> tuple[Path, str]:
+        self.count += 1
+        rel = f"{partition}/part-{self.build_id}-{self.count:05d}.parquet"
+        return self.root / rel, rel
+
+    def write_chunk(self, chunk: pl.DataFrame) -> Iterator[tuple[str, FileEntry]]:
+        """Write a canonical chunk as one file per partition it touches; yields (path, entry)."""
+        if not chunk.height:
+            return
+        keys = list(KEY_COLUMNS)
+        ordered = chunk.with_columns(key_expressions()).sort(keys + list(SORT_KEYS), nulls_last=True,
+                                                             maintain_order=True)
+        runs = (ordered.select(keys).with_row_index("__offset")
+                .group_by(keys, maintain_order=True).agg(pl.col("__offset").first(), pl.len()))
+        for account, region, hour, offset, n in runs.iter_rows():
+            part = ordered.slice(offset, n).drop(keys)
+            yield self.write_frame(Partition.of_hour(account, region, hour).path, part, presorted=True)
+
+    def write_frame(self, partition: str, df: pl.DataFrame, *, presorted: bool = False) -> tuple[str, FileEntry]:
+        """Write ``df`` (rows of one partition) sorted, under a temporary name, then rename."""
+        path, rel = self._target(partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(TMP_PREFIX + path.name)
+        if not presorted:
+            df = df.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True)
+        df.write_parquet(tmp, compression=COMPRESSION, statistics=True)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        return rel, self._entry(partition, df, path)
+
+    def write_lazy(self, partition: str, lf: pl.LazyFrame) -> tuple[str, FileEntry] | None:
+        """Stream a partition's rows (a lazy scan) into one sorted file; None when empty."""
+        path, rel = self._target(partition)
+        tmp = path.with_name(TMP_PREFIX + path.name)
+        lf.sort(list(SORT_KEYS), nulls_last=True, maintain_order=True).sink_parquet(
+            tmp, compression=COMPRESSION, statistics=True)
+        counts = pl.scan_parquet(tmp, hive_partitioning=False).group_by("source_file").len().collect()
+        if counts.get_column("len").sum() == 0:
+            tmp.unlink()
+            return None
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        sources = dict(zip(counts.get_column("source_file").to_list(), counts.get_column("len").to_list(),
+                           strict=True))
+        extra = [c for c in pl.read_parquet_schema(path) if c not in canonical_schema()]
+        return rel, FileEntry(partition, sum(sources.values()), path.stat().st_size, self.build_id, sources, extra)
+
+    def _entry(self, partition: str, df: pl.DataFrame, path: Path) -> FileEntry:
+        counts = df.group_by("source_file").len()
+        sources = dict(zip(counts.get_column("source_file").to_list(), counts.get_column("len").to_list(),
+                           strict=True))
+        extra = [c for c in df.columns if c not in canonical_schema()]
+        return FileEntry(partition, df.height, path.stat().st_size, self.build_id, sources, extra)
+
+    def merge(self, partition: str, paths: list[str], entries: list[FileEntry],
+              drop_sources: set[str] = frozenset()) -> tuple[str, FileEntry] | None:
+        """One file with the rows of ``paths`` (all in ``partition``) except those of
+        ``drop_sources``; None when nothing is left."""
+        schema = scan_schema(entries)
+        lf = pl.scan_parquet([str(self.root / p) for p in paths], hive_partitioning=False, schema=schema,
+                             missing_columns="insert")
+        if drop_sources:
+            lf = lf.filter(~pl.col("source_file").is_in(sorted(drop_sources)))
+        return self.write_lazy(partition, lf)
+
+
+def scan_schema(entries) -> dict[str, pl.DataType]:
+    """The columns of a set of files: the canonical ones, then the unknown fields any
+    of them holds (strings), in order of first appearance."""
+    schema = dict(canonical_schema())
+    for e in entries:
+        for c in e.extra_columns:
+            schema.setdefault(c, pl.String)
+    return schema
+
+
+def remove_files(root: Path, paths) -> None:
+    """Delete files (already unlisted from the manifest); missing ones are fine."""
+    for p in paths:
+        try:
+            (Path(root) / p).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def stray_files(root: Path, listed: set[str]) -> list[str]:
+    """Parquet files (and temporaries) under the partition folders that the manifest does
+    not list: left by a build that was killed before its commit."""
+    out = []
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d.startswith("account_id=")]
+            continue
+        for name in filenames:
+            rel = f"{rel_dir}/{name}"
+            if name.endswith(".parquet") and rel not in listed:
+                out.append(rel)
+    return out

@@ -169,7 +169,8 @@ def _columns(layout: str, file_format: str, fields: str | Sequence[str] | None) 
 def _base(location: str) -> str:
     loc = location.strip()
     if not _LOCATION.match(loc):
-        raise UsageError(f"bad location {location!r}: expected s3://bucket/prefix/ (no quotes or spaces)")
+        raise UsageError(f"bad location {location!r}: expected s3://bucket/prefix/ (a bucket name of 3 to 63 "
+                         "lower-case letters, digits, '.' and '-'; no quotes or spaces)")
     loc = loc if loc.endswith("/") else loc + "/"
     if loc.endswith("/AWSLogs/"):  # accept the AWSLogs/ folder itself
         loc = loc[: -len("AWSLogs/")]

@@ -1,6 +1,6 @@
 """``CREATE EXTERNAL TABLE`` statements with partition projection for VPC Flow Logs in S3.
 
-One table per flow-log format and layout. The layouts (``docs/format.md``):
+One table per flow-log format and layout. The layouts (as :mod:`flowtools.layout` reads them):
 
 =============  =========================================================================
 daily          ``AWSLogs/[{org}/]{account}/vpcflowlogs/{region}/{yyyy}/{MM}/{dd}/``

@@ -142,17 +142,13 @@ def _columns(layout: str, file_format: str, fields: str | Sequence[str] | None) 
         if fields is not None:
             raise UsageError("the store's columns are fixed (every catalogue field plus the derived columns): "
                              "--fields does not apply to --layout store")
-        cols = [(f.column, ATHENA_TYPES[f.type]) for f in FIELDS]
-        return tuple(cols + [(c, ATHENA_TYPES[t]) for c, t in DERIVED_COLUMNS])
-    if fields is None:
-        names = list(DEFAULT_FORMAT)
-    elif isinstance(fields, str):
-        try:
-            names = parse_log_format(fields)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    else:
-        names = parse_log_format(" ".join(fields))
+        store = [(f.column, ATHENA_TYPES[f.type]) for f in FIELDS]
+        return tuple(store + [(c, ATHENA_TYPES[t]) for c, t in DERIVED_COLUMNS])
+    try:
+        names = list(DEFAULT_FORMAT) if fields is None else parse_log_format(
+            fields if isinstance(fields, str) else " ".join(fields))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     cols: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name in names:
@@ -320,10 +316,11 @@ def partition_filter(layout: str, start: datetime, end: datetime) -> str:
 
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}: one of {', '.join(LAYOUTS)}")
-    window = Window(start, end)
+    window = Window.parse(start, end)  # UTC; end after start
     if layout == "store":
-        lo = (window.start - STORE_RECORD_SLACK).date()  # type: ignore[operator]
-        hi = (window.end - timedelta(microseconds=1)).date()  # type: ignore[operator]
+        assert window.start is not None and window.end is not None
+        lo = (window.start - STORE_RECORD_SLACK).date()
+        hi = (window.end - timedelta(microseconds=1)).date()
         return f"p_date BETWEEN '{lo.isoformat()}' AND '{hi.isoformat()}'"
     hourly = layout in ("hourly", "hive-hourly")
     starts = [t for t, _, _ in partition_prefixes(window, hourly=hourly)]

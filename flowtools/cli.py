@@ -76,8 +76,9 @@ def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
         g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
 
 
-def _format_option(p: argparse.ArgumentParser, default: str = "table") -> None:
-    p.add_argument("--format", choices=output.FORMATS, default=default, help=f"output format (default {default})")
+def _format_option(p: argparse.ArgumentParser, default: str = "table",
+                   choices: Sequence[str] = output.FORMATS) -> None:
+    p.add_argument("--format", choices=choices, default=default, help=f"output format (default {default})")
 
 
 def _load(args, engine: str | None = None):
@@ -131,8 +132,8 @@ def cmd_info(args) -> int:
          "layout": ",".join(d["layouts"]), "fields": " | ".join(d["formats"])}
         for d in info["flow_logs"]
     ]
-    output.write_rows(rows, ["flow_log_id", "account", "region", "files", "records", "type", "layout", "fields"],
-                      "table", out)
+    output.write_table(rows, ["flow_log_id", "account", "region", "files", "records", "type", "layout", "fields"],
+                       out, more="use --format json")
     if info["issues"]:
         out.write("\nproblems\n")
         for i in info["issues"]:
@@ -341,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("info", cmd_info, "What is there: files, flow logs and formats, accounts, regions, records, problems.")
     _source_options(p)
-    _format_option(p)
+    _format_option(p, choices=("table", "json"))  # one report, not rows: no CSV
 
     p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows'.")
     _source_options(p)
@@ -429,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:  # e.g. `flowtools sql ... | head`
         return EXIT_OK
+    except OSError as e:  # a file or folder that cannot be read or written (names it), not a traceback
+        print(f"flowtools: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("flowtools: interrupted", file=sys.stderr)
         return 130

@@ -137,8 +137,9 @@ def _table_cell(v: Any) -> str:
 
 
 def write_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: IO[str], *,
-                width: int | None = None, max_cell: int = 40) -> None:
-    """Aligned columns; cells cut to ``max_cell``; columns that do not fit are dropped."""
+                width: int | None = None, max_cell: int = 40, more: str = "use --format csv or json") -> None:
+    """Aligned columns; cells cut to ``max_cell``; columns that do not fit are dropped (the
+    footer says how many, and ``more``: where to see them)."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     cells = [[_table_cell(r.get(c)) for c in columns] for r in rows]
     cells = [[c if len(c) <= max_cell else c[: max_cell - 1] + "…" for c in row] for row in cells]
@@ -155,7 +156,7 @@ def write_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: IO[
     for row in cells:
         out.write("  ".join(row[i].ljust(widths[i]) for i in keep).rstrip() + "\n")
     if dropped:
-        out.write(f"({len(rows)} rows; {dropped} more column(s) not shown: use --format csv or json)\n")
+        out.write(f"({len(rows)} rows; {dropped} more column(s) not shown: {more})\n")
     else:
         out.write(f"({len(rows)} rows)\n")
 

@@ -80,6 +80,7 @@ def test_info_table(tree, capsys):
     (["info", "{tree}", "--start", "-6x"], 2, "bad time value"),
     (["info", "{tree}", "--start"], 2, "expected one argument"),
     (["sql", "{tree}", "SELECT CAST('x' AS INT)"], 1, "SQL error"),  # fails when run, not when planned
+    (["info", "{tree}", "--format", "csv"], 2, "invalid choice"),  # info is one report: table or json
     (["info", "s3://bucket/prefix"], 2, "needs --start/--end"),
 ])
 def test_errors_and_exit_codes(tree, capsys, argv, code, message):
@@ -91,6 +92,12 @@ def test_errors_and_exit_codes(tree, capsys, argv, code, message):
     out, err = capsys.readouterr()
     assert got == code
     assert message in err and out == ""
+
+
+def test_an_unwritable_path_is_an_error_message_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "sample", str(tmp_path / "file" / "out"), "--hours", "1")
+    assert (code, out) == (1, "") and err.startswith("flowtools: error: ") and "file/out" in err
 
 
 def test_empty_source_is_an_empty_result_with_a_warning(tmp_path, capsys):

@@ -54,14 +54,21 @@ def records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _decimal(v: Decimal) -> int | float | str:
-    """An integer-typed decimal as int (exact); else a float when it holds the value
-    exactly as written, else the decimal's digits as a string."""
+    """An integer-typed decimal (scale 0: HUGEINT sums and the like) as int, exact; else a
+    float when it holds the value exactly as written, else the decimal's digits as a string."""
     if not v.is_finite():
         return str(v)
-    if v.as_tuple().exponent >= 0:  # type: ignore[operator]  # scale 0: HUGEINT sums and the like
+    if v.as_tuple().exponent >= 0:  # type: ignore[operator]
         return int(v)
     f = float(v)
-    return f if Decimal(repr(f)) == v else format(v, "f")
+    return f if Decimal(repr(f)) == v else _decimal_text(v)
+
+
+def _decimal_text(v: Decimal) -> str:
+    """All the digits of a decimal, never an exponent: ``3.00``, ``0.0000001``, ``1000``."""
+    if not v.is_finite():
+        return str(v)
+    return str(int(v)) if v.as_tuple().exponent >= 0 else format(v, "f")  # type: ignore[operator]
 
 
 def _duration(v: timedelta) -> str:
@@ -102,8 +109,8 @@ def jsonable(v: Any) -> Any:
 
 
 def csv_cell(v: Any) -> str:
-    if isinstance(v, Decimal):  # all the digits, never an exponent
-        return str(v) if not v.is_finite() else str(int(v)) if v.as_tuple().exponent >= 0 else format(v, "f")
+    if isinstance(v, Decimal):
+        return _decimal_text(v)
     if isinstance(v, float) and not math.isfinite(v):
         return "NaN" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     v = jsonable(v)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -19,7 +20,36 @@ from flowtools.errors import FlowtoolsError, UsageError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
+#: Options whose value may be a relative time (``-6h``), which argparse takes for an option.
+_TIME_OPTIONS = frozenset({"--start", "--end"})
+#: A value, never an option: no flowtools option starts with a digit (``-6h``, ``-1.5h``, ``-.5d``).
+_DASH_DIGIT = re.compile(r"^-\.?\d")
+
+
+def _join_time_values(argv: Sequence[str]) -> list[str]:
+    """``--start -6h`` -> ``--start=-6h`` (likewise ``--end``), so that argparse reads a
+    relative time as the option's value; anything after ``--`` is left alone. A bad value
+    (``--start -6x``) is then reported by the time parser as a bad time value."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return out + list(argv[i:])
+        if a in _TIME_OPTIONS and i + 1 < len(argv) and _DASH_DIGIT.match(argv[i + 1]):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else args
+        return super().parse_known_args(_join_time_values(argv), namespace)
+
     def error(self, message: str):  # usage errors: exit 2 with the usage line
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -46,8 +76,9 @@ def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
         g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
 
 
-def _format_option(p: argparse.ArgumentParser, default: str = "table") -> None:
-    p.add_argument("--format", choices=output.FORMATS, default=default, help=f"output format (default {default})")
+def _format_option(p: argparse.ArgumentParser, default: str = "table",
+                   choices: Sequence[str] = output.FORMATS) -> None:
+    p.add_argument("--format", choices=choices, default=default, help=f"output format (default {default})")
 
 
 def _load(args, engine: str | None = None):
@@ -88,20 +119,21 @@ def cmd_info(args) -> int:
     out.write(f"files     {info['files_read']} read, {info['files_skipped']} skipped, "
               f"{info['files_pruned']} outside the window ({info['files_found']} found)\n")
     out.write(f"records   {info['records']} ({info['lines_skipped']} line(s) skipped)\n")
-    out.write(f"time      {info['first_record']} .. {info['last_record']}\n")
+    first, last = info["first_record"], info["last_record"]
+    out.write(f"time      {f'{first} .. {last}' if first and last else '- (no records)'}\n")
     out.write(f"accounts  {', '.join(info['accounts']) or '-'}\nregions   {', '.join(info['regions']) or '-'}\n")
     out.write(f"layouts   {', '.join(info['layouts']) or '-'}\n")
     if info.get("transfer"):
         out.write(f"fetched   {info['transfer']['summary']}\n")
     out.write("\nflow logs\n")
     rows = [
-        {"flow_log_id": d["flow_log_id"], "account": d["account_id"], "region": d["region"],
+        {"flow_log_id": d["flow_log_id"] or "-", "account": d["account_id"] or "-", "region": d["region"] or "-",
          "files": d["files"], "records": d["records"], "type": ",".join(d["file_types"]),
          "layout": ",".join(d["layouts"]), "fields": " | ".join(d["formats"])}
         for d in info["flow_logs"]
     ]
-    output.write_rows(rows, ["flow_log_id", "account", "region", "files", "records", "type", "layout", "fields"],
-                      "table", out)
+    output.write_table(rows, ["flow_log_id", "account", "region", "files", "records", "type", "layout", "fields"],
+                       out, more="use --format json")
     if info["issues"]:
         out.write("\nproblems\n")
         for i in info["issues"]:
@@ -112,8 +144,21 @@ def cmd_info(args) -> int:
 
 
 def cmd_sql(args) -> int:
+    import duckdb
+
+    from flowtools.errors import QueryError
+
     flows = _load(args)
-    df = flows.sql(args.query).pl()
+    relation = flows.sql(args.query)  # several statements run in order; the last one's result
+    if relation is None:  # CREATE, DROP, COPY ... TO (a count row in some DuckDB versions: printed)
+        print("flowtools sql: statement executed (no result rows)", file=sys.stderr)
+        if args.format == "json":
+            output.write_json([], sys.stdout)
+        return EXIT_OK
+    try:
+        df = output.relation_frame(relation)
+    except duckdb.Error as e:  # errors found while running it (a bad cast), not when planning
+        raise QueryError(f"SQL error: {e}") from None
     output.write_frame(df, args.format, sys.stdout)
     return EXIT_OK
 
@@ -141,8 +186,10 @@ def cmd_exposure(args) -> int:
                               include_configured=args.include_configured, ip_ranges=ip_ranges)
     rows = findings_records(frame)
     cols = output.columns_of(rows) or _EXPOSURE_COLUMNS
-    if args.format == "table":
-        output.write_table(rows, [c for c in _EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
+    if args.format == "table":  # a configured rule's port range as one cell: 8000-8100
+        shown = [{**r, "port": f"{r['port']}-{r['port_to']}"} if r.get("port_to") not in (None, r.get("port"))
+                 else r for r in rows]
+        output.write_table(shown, [c for c in _EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
     else:
         output.write_rows(rows, cols, args.format, sys.stdout)
     return EXIT_OK
@@ -299,11 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("info", cmd_info, "What is there: files, flow logs and formats, accounts, regions, records, problems.")
     _source_options(p)
-    _format_option(p)
+    _format_option(p, choices=("table", "json"))  # one report, not rows: no CSV
 
     p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows'.")
     _source_options(p)
-    p.add_argument("query", metavar="QUERY", help="SQL over the view 'flows'")
+    p.add_argument("query", metavar="QUERY",
+                   help="SQL over the view 'flows'; several statements separated by ';' run in order and the "
+                        "last one's result is printed. A statement without result rows (CREATE, DROP, COPY ... TO) "
+                        "prints nothing ('[]' with --format json) and says so on stderr")
     _format_option(p)
 
     p = add("exposure", cmd_exposure, "What the internet really reaches: exposed, reachable and blocked ports.")
@@ -447,6 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:  # e.g. `flowtools sql ... | head`
         return EXIT_OK
+    except OSError as e:  # a file or folder that cannot be read or written (names it), not a traceback
+        print(f"flowtools: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("flowtools: interrupted", file=sys.stderr)
         return 130

@@ -40,7 +40,9 @@ class Flows:
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run DuckDB SQL over the view ``flows`` (on either engine); a lazy relation.
 
-        Call ``.pl()``, ``.df()`` or ``.fetchall()`` on the result to execute it.
+        Call ``.pl()``, ``.df()`` or ``.fetchall()`` on the result to execute it. A statement
+        without result rows (``CREATE``, ``DROP``, ``COPY ... TO``) runs at once and returns
+        None. Several statements separated by ``;`` run in order; the result is the last one's.
         """
         if self.engine == "polars" and not self._registered:
             self.connection.register("flows", self._polars.to_arrow(compat_level=pl.CompatLevel.newest()))

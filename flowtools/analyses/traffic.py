@@ -10,13 +10,15 @@ between two interfaces that both log counts once at each.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Literal
 
 import narwhals as nw
 
-__all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "peers", "ports", "rejects", "scanners", "timeseries",
-           "top_talkers", "traffic_paths"]
+__all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "interval_seconds", "peers", "ports", "rejects",
+           "scanners", "time_bucket", "timeseries", "top_talkers", "traffic_paths"]
 
 #: AWS's ``traffic-path`` codes (egress records only; AWS VPC user guide, "Flow log records").
 TRAFFIC_PATHS = {
@@ -47,11 +49,44 @@ def _dst() -> nw.Expr:
     return nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
 
 
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: Seconds from the Unix epoch (a Thursday) back to Monday 1969-12-29 00:00 UTC: buckets
+#: are aligned to it, so weeks start on Monday; for every step that divides a day the
+#: alignment is the same as the epoch's (midnight UTC, on the hour, on the minute).
+_MONDAY_OFFSET = 3 * 86400
+
+
+def interval_seconds(every: str) -> int:
+    """``every`` (``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``, ``"1w"``: a whole number and one of
+    s, m, h, d, w) in seconds; ValueError for anything else."""
+    m = _INTERVAL.match(str(every))
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"every must be a whole number of s, m, h, d or w (30s, 5m, 1h, 1d, 1w), not {every!r}")
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def time_bucket(every: str, *, seconds: str = "start", time: str = "start_time") -> nw.Expr:
+    """The start of the ``every``-long bucket that holds each record, as a UTC timestamp
+    (a Narwhals expression; the same on DuckDB and Polars, for any interval).
+
+    Integer arithmetic on the epoch seconds of the column ``seconds`` (the canonical
+    ``start``), turned back into a timestamp by subtracting the remainder from the
+    timestamp column ``time`` (``start_time``, the same instant): ``time - (seconds -
+    origin) % step`` seconds. Buckets are aligned to Monday 1969-12-29 00:00 UTC: ``1d``
+    buckets start at midnight UTC, ``1h`` on the hour, ``15m`` at :00, :15, :30 and :45,
+    ``1w`` on Mondays. Cost: a few arithmetic operations per record."""
+    step = interval_seconds(every)
+    return nw.col(time) - nw.lit(timedelta(seconds=1)) * ((nw.col(seconds) + _MONDAY_OFFSET) % step)
+
+
 def timeseries(flows: Any, *, every: str = "1h", by: str | None = "action") -> Any:
-    """Bytes, packets and records per ``every`` (``"1m"``, ``"1h"``, ``"1d"``: calendar
-    truncation of the record's start time), split by the column ``by`` (or None)."""
+    """Bytes, packets and records per ``every`` (any whole number of s, m, h, d or w:
+    ``"90s"``, ``"5m"``, ``"1h"``, ``"1d"``; buckets of the record's start time, aligned as
+    :func:`time_bucket` says), split by the column ``by`` (or None). Column ``time`` is the
+    bucket's start (UTC)."""
     lf = _traffic(_frame(flows))
-    keys = [nw.col("start_time").dt.truncate(every).alias("time")] + ([nw.col(by)] if by else [])
+    keys = [time_bucket(every).alias("time")] + ([nw.col(by)] if by else [])
     return (lf.group_by(*keys).agg(bytes=nw.col("bytes").sum().cast(nw.Int64),
                                    packets=nw.col("packets").sum().cast(nw.Int64),
                                    records=nw.len().cast(nw.Int64))

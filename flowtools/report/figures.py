@@ -127,11 +127,14 @@ def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> n
 
 
 def peers_over_time(flows: Any, findings: Any, *, every: str = "1h", n: int = 8) -> go.Figure:
-    """Distinct internet peers per ``every`` reaching the ``n`` exposed services with the
-    most peers (their accepted inbound records)."""
+    """Distinct internet peers per ``every`` (``"15m"``, ``"1h"``, ``"1d"``...: buckets as
+    :func:`flowtools.analyses.traffic.time_bucket`) reaching the ``n`` exposed services with
+    the most peers (their accepted inbound records)."""
+    from flowtools.analyses.traffic import time_bucket
+
     top = collect(findings).filter(pl.col("status") == "exposed").head(n)
     records = _inbound(flows, top, ("exposed",))
-    df = collect(records.group_by(nw.col("start_time").dt.truncate(every).alias("time"), "label")
+    df = collect(records.group_by(time_bucket(every).alias("time"), "label")
                  .agg(peers=nw.col("peer").n_unique().cast(nw.Int64)).sort("time", "label"))
     fig = go.Figure()
     for label in dict.fromkeys(_labels(top).to_list()):
@@ -282,25 +285,18 @@ def aws_services_chart(services: Any) -> go.Figure:
     return _layout(fig, "Traffic to and from AWS services", barmode="stack", yaxis_title="bytes")
 
 
-def _seconds(every: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        return int(every[:-1]) * units[every[-1]]
-    except (KeyError, ValueError):
-        raise ValueError(f"every must look like 30s, 5m, 1h or 1d, not {every!r}") from None
-
-
 def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go.Figure:
-    """One interface over time: bytes per ``every`` (``30s``, ``5m``, ``1h``...), by action."""
+    """One interface over time: bytes per ``every`` (``30s``, ``5m``, ``1h``...: buckets as
+    :func:`flowtools.analyses.traffic.time_bucket`), by action."""
     from flowtools.analyses.exposure import _native_frame
+    from flowtools.analyses.traffic import time_bucket
 
-    step = _seconds(every)
+    bucket = time_bucket(every).alias("time")  # checks ``every`` before any work
     lf = nw.from_native(_native_frame(flows)).filter(nw.col("interface_id").str.to_lowercase()
                                                      == interface_id.lower())
     df = collect(lf.filter(~nw.col("bytes").is_null())
-                 .group_by(((nw.col("start") // step) * step).alias("bucket"), "action")
-                 .agg(bytes=nw.col("bytes").sum().cast(nw.Int64)).sort("bucket", "action"))
-    df = df.with_columns(time=pl.from_epoch("bucket", "s").dt.replace_time_zone("UTC"))
+                 .group_by(bucket, "action")
+                 .agg(bytes=nw.col("bytes").sum().cast(nw.Int64)).sort("time", "action"))
     fig = go.Figure()
     for action in df["action"].unique().sort().to_list():
         part = df.filter(pl.col("action") == action)

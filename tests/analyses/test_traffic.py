@@ -3,6 +3,10 @@ engines give the same frames, and the aggregates add up to what SQL over the flo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import duckdb
+import narwhals as nw
 import polars as pl
 import pytest
 from flowlog_files import SAMPLES
@@ -70,6 +74,38 @@ def test_timeseries_and_paths_add_up_to_the_flows(loaded):
     assert paths["bytes"].sum() == total_bytes
     assert set(paths["path"]) <= {*traffic.TRAFFIC_PATHS.values(), traffic.NO_TRAFFIC_PATH}
     assert "internet gateway or gateway endpoint" in set(paths["path"])
+
+
+@pytest.mark.parametrize("every", ["90s", "5m", "15m", "2h", "1d"])
+def test_timeseries_buckets_any_interval_the_same_on_both_engines(loaded, every):
+    step = traffic.interval_seconds(every)
+    series = {engine: collect(traffic.timeseries(flows, every=every)) for engine, (flows, _) in loaded.items()}
+    duck, polars = series["duckdb"], series["polars"]
+    assert duck.equals(polars.cast(duck.schema)), every
+    # The buckets are those of Polars' own calendar truncation, with the same totals.
+    raw = loaded["polars"][0].to_polars().filter(pl.col("srcaddr").is_not_null() & pl.col("bytes").is_not_null())
+    expected = (raw.group_by(pl.col("start_time").dt.truncate(every).alias("time"), "action")
+                .agg(bytes=pl.col("bytes").sum(), records=pl.len()).sort("time", "action"))
+    assert duck.select("time", "action", "bytes", "records").equals(expected.cast(duck.select(
+        "time", "action", "bytes", "records").schema))
+    assert duck["bytes"].sum() == raw["bytes"].sum() and duck["records"].sum() == raw.height
+    assert (duck["time"].dt.epoch("s") % step == 0).all()
+    assert str(duck.schema["time"]) == "Datetime(time_unit='us', time_zone='UTC')"
+
+
+def test_time_bucket_aligns_weeks_on_monday_and_rejects_bad_intervals():
+    assert [traffic.interval_seconds(e) for e in ("90s", "5m", "2h", "1d", "1w")] == [90, 300, 7200, 86400, 604800]
+    wednesday = datetime(2026, 11, 18, 13, 7, 9, tzinfo=UTC)
+    df = pl.DataFrame({"start": [int(wednesday.timestamp())]}).with_columns(
+        start_time=pl.from_epoch("start", "s").dt.replace_time_zone("UTC"))
+    for native in (df.lazy(), duckdb.connect().from_arrow(df.to_arrow())):
+        got = collect(nw.from_native(native).select(
+            week=traffic.time_bucket("1w"), day=traffic.time_bucket("1d"), q=traffic.time_bucket("15m")))
+        assert got.row(0) == (datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC),
+                              datetime(2026, 11, 18, 13, 0, tzinfo=UTC))
+    for bad in ("5", "1.5h", "0m", "1mo", "h", "-1h"):
+        with pytest.raises(ValueError, match="every must be"):
+            traffic.timeseries(df.lazy(), every=bad)
 
 
 def test_top_talkers_split_the_estate_from_the_internet(loaded):

@@ -66,6 +66,23 @@ def test_each_figure_draws_data_and_the_engines_agree(inputs, name):
     assert duck.layout.title.text
 
 
+@pytest.mark.parametrize("every", ["15m", "90s", "2h"])
+def test_time_figures_bucket_any_interval_on_both_engines(inputs, every):
+    step = traffic.interval_seconds(every)
+    for draw in (lambda d: figures.peers_over_time(d["flows"], d["findings"], every=every),
+                 lambda d: figures.resource_timeline(d["flows"], "eni-0279c59a66d9fc655", every=every)):
+        duck, polars = (draw(inputs[e]) for e in ("duckdb", "polars"))
+        assert _data(duck) == _data(polars)
+        times = [t for trace in duck.data for t in trace.x]
+        assert times and all(int(t.timestamp()) % step == 0 for t in times)
+    totals = figures.resource_timeline(inputs["duckdb"]["flows"], "eni-0279c59a66d9fc655", every=every)
+    (expected,), = inputs["duckdb"]["flows"].sql(
+        "SELECT sum(bytes) FROM flows WHERE interface_id = 'eni-0279c59a66d9fc655'").fetchall()
+    assert sum(y for trace in totals.data for y in trace.y) == expected
+    with pytest.raises(ValueError, match="every must be"):
+        figures.resource_timeline(inputs["duckdb"]["flows"], "eni-0279c59a66d9fc655", every="5 minutes")
+
+
 def test_figures_take_frames_of_either_engine_natively(inputs):
     findings = inputs["duckdb"]["findings"]
     assert isinstance(findings, duckdb.DuckDBPyRelation)

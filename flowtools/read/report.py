@@ -108,6 +108,9 @@ class ReadReport:
             if i.skipped:
                 out.append(f"warning: {i.file}: skipped: {i.reason}")
                 continue
+            if not i.lines_skipped:  # read whole, with a problem (a .gz that is plain text)
+                out.append(f"warning: {i.file}: {i.reason} ({i.records_kept} record(s) read)")
+                continue
             first = by_file.get(i.file, [])[:3]
             detail = "; ".join(f"line {b.line}: {b.reason}" for b in first)
             more = "" if i.lines_skipped <= len(first) else f"; ... ({i.lines_skipped - len(first)} more)"

@@ -9,6 +9,14 @@ unknown fields of later files are columns from the start), derived columns are a
 records outside the window dropped, and the chunk handed to a sink: a DuckDB table (so
 memory stays bounded by a chunk) or a list of Polars frames.
 
+A file that is not what it should be is skipped with the reason (:mod:`flowtools.read.sniff`):
+a ``.gz`` that is not gzip (its first bytes), gzip corrupt from the start (the byte), a
+``.log.parquet`` that is not Parquet or lost its footer, a header line or Parquet schema
+that names no flow log (:func:`~flowtools.read.sniff.fields_problem`). A ``.gz`` holding
+plain text with a header line is read, and reported. A file with header lines after its
+first line (objects concatenated with ``cat``) is read again from its bytes, each run of
+lines with the fields of the header above it (:func:`~flowtools.read.text.split_at_headers`).
+
 Costs beyond the engine's own read, for many small files: planning decompresses the first
 64 KB of every text file in Python (~0.1 ms a file); per-file bookkeeping (record counts,
 line numbers, the per-file columns) works on runs of ``__file``, so it costs per file, not

@@ -12,7 +12,10 @@ same as a plain untyped ``scan_csv``; the one copy of its many small chunks into
 
 Files whose bytes Polars cannot read at all (truncated gzip, invalid UTF-8) go through
 :func:`decompress_salvage` and :func:`parse_bytes`, which keep what can be decompressed
-and apply the same rules.
+and apply the same rules; the problem they report names the byte offset of the damage and
+the lines read before it. A line of field names after the first line (files concatenated
+with ``cat``) is found by one hash lookup per row in :func:`check`; only such files are
+read again, split at those lines (:func:`split_at_headers`).
 """
 
 from __future__ import annotations

@@ -342,3 +342,17 @@ def test_the_same_header_repeated_in_an_all_string_format(tmp_path, engine):
     _, b = _compare_concatenated(tmp_path, engine, parts, joined)
     assert b.report.records == 5 and b.report.ok
     assert "srcaddr" not in b.to_polars().get_column("srcaddr").to_list()
+
+
+def test_a_field_only_a_later_header_names_is_reported(tmp_path, engine):
+    """The columns are fixed before the first chunk (from the files' first headers): an
+    unknown field that only a header inside a file names cannot become one; it says so."""
+    key = daily_key()
+    later = DEFAULT_HEADER + " future-field"
+    put(tmp_path, key, gzip.compress(body(GOOD[:2]) + body([r + " z" for r in GOOD[2:5]], header=later), mtime=0))
+    flows = flowtools.load(tmp_path, engine=engine)
+    assert flows.report.records == 5 and flows.report.lines_skipped == 0
+    assert "future_field" not in flows.to_polars().columns
+    assert flows.report.warning_lines() == [
+        f"warning: {key}: line 4: the header line names field(s) future-field that no file's first header did; "
+        "their values are not kept"]

@@ -175,12 +175,8 @@ class ReadReport:
 
     def selection_text(self) -> str:
         """``3 outside the window, 2 excluded by --regions``: the files not opened, by cause."""
-        text = f"{self.files_pruned_window} outside the window"
-        if self.files_excluded_accounts:
-            text += f", {self.files_excluded_accounts} excluded by --accounts"
-        if self.files_excluded_regions:
-            text += f", {self.files_excluded_regions} excluded by --regions"
-        return text
+        return selection_text({k: getattr(self, k) for k in
+                               ("files_pruned_window", "files_excluded_accounts", "files_excluded_regions")})
 
     def summary_line(self) -> str:
         return (
@@ -201,3 +197,13 @@ class ReadReport:
         for f in d["files"]:
             f["fields"] = list(f["fields"])
         return d
+
+
+def selection_text(report: dict[str, Any]) -> str:
+    """``3 outside the window, 2 excluded by --regions`` from a report's dict
+    (:meth:`ReadReport.to_dict`, or ``flowtools info``'s JSON)."""
+    text = f"{report.get('files_pruned_window', 0)} outside the window"
+    for key, option in (("files_excluded_accounts", "--accounts"), ("files_excluded_regions", "--regions")):
+        if report.get(key):
+            text += f", {report[key]} excluded by {option}"
+    return text

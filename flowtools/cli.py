@@ -66,6 +66,7 @@ def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
     g.add_argument("--log-format", metavar="FORMAT",
                    help="field list for files without a header line (AWS syntax '${version} ...' or bare names)")
     g.add_argument("--strict", action="store_true", help="any bad file or line is an error (exit 1)")
+    g.add_argument("--any-name", action="store_true", help="read every .gz/.log/.parquet/.txt file of a local folder as a flow log, whatever its name")
     g = p.add_argument_group("s3:// and cwlogs:// SOURCEs")
     g.add_argument("--profile", metavar="P", help="AWS profile (default: boto3's standard chain: environment, "
                    "AWS_PROFILE, SSO, instance role; AWS_ENDPOINT_URL is honoured)")
@@ -87,7 +88,7 @@ def _load(args, engine: str | None = None):
     flows = load(
         args.source, start=args.start, end=args.end, engine=engine or getattr(args, "engine", "duckdb"),
         strict=args.strict, all=args.all, accounts=args.accounts, regions=args.regions,
-        log_format=args.log_format, profile=args.profile, s3_mode=args.s3_mode,
+        log_format=args.log_format, profile=args.profile, s3_mode=args.s3_mode, any_name=args.any_name,
     )
     for line in flows.report.warning_lines():
         print(line, file=sys.stderr)

@@ -12,7 +12,7 @@ import polars as pl
 
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
-from flowtools.layout import discover, parse_key, select
+from flowtools.layout import discover, parse_key, select_explained
 from flowtools.read.reader import read_objects
 from flowtools.read.report import ReadReport
 from flowtools.window import Window
@@ -88,7 +88,7 @@ def _csv_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
                 accounts=None, regions=None, log_format=None, profile: str | None = None,
-                s3_mode: str = "auto", progress: bool | None = None):
+                s3_mode: str = "auto", progress: bool | None = None, any_name: bool = False):
     """(store, flow-log objects, single_file) for any SOURCE form: a local folder or file,
     ``s3://bucket/prefix`` (:mod:`flowtools.sources.s3`) or ``cwlogs://LOG_GROUP``
     (:mod:`flowtools.sources.cloudwatch`). Remote SOURCEs need a window or ``all``."""
@@ -100,7 +100,7 @@ def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
         from flowtools.sources.s3 import open_s3
 
         return open_s3(text, window=window, accounts=accounts, regions=regions, profile=profile, mode=s3_mode,
-                       progress=progress)
+                       progress=progress, any_name=any_name)
     if text.startswith("cwlogs://"):
         from flowtools.sources.cloudwatch import open_cloudwatch
 
@@ -112,7 +112,7 @@ def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
     if single:
         objects = [parse_key(listing[0].key, listing[0].size, any_name=True)]
     else:
-        objects = discover(listing)
+        objects = discover(listing, any_name=any_name)
     return store, objects, single
 
 
@@ -130,6 +130,7 @@ def load(
     profile: str | None = None,
     s3_mode: str = "auto",
     progress: bool | None = None,
+    any_name: bool = False,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
 
@@ -138,7 +139,10 @@ def load(
     prefix`` or ``cwlogs://LOG_GROUP``. ``start``/``end`` take ISO 8601, a date or a
     relative time (``-6h``); a missing side is open (a remote SOURCE needs a window, or
     ``all=True``). Only files that can hold records overlapping the window are listed and
-    opened, and only records overlapping it are kept.
+    opened, and only records overlapping it are kept. ``any_name=True`` (default False)
+    also reads the files of a local folder (or S3 prefix) named otherwise, when their names end in
+    ``.gz``, ``.log``, ``.parquet`` or ``.txt`` (not hidden files): a file that then is not a
+    flow log is a bad file.
 
     Remote SOURCEs: ``profile`` names the AWS profile (default: boto3's standard chain);
     ``s3_mode`` is ``"auto"`` (default: through the local cache when the selected objects
@@ -157,12 +161,11 @@ def load(
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
     store, objects, _single = open_source(source, window=window, all=all, accounts=accounts_l,
                                           regions=regions_l, log_format=log_format, profile=profile,
-                                          s3_mode=s3_mode, progress=progress)
-    kept, pruned = select(objects, window, accounts=accounts_l, regions=regions_l)
-    report = ReadReport(source=str(source), window=str(window), files_found=len(objects),
-                        files_pruned=len(pruned))
-    if not objects:
-        report.warnings.append(f"{source}: no flow-log files found")
+                                          s3_mode=s3_mode, progress=progress, any_name=any_name)
+    selection = select_explained(objects, window, accounts=accounts_l, regions=regions_l)
+    kept = selection.kept
+    report = ReadReport(source=str(source), window=str(window))
+    report.record_selection(objects, selection, window, any_name=any_name)
     bar = None
     try:
         kept = store.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events

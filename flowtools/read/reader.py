@@ -9,6 +9,14 @@ unknown fields of later files are columns from the start), derived columns are a
 records outside the window dropped, and the chunk handed to a sink: a DuckDB table (so
 memory stays bounded by a chunk) or a list of Polars frames.
 
+A file that is not what it should be is skipped with the reason (:mod:`flowtools.read.sniff`):
+a ``.gz`` that is not gzip (its first bytes), gzip corrupt from the start (the byte), a
+``.log.parquet`` that is not Parquet or lost its footer, a header line or Parquet schema
+that names no flow log (:func:`~flowtools.read.sniff.fields_problem`). A ``.gz`` holding
+plain text with a header line is read, and reported. A file with header lines after its
+first line (objects concatenated with ``cat``) is read again from its bytes, each run of
+lines with the fields of the header above it (:func:`~flowtools.read.text.split_at_headers`).
+
 Costs beyond the engine's own read, for many small files: planning decompresses the first
 64 KB of every text file in Python (~0.1 ms a file); per-file bookkeeping (record counts,
 line numbers, the per-file columns) works on runs of ``__file``, so it costs per file, not
@@ -37,6 +45,13 @@ from flowtools.fields import (
 from flowtools.layout import FlowLogObject
 from flowtools.read import text as tx
 from flowtools.read.report import BadLine, FileIssue, FileRead, ReadReport
+from flowtools.read.sniff import (
+    GZIP_MAGIC,
+    describe_bytes,
+    fields_problem,
+    is_binary,
+    parquet_problem,
+)
 from flowtools.window import Window
 
 _POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
@@ -116,6 +131,9 @@ class _Reader:
         self.progress = progress
         self.fields_of: dict[str, tuple[str, ...]] = {}
         self.extra: list[str] = []  # unknown field columns, in order of first appearance
+        #: files read with a problem that is not a bad line (a truncated gzip stream, a .gz
+        #: that is plain text): (reason, partial lines dropped), reported with the file
+        self.notes: dict[str, tuple[str, int]] = {}
         self.meta: pl.DataFrame | None = None
 
     # -- report ------------------------------------------------------------------------
@@ -140,7 +158,11 @@ class _Reader:
                     schema = pl.scan_parquet(path, storage_options=self.store.storage_options,
                                              hive_partitioning=False).collect_schema()
                 except _ENGINE_ERRORS as e:
-                    self.skip(path, f"unreadable Parquet file: {_first_line(e)}")
+                    self.skip(path, self._parquet_problem(path, e))
+                    continue
+                problem = fields_problem(list(schema), "columns")
+                if problem is not None:
+                    self.skip(path, problem)
                     continue
                 key = tuple((k, str(v)) for k, v in schema.items())
                 schemas[key] = schema
@@ -156,20 +178,8 @@ class _Reader:
             except OSError as e:
                 self.skip(path, f"unreadable: {e}")
                 continue
-            line = tx.first_line(head)
-            tokens = tuple(line.split(" ")) if line else ()
-            if not line:
-                self.skip(path, "empty or unreadable file (no header line)")
-                continue
-            if _looks_like_header(tokens):
-                key = (tokens, True)
-            elif fallback_fields is not None and tx.CWL_EXPORT_TIMESTAMP.match(tokens[0]):
-                # CloudWatch Logs export to S3: a timestamp before each record, no header.
-                key = ((tx.SKIP_FIELD, *fallback_fields), False)
-            elif fallback_fields is not None:
-                key = (fallback_fields, False)
-            else:
-                self.skip(path, "no header line (give the format with --log-format / log_format=)")
+            key = self._text_key(path, o, head, fallback_fields)
+            if key is None:
                 continue
             self.fields_of[path] = key[0]
             text[key].append(path)
@@ -193,6 +203,57 @@ class _Reader:
                                              ("source_file", "flow_log_id", "source_account_id", "source_region")},
         )
         return groups
+
+    def _text_key(self, path: str, o: FlowLogObject, head: bytes,
+                  fallback_fields: tuple[str, ...] | None) -> tuple[tuple[str, ...], bool] | None:
+        """(field list, has header line) of a text file from its first bytes, or None when
+        it cannot be read (skipped, with the reason: not gzip, not text, no header line,
+        a header naming no flow log). A ``.gz`` holding plain text with a header line is
+        read, with a note saying so (a problem file: an error under ``strict``)."""
+        gzipped = getattr(head, "gzip", head[:2] == GZIP_MAGIC)  # a store may give plain bytes
+        raw_start = getattr(head, "raw_start", head[:8])
+        if getattr(head, "problem", None):
+            self.skip(path, head.problem)
+            return None
+        not_gzip = o.key.lower().endswith(".gz") and not gzipped
+        if not gzipped and is_binary(head):
+            what = "not a gzip file" if not_gzip else "not a text flow log"
+            self.skip(path, f"{what} (first bytes {describe_bytes(raw_start)})")
+            return None
+        line = tx.first_line(head)
+        if not line:
+            self.skip(path, "empty file (the gzip data holds no lines)" if gzipped else "empty file (no lines)")
+            return None
+        tokens = tuple(line.split(" "))
+        if _looks_like_header(tokens):
+            problem = fields_problem(tokens, "header fields")
+            if problem is not None:
+                self.skip(path, problem)
+                return None
+            key = (tokens, True)
+        elif fallback_fields is not None and tx.CWL_EXPORT_TIMESTAMP.match(tokens[0]):
+            # CloudWatch Logs export to S3: a timestamp before each record, no header.
+            key = ((tx.SKIP_FIELD, *fallback_fields), False)
+        elif fallback_fields is not None:
+            key = (fallback_fields, False)
+        elif tx.looks_like_names(tokens):  # a header line, of something else
+            self.skip(path, fields_problem(tokens, "header fields"))
+            return None
+        else:
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            if not_gzip:
+                self.skip(path, f"not a gzip file (first bytes {describe_bytes(raw_start)}), nor text with "
+                                f"a header line (first line: {shown!r})")
+            else:
+                self.skip(path, f"no header line (first line: {shown!r}; give the format with --log-format / "
+                                "log_format=)")
+            return None
+        if not_gzip:
+            self.notes[path] = ("not gzip-compressed despite its .gz name: read as plain text", 0)
+        return key
+
+    def _parquet_problem(self, path: str, e: BaseException) -> str:
+        return parquet_problem(path, lambda: self.store.read_bytes(self.objects[path].key), _first_line(e))
 
     def output_columns(self) -> dict[str, pl.DataType]:
         """The final schema: canonical columns, then unknown fields as strings."""
@@ -225,8 +286,11 @@ class _Reader:
             nbad = len(bad_by_file.get(path, ()))
             self.report.files.append(FileRead(o.key, o.flow_log_id, o.account_id, o.region, o.layout, o.format,
                                               self.fields_of.get(path, ()), n - nbad, o.size))
-            if nbad:
-                self.report.add_issue(FileIssue(o.key, "malformed lines", False, nbad, n - nbad), bad_by_file[path])
+            note, partial = self.notes.pop(path, (None, 0))
+            if nbad or note:
+                reason = "; ".join(r for r in (note, "malformed lines" if nbad else None) if r)
+                self.report.add_issue(FileIssue(o.key, reason, False, nbad + partial, n - nbad),
+                                      bad_by_file.get(path, []))
         self.sink(self._canonical(checked.good))
         self._tick(len(paths))
 
@@ -275,7 +339,12 @@ class _Reader:
                         self._text_chunk(g, [p])
                     return
             else:
-                self._emit(checked, paths)
+                # Files with header lines inside (concatenated objects) are read again from
+                # their bytes, segment by segment; the others are done.
+                multi = checked.headers
+                self._emit(checked.without(multi), [p for p in paths if p not in multi])
+                for p in sorted(multi):
+                    self._salvage_text(g, p)
                 return
         for p in paths:
             self._salvage_text(g, p)
@@ -290,7 +359,9 @@ class _Reader:
             return tx.scan_files(paths, len(g.fields), **kw).collect()
 
     def _salvage_text(self, g: _Group, path: str) -> None:
-        """A file the engine cannot scan as it stands: parse what its bytes hold."""
+        """A file read from its bytes: one the engine cannot scan as it stands (truncated
+        or corrupt gzip, invalid UTF-8: what can be decompressed is kept, the cause
+        reported), or one with header lines inside (:meth:`_parse_text`)."""
         o = self.objects[path]
         try:
             data = self.store.read_bytes(o.key)
@@ -299,25 +370,44 @@ class _Reader:
             return
         text_bytes, problem = tx.decompress_salvage(data)
         try:
-            raw = tx.parse_bytes(text_bytes, len(g.fields), path, has_header_line=g.has_header)
-            checked = tx.check(raw, list(g.fields), header_lines=1 if g.has_header else 0, check_encoding=True)
+            checked = self._parse_text(g, path, text_bytes)
         except _ENGINE_ERRORS as e:
             self.skip(path, f"unreadable: {_first_line(e)}")
             return
         if not checked.lines and problem:
             self.skip(path, problem)
             return
-        before = len(self.report.issues)
-        self._emit(checked, [path])
         if problem:
-            mine = [i for i in self.report.issues[before:] if i.file == o.key]
-            partial = 1 if "incomplete last line" in problem else 0
-            if mine:
-                mine[0].reason = f"{problem}; malformed lines"
-                mine[0].lines_skipped += partial
-            else:
-                kept = checked.lines.get(path, 0)
-                self.report.add_issue(FileIssue(o.key, problem, False, partial, kept))
+            self.notes[path] = (problem, 1 if "incomplete last line" in problem else 0)
+        self._emit(checked, [path])
+
+    def _parse_text(self, g: _Group, path: str, data: bytes) -> tx.Checked:
+        """Parse and check decompressed text; a file with header lines after its first line
+        is split there and each segment read with its header's fields (header lines are
+        neither records nor bad lines; line numbers stay the file's)."""
+        header_lines = 1 if g.has_header else 0
+        raw = tx.parse_bytes(data, len(g.fields), path, has_header_line=g.has_header)
+        checked = tx.check(raw, list(g.fields), header_lines=header_lines, check_encoding=True)
+        if not checked.headers:
+            return checked
+        segments = tx.split_at_headers(data, g.fields, g.has_header)
+        if len(segments) == 1:
+            return checked
+        known = set(self.output_columns())
+        goods, bads, lines = [], [], 0
+        for seg in segments:
+            raw = tx.parse_bytes(seg.data, len(seg.fields), path, has_header_line=seg.has_header)
+            c = tx.check(raw, list(seg.fields), header_lines=1 if seg.has_header else 0, check_encoding=True)
+            goods.append(c.good)
+            bads.append(c.bad.with_columns(pl.col("__line") + (seg.first_line - 1)))
+            lines += c.lines.get(path, 0)
+            lost = [f for f in seg.fields if column_name(f) not in known and not f.startswith("__")]
+            if lost:
+                self.report.warnings.append(
+                    f"{self.objects[path].key}: line {seg.first_line}: the header line names field(s) "
+                    f"{', '.join(lost)} that no file's first header did; their values are not kept")
+        return tx.Checked(pl.concat(goods, how="diagonal_relaxed"), {path: lines} if lines else {},
+                          pl.concat(bads))
 
     def _parquet_chunk(self, g: _Group, paths: list[str]) -> None:
         try:
@@ -330,7 +420,7 @@ class _Reader:
                 for p in paths:
                     self._parquet_chunk(g, [p])
                 return
-            self.skip(paths[0], f"unreadable Parquet file: {_first_line(e)}")
+            self.skip(paths[0], self._parquet_problem(paths[0], e))
             return
         self._emit(tx.Checked(df, lines, tx.no_bad_lines()), paths)
 

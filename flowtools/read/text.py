@@ -12,7 +12,10 @@ same as a plain untyped ``scan_csv``; the one copy of its many small chunks into
 
 Files whose bytes Polars cannot read at all (truncated gzip, invalid UTF-8) go through
 :func:`decompress_salvage` and :func:`parse_bytes`, which keep what can be decompressed
-and apply the same rules.
+and apply the same rules; the problem they report names the byte offset of the damage and
+the lines read before it. A line of field names after the first line (files concatenated
+with ``cat``) is found by one hash lookup per row in :func:`check`; only such files are
+read again, split at those lines (:func:`split_at_headers`).
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ import itertools
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from flowtools.fields import BY_COLUMN, NULL_TOKEN, column_name, field_type
+from flowtools.read.sniff import GZIP_MAGIC, fields_problem
 
 _POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
 _HEADER_TOKEN = re.compile(r"^[a-z][a-z0-9_-]*$")
-_GZIP_MAGIC = b"\x1f\x8b"
 #: A CloudWatch Logs export to S3 puts the event's ISO timestamp before each record.
 CWL_EXPORT_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 #: Pseudo field for a token that is read and dropped (the export timestamp).
@@ -47,6 +50,11 @@ def looks_like_header(tokens: Sequence[str]) -> bool:
         and len(set(tokens)) == len(tokens)
         and any(column_name(t) in BY_COLUMN for t in tokens)
     )
+
+
+def looks_like_names(tokens: Sequence[str]) -> bool:
+    """A line of two or more distinct field-like names (a header line, if of something else)."""
+    return len(tokens) > 1 and all(_HEADER_TOKEN.match(t) for t in tokens) and len(set(tokens)) == len(tokens)
 
 
 def raw_schema(n: int) -> dict[str, pl.DataType]:
@@ -106,6 +114,20 @@ class Checked:
     good: pl.DataFrame  # typed field columns (canonical names) and ``__file``, good lines only
     lines: dict[str, int]  # records (good and bad lines) per file that has any
     bad: pl.DataFrame  # ``__file``, ``__line`` (1-based, header counted), ``__reason``; sorted
+    #: files holding header lines after their first line (objects concatenated with
+    #: ``cat``): rows read with the wrong field list; read them with :func:`split_at_headers`
+    headers: set[str] = field(default_factory=set)
+
+    def without(self, files: set[str]) -> Checked:
+        """This read minus the rows, counts and bad lines of ``files``."""
+        if not files:
+            return self
+        names = list(files)
+        return Checked(
+            self.good.filter(~pl.col("__file").cast(pl.String).is_in(names)),
+            {f: n for f, n in self.lines.items() if f not in files},
+            self.bad.filter(~pl.col("__file").is_in(names)),
+        )
 
 
 def _rules(fields: Sequence[str], check_encoding: bool) -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
@@ -150,16 +172,19 @@ def check(raw: pl.DataFrame, fields: Sequence[str], *, header_lines: int, check_
     from each file's position among the raw rows.
     """
     typed, bad, reason = _rules(fields, check_encoding)
+    header_row = _header_candidate(fields)
     # A scan of many small files gives a few hundred rows per chunk. One copy into a single
     # chunk costs less than evaluating the rules chunk by chunk, and the in-memory engine
     # keeps the result in one chunk (the streaming one would split it into morsels): later
     # steps and the hand-over to DuckDB (Arrow batches must align) need no further copy.
     raw = raw.rechunk()
-    out = raw.lazy().select([*typed, pl.col("__file"), bad.alias("__bad")]).collect(engine="in-memory")
+    out = raw.lazy().select([*typed, pl.col("__file"), bad.alias("__bad"), header_row.alias("__hdr")]
+                            ).collect(engine="in-memory")
     lines = lines_per_file(raw)
+    headers = _files_with_headers(raw, out.drop_in_place("__hdr"), len(fields))
     mask = out.drop_in_place("__bad")
     if not mask.any():
-        return Checked(out, lines, no_bad_lines())
+        return Checked(out, lines, no_bad_lines(), headers)
     explained = (
         raw.lazy().with_row_index("__row").filter(mask)
         .select(pl.col("__file").cast(pl.String), pl.col("__row").cast(pl.Int64).alias("__row"),
@@ -172,7 +197,68 @@ def check(raw: pl.DataFrame, fields: Sequence[str], *, header_lines: int, check_
     explained = explained.join(first, on="__file").select(
         "__file", (pl.col("__row") - pl.col("__first") + 1 + header_lines).alias("__line"), "__reason"
     ).sort("__file", "__line")
-    return Checked(out.filter(~mask), lines, explained)
+    return Checked(out.filter(~mask), lines, explained, headers)
+
+
+def _header_names(fields: Sequence[str]) -> list[str]:
+    """Names a header line may start with: the catalogue's fields and this header's."""
+    return sorted({f.name for f in BY_COLUMN.values()} | {f for f in fields if not f.startswith("__")})
+
+
+def _header_candidate(fields: Sequence[str]) -> pl.Expr:
+    """Rows that may be a header line: the first token is a field name (one hash lookup
+    per row; :func:`_files_with_headers` checks the few candidates fully)."""
+    return pl.col("__f0").is_in(_header_names(fields))
+
+
+def _files_with_headers(raw: pl.DataFrame, candidate: pl.Series, n: int) -> set[str]:
+    """Files with a row that is a header line: every token a field-like name (vectorised
+    over the candidate rows only, which a clean file has none of)."""
+    if not candidate.any():
+        return set()
+    rows = raw.filter(candidate)
+    cols = [pl.col(f"__f{i}") for i in range(n)] + [pl.col("__extra")]
+    is_header = pl.all_horizontal([c.is_null() | c.str.contains(_HEADER_TOKEN.pattern) for c in cols])
+    hit = rows.filter(is_header & (pl.sum_horizontal([c.is_not_null() for c in cols]) >= 2))
+    return set(hit.get_column("__file").cast(pl.String).unique().to_list())
+
+
+@dataclass
+class Segment:
+    """A run of lines under one header line: its fields, its bytes (header line first
+    when ``has_header``) and the file line number its bytes start at (1-based)."""
+
+    fields: tuple[str, ...]
+    has_header: bool
+    first_line: int
+    data: bytes
+
+
+def split_at_headers(data: bytes, fields: Sequence[str], has_header: bool) -> list[Segment]:
+    """Split decompressed text at each header line after the first (files concatenated
+    with ``cat``): each segment is read with its own header's fields.
+
+    A header line here is a line of field names (:func:`looks_like_header`, starting with a
+    catalogue field or one of ``fields``) that :func:`flowtools.read.sniff.fields_problem`
+    accepts; other lines are records (or bad lines). One regex pass over the bytes (C speed);
+    Python runs per header line found.
+    """
+    names = b"|".join(re.escape(n.encode()) for n in _header_names(fields))
+    pattern = re.compile(rb"^(?:" + names + rb")(?: [a-z][a-z0-9_-]*)+[ \t\r]*$", re.M)
+    segments: list[Segment] = []
+    start, cur_fields, cur_header, line = 0, tuple(fields), has_header, 1
+    for m in pattern.finditer(data):
+        if m.start() == 0 and has_header:
+            continue  # the first header: already ``fields``
+        tokens = tuple(m.group().decode().split())
+        if not looks_like_header(tokens) or fields_problem(tokens) is not None:
+            continue
+        if m.start() > start:
+            segments.append(Segment(cur_fields, cur_header, line, data[start : m.start()]))
+            line += data.count(b"\n", start, m.start())
+        start, cur_fields, cur_header = m.start(), tokens, True
+    segments.append(Segment(cur_fields, cur_header, line, data[start:]))
+    return segments
 
 
 def lines_per_file(df: pl.DataFrame) -> dict[str, int]:
@@ -189,38 +275,73 @@ def no_bad_lines() -> pl.DataFrame:
     return pl.DataFrame(schema={"__file": pl.String, "__line": pl.Int64, "__reason": pl.String})
 
 
+#: Compressed bytes fed to zlib at a time when salvaging (the decompressor is copied before
+#: each step, so a corrupt byte is located within the step without starting over).
+_INFLATE_STEP = 1 << 16
+
+
+def _error_offset(before, chunk: bytes, base: int) -> tuple[int, bytes]:
+    """(file offset of the byte in ``chunk`` at which zlib fails, what it decompressed
+    before), given a copy of the decompressor as it was before ``chunk``. Byte by byte:
+    a failing file only (~30 ms per 64 KB step)."""
+    out = []
+    for i in range(len(chunk)):
+        try:
+            out.append(before.decompress(chunk[i : i + 1]))
+        except zlib.error:
+            return base + i, b"".join(out)
+    return base + len(chunk), b"".join(out)
+
+
+def _inflate(data: bytes) -> tuple[bytes, str | None]:
+    """Decompress every gzip member of ``data`` as far as the bytes allow:
+    (bytes decompressed, problem or None); the problem names the byte offset."""
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        d = zlib.decompressobj(wbits=31)
+        while not d.eof:
+            chunk = data[pos : pos + _INFLATE_STEP]
+            if not chunk:
+                return b"".join(out), "truncated gzip stream"
+            before = d.copy()
+            try:
+                out.append(d.decompress(chunk))
+            except zlib.error as e:
+                at, good = _error_offset(before, chunk, pos)
+                out.append(good)
+                reason = str(e).split(": ", 1)[-1]
+                return b"".join(out), f"corrupt gzip data at byte {at} ({reason})"
+            pos += len(chunk) - len(d.unused_data)
+        rest = data[pos : pos + 2]
+        if rest and rest != GZIP_MAGIC:
+            if data[pos:].strip(b"\x00"):
+                return b"".join(out), f"trailing garbage after the gzip data at byte {pos}"
+            break
+    return b"".join(out), None
+
+
 def decompress_salvage(data: bytes) -> tuple[bytes, str | None]:
     """Decompress gzip (all members) as far as the bytes allow.
 
-    Returns (text bytes up to the last complete line, problem or None). Bytes without the
-    gzip magic are taken as plain text.
+    Returns (text bytes up to the last complete line, problem or None): ``truncated gzip
+    stream (N lines read before the cut)``, ``corrupt gzip data at byte B (zlib's reason;
+    N lines read before it)``, ``trailing garbage after the gzip data at byte B``, each
+    followed by ``; incomplete last line dropped`` when a partial line was dropped. Bytes
+    without the gzip magic are taken as plain text. Cost: one pass of zlib over the file.
     """
-    if not data.startswith(_GZIP_MAGIC):
+    if not data.startswith(GZIP_MAGIC):
         return data, None
-    out = []
-    problem = None
-    rest = data
-    while rest:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            out.append(d.decompress(rest))
-            out.append(d.flush())
-        except zlib.error as e:
-            problem = f"corrupt gzip data ({e})"
-            break
-        if not d.eof:
-            problem = "truncated gzip file (unexpected end of data)"
-            break
-        rest = d.unused_data
-        if rest and not rest.startswith(_GZIP_MAGIC):
-            if rest.strip(b"\x00"):
-                problem = "trailing garbage after gzip data"
-            break
-    text = b"".join(out)
+    text, problem = _inflate(data)
     if problem is not None:
         cut = text.rfind(b"\n")
         partial = text[cut + 1 :] if cut >= 0 else text
         text = text[: cut + 1] if cut >= 0 else b""
+        lines = text.count(b"\n")
+        if problem.startswith("truncated"):
+            problem += f" ({lines} lines read before the cut)"
+        elif problem.startswith("corrupt"):
+            problem = problem[:-1] + f"; {lines} lines read before it)"
         if partial:
             problem += "; incomplete last line dropped"
     return text, problem
@@ -233,17 +354,37 @@ def first_line(data: bytes) -> str:
     return line.decode("utf-8", errors="replace").strip()
 
 
-def read_head(path_or_bytes, limit: int = 1 << 16) -> bytes:
-    """Decompressed first bytes of a (possibly gzip) file, enough for the header line."""
+class Head(bytes):
+    """The first decompressed bytes of a text object (:func:`read_head`), with what the
+    raw bytes were: ``gzip`` (they start with gzip's magic), ``raw_start`` (their first
+    bytes) and ``problem`` (why decompression failed at once, else None)."""
+
+    gzip: bool = False
+    raw_start: bytes = b""
+    problem: str | None = None
+
+
+def read_head(path_or_bytes, limit: int = 1 << 16) -> Head:
+    """Decompressed first bytes of a (possibly gzip) file, enough for the header line.
+
+    Never raises for bad data (it may run in a download pool): a gzip stream corrupt from
+    the start gives an empty :class:`Head` whose ``problem`` says where."""
     if isinstance(path_or_bytes, bytes | bytearray):
         raw = bytes(path_or_bytes[:limit])
     else:
         with open(path_or_bytes, "rb") as f:
             raw = f.read(limit)
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    d = zlib.decompressobj(wbits=31)
-    try:
-        return d.decompress(raw, limit)
-    except zlib.error:
-        return b""
+    if not raw.startswith(GZIP_MAGIC):
+        head = Head(raw)
+    else:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            head = Head(d.decompress(raw, limit))
+            problem = None
+        except zlib.error as e:
+            head = Head(b"")
+            problem = f"corrupt gzip data at byte {_error_offset(zlib.decompressobj(wbits=31), raw, 0)[0]} " \
+                      f"({str(e).split(': ', 1)[-1]})"
+        head.gzip, head.problem = True, problem
+    head.raw_start = raw[:8]
+    return head

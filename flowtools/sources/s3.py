@@ -596,8 +596,9 @@ class Listing:
 
 def list_objects(uri: str, *, window: Window, accounts: Sequence[str] | None = None,
                  regions: Sequence[str] | None = None, profile: str | None = None,
-                 progress: bool | None = None) -> Listing:
-    """List the flow-log objects of ``uri`` for ``window`` (pruned listing, then discovery)."""
+                 progress: bool | None = None, any_name: bool = False) -> Listing:
+    """List the flow-log objects of ``uri`` for ``window`` (pruned listing, then discovery;
+    ``any_name``: see :func:`flowtools.layout.discover`)."""
     bucket, prefix = parse_uri(uri)
     session, client = _client(profile)
     region = _bucket_region(client, bucket, profile)
@@ -618,14 +619,15 @@ def list_objects(uri: str, *, window: Window, accounts: Sequence[str] | None = N
     finally:
         bar.close()
     relative = [ObjectInfo(o.key[len(prefix):], o.size, o.etag) for o in listing]
-    return Listing(session, client, bucket, prefix, region, discover(relative), False, lister.stats)
+    return Listing(session, client, bucket, prefix, region, discover(relative, any_name=any_name), False, lister.stats)
 
 
 def open_s3(uri: str, *, window: Window, accounts: Sequence[str] | None = None, regions: Sequence[str] | None = None,
-            profile: str | None = None, mode: str = "auto", progress: bool | None = None
-            ) -> tuple[S3Store, list[FlowLogObject], bool]:
+            profile: str | None = None, mode: str = "auto", progress: bool | None = None,
+            any_name: bool = False) -> tuple[S3Store, list[FlowLogObject], bool]:
     """(store, flow-log objects, single_file) for an ``s3://`` SOURCE (see the module docstring)."""
-    found = list_objects(uri, window=window, accounts=accounts, regions=regions, profile=profile, progress=progress)
+    found = list_objects(uri, window=window, accounts=accounts, regions=regions, profile=profile, progress=progress,
+                         any_name=any_name)
     store = S3Store(found.session, found.client, found.bucket, found.prefix, region=found.region, profile=profile,
                     mode=mode)
     store.stats.list_requests, store.stats.prefixes_listed = found.stats.requests, len(found.stats.prefixes)

@@ -117,8 +117,10 @@ def cmd_info(args) -> int:
         return EXIT_OK
     out = sys.stdout
     out.write(f"source    {info['source']}\nwindow    {info['window']}\n")
+    from flowtools.read.report import selection_text
+
     out.write(f"files     {info['files_read']} read, {info['files_skipped']} skipped, "
-              f"{info['files_pruned']} outside the window ({info['files_found']} found)\n")
+              f"{selection_text(info)} ({info['files_found']} found)\n")
     out.write(f"records   {info['records']} ({info['lines_skipped']} line(s) skipped)\n")
     first, last = info["first_record"], info["last_record"]
     out.write(f"time      {f'{first} .. {last}' if first and last else '- (no records)'}\n")
@@ -415,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(FLOWTOOLS_CACHE_DIR sets the folder)")
     _store_commands(add)
     _athena_commands(sub)
+    from flowtools import cli_decisions
+
+    _EXAMPLES.update(cli_decisions.EXAMPLES)
+    cli_decisions.register(add, source_options=_source_options, format_option=_format_option, load=_load)
     return parser
 
 

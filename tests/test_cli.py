@@ -148,7 +148,8 @@ def test_relative_times_are_values_in_every_command(value):
     with_times = [name for name, p in _subcommands().items() if "--start T" in p.format_help()]
     assert {"info", "sql", "exposure", "report", "fetch"} <= set(with_times)
     for name in with_times:
-        argv = _without_window(shlex.split(_EXAMPLES[name])[1:])
+        lines = _EXAMPLES[name].splitlines()  # the example line with a window, else the first
+        argv = _without_window(shlex.split(next((x for x in lines if "--start" in x), lines[0]))[1:])
         args = build_parser().parse_args([*argv[:2], "--start", value, *argv[2:], "--end", value])
         assert (args.start, args.end) == (value, value), name
     args = build_parser().parse_args(["sql", "src", "--", "--start"])  # after --: positional
@@ -231,3 +232,10 @@ def test_exposure_table_shows_port_ranges(capsys, sample_dir):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "flowtools.cli", "--help"], capture_output=True, text=True, check=True)
     assert "exposure" in out.stdout
+
+
+def test_info_names_the_filter_that_excluded_files(tree, capsys):
+    code, out, err = run(capsys, "info", str(tree), "--regions", "eu-west-9")
+    assert code == 0
+    assert "0 outside the window, 2 excluded by --regions (2 found)" in out
+    assert "--regions eu-west-9 matched none of the 2 flow-log files; regions found: us-east-1" in err

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from flowlog_files import REPO, SAMPLES
 
-from flowtools.report.render import execute, figure_count, notebooks
+from flowtools.report.render import execute, figure_count, notebooks, read_report
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_investigate_resource",
@@ -63,7 +63,9 @@ def _html(nb) -> str:
 
 
 def _text(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    """Printed text and the text form of displayed values (the read report is one)."""
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in nb.cells
+                   for o in c.get("outputs", []))
 
 
 @pytest.mark.slow
@@ -75,6 +77,7 @@ def test_runs_top_to_bottom_on_the_sample(sample_dir, path, tmp_path):
                and "injected-parameters" not in c.metadata.get("tags", [])), "every cell shows something"
     assert figure_count(nb) == FIGURES[path.stem]
     assert "151523 record(s)" in _text(nb)  # the whole sample was read
+    assert read_report(nb)["records"] == 151523  # and `flowtools report` can tell (the read report's JSON)
     html = _html(nb)
     assert "<table" in html
     if path.stem == "02_internet_exposure":

@@ -268,7 +268,7 @@ def cmd_cache(args) -> int:
 def cmd_report(args) -> int:
     from flowtools.enrich.ip_ranges import IpRangesError
     from flowtools.errors import InventoryError, SourceError
-    from flowtools.report.render import notebook_path, report
+    from flowtools.report.render import NothingToReport, notebook_path, preflight, report
     from flowtools.window import Window, iso
 
     # Checked here, before a kernel starts: bad times, a missing file, an unbounded remote read.
@@ -293,9 +293,18 @@ def cmd_report(args) -> int:
                   "inventory": local(args.inventory, InventoryError, "inventory"),
                   "ip_ranges": local(args.ip_ranges, IpRangesError, "ip-ranges file"),
                   "engine": args.engine, "strict": args.strict, "load_options": load_options}
-    span = "everything" if window.is_open else window
-    print(f"flowtools report: running {notebook.stem} on {args.source}, window {span} ...", file=sys.stderr)
-    result = report(args.out, parameters=parameters, notebook=notebook)
+    # The read report comes back from the kernel (the loading cell displays it); an empty
+    # window is an error (exit 1), found before a kernel starts for a local SOURCE.
+    try:
+        preflight(parameters["source"], window, accounts=args.accounts, regions=args.regions)
+        span = "everything" if window.is_open else window
+        print(f"flowtools report: running {notebook.stem} on {args.source}, window {span} ...", file=sys.stderr)
+        result = report(args.out, parameters=parameters, notebook=notebook)
+    except NothingToReport as e:
+        print("\n".join([*e.read_report["warnings"], e.read_report["summary"]]), file=sys.stderr)
+        raise
+    if result.read_report is not None:
+        print("\n".join([*result.read_report["warnings"], result.read_report["summary"]]), file=sys.stderr)
     print(f"flowtools report: wrote {result.path.resolve()} ({result.bytes / 1e6:.1f} MB, {result.figures} "
           f"figure(s)) in {result.seconds:.1f} s", file=sys.stderr)
     print(result.path.resolve())

@@ -4,7 +4,7 @@ Each field has its AWS name (as in a log format string and a text file's header)
 canonical column name (AWS's Parquet name: ``-`` replaced by ``_``), its type (AWS's
 Parquet type), the flow-log version that introduced it, and its meaning.
 
-Facts come from ``shared/reference/vpc-flow-logs.md`` (AWS's user guide, field tables of
+Facts: ``docs/format.md`` "Records and fields" (AWS's user guide, field tables of
 2023-2026). Transit Gateway flow logs (version 6) are a different resource and out of
 scope: their fields, if met in a header, are kept as unknown string columns.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import secrets
 import shutil
@@ -20,7 +21,8 @@ import nbformat
 import pytest
 from flowlog_files import REPO, SAMPLES
 
-from flowtools.report.render import execute, figure_count, notebooks
+import flowtools.notebook
+from flowtools.report.render import execute, figure_count, notebooks, read_report
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_investigate_resource",
@@ -52,6 +54,31 @@ def test_stored_without_outputs_with_an_explanation_and_a_parameters_cell(path):
     assert namespace["source"] is None and namespace["engine"] == "duckdb"  # the embedded sample by default
     assert nb.metadata.kernelspec.name == "python3"
     assert set(nb.metadata) <= {"kernelspec", "language_info"}
+    boot = code[1].source  # the next cell loads through the package's bootstrap, nothing repeated
+    assert "notebook.start(source, start=start, end=end, inventory=inventory, ip_ranges=ip_ranges" in boot
+    assert "flowtools.load(" not in boot and "sample_paths" not in boot
+    sources = "\n".join(c.source for c in code)
+    assert not re.search(r"\.sql\(\s*f[\"']", sources), "SQL takes values as parameters, never formatted in"
+    assert "flowtools.enrich." not in sources  # the callable only: the subpackage's modules may move
+
+
+def test_the_bootstrap_loads_the_sample_by_default_and_prints_the_read_report(sample_dir, capsys):
+    window = {"start": "2026-11-20T02:00Z", "end": "2026-11-20T03:00Z"}
+    session = flowtools.notebook.start(**window)  # outside IPython: the read report is printed
+    assert capsys.readouterr().out.strip() == session.flows.report.summary_line()
+    assert session.flows.report.records > 0 and session.source == str(SAMPLES)
+    assert session.inventory is not None and session.inventory_path == str(SAMPLES / "inventory")
+    assert session.ip_ranges is not None and session.ip_ranges_path == str(SAMPLES / "ip-ranges.json")
+    own = flowtools.notebook.start(str(SAMPLES), engine="polars", load_options={"regions": "eu-west-1"}, **window)
+    assert own.inventory is None and own.ip_ranges is None  # a SOURCE given: no sample inventory
+    assert own.flows.engine == "polars" and own.flows.to_polars()["source_region"].unique().to_list() == ["eu-west-1"]
+
+
+def test_importing_the_bootstrap_does_nothing(tmp_path):
+    run = subprocess.run([sys.executable, "-c", "import flowtools.notebook"], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "FLOWTOOLS_CACHE_DIR": str(tmp_path / "cache")}, timeout=60)
+    assert run.returncode == 0 and run.stdout == run.stderr == ""
+    assert list(tmp_path.iterdir()) == []  # no sample generated, nothing cached
 
 
 def _errors(nb) -> list[str]:
@@ -63,7 +90,9 @@ def _html(nb) -> str:
 
 
 def _text(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    """Printed text and the text form of displayed values (the read report is one)."""
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in nb.cells
+                   for o in c.get("outputs", []))
 
 
 @pytest.mark.slow
@@ -75,6 +104,7 @@ def test_runs_top_to_bottom_on_the_sample(sample_dir, path, tmp_path):
                and "injected-parameters" not in c.metadata.get("tags", [])), "every cell shows something"
     assert figure_count(nb) == FIGURES[path.stem]
     assert "151523 record(s)" in _text(nb)  # the whole sample was read
+    assert read_report(nb)["records"] == 151523  # and `flowtools report` can tell (the read report's JSON)
     html = _html(nb)
     assert "<table" in html
     if path.stem == "02_internet_exposure":

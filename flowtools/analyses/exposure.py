@@ -1,4 +1,4 @@
-"""Internet exposure: which interfaces and ports the internet really reaches (DESIGN.md).
+"""Internet exposure: which interfaces and ports the internet really reaches (docs/design.md).
 
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
@@ -24,7 +24,7 @@ time, and everything else on small tables.
 * The returned frame aggregates those into findings lazily (hash aggregates, joins with
   small side tables, one rank window over the peers of each finding).
 
-How a record is read (the steps of DESIGN.md "Internet exposure"):
+How a record is read (the steps of docs/design.md "Internet exposure"):
 
 1. **Orientation**: ``flow_direction`` when present (``field``); else the interface's own
    addresses from the inventory (``inventory``); else address classes, an internet
@@ -117,7 +117,7 @@ PROTOCOL_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
 #: Statuses in output order (``configured`` findings come from the security-group step).
 STATUSES = ("exposed", "reachable", "blocked", "configured")
 
-#: The output columns (the JSON contract of DESIGN.md), in order, with their types:
+#: The output columns (the JSON contract of docs/design.md), in order, with their types:
 #: strings unless noted; ``port``/``port_to`` int32 (``port`` null for ICMP, ``port_to``
 #: null except for ``configured``), ``sg_open`` boolean (null: filled by enrichment),
 #: ``peers``/``connections``/``bytes_in``/``bytes_out`` int64, ``first_seen``/``last_seen``
@@ -174,7 +174,7 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     relation on the same connection) or a ``polars.LazyFrame``/``DataFrame`` (the result
     is a ``LazyFrame``), in the canonical schema. ``inventory`` (optional) tells the
     interfaces' own addresses, the estate's VPC CIDRs and public IPs (never internet
-    peers), names, types and owners. ``method``: ``"full"`` (DESIGN.md steps 1-6) or
+    peers), names, types and owners. ``method``: ``"full"`` (docs/design.md steps 1-6) or
     ``"naive"`` (accepted records from public ``srcaddr``, for comparison).
 
     With security groups in the inventory (full method), ``sg_open`` says whether the
@@ -498,7 +498,7 @@ def _orientation(pairs: pl.DataFrame, addresses: _Addresses, interfaces: _Interf
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
               for w in ("ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
-    # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
+    # interface's (docs/format.md "Addresses": NAT gateway, transit gateway, load balancer back end).
     carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
                & col("pdst_inet").fill_null(False)) | (
         ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))

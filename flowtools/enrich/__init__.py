@@ -1,7 +1,7 @@
 """Enrichment: the inventory, ip-ranges, port names, and side tables joined to flows.
 
 The package is callable: ``flowtools.enrich(flows, inventory=..., ip_ranges=...)`` is
-:func:`flowtools.enrich.joins.enrich` (the DESIGN's public name), while
+:func:`flowtools.enrich.joins.enrich` (the public name in docs/design.md), while
 ``flowtools.enrich.inventory`` and the other modules stay importable as usual.
 
 A *side table* is a small table computed in Python (distinct addresses classified,

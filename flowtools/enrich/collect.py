@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from flowtools import aws
 from flowtools.errors import FlowtoolsError, UsageError
 
-#: kind -> (boto3 operation, result key) for the inventory contract (DESIGN "Enrichment").
+#: kind -> (boto3 operation, result key) for the inventory contract (docs/design.md "Inventory layout").
 KINDS: dict[str, tuple[str, str]] = {
     "network-interfaces": ("describe_network_interfaces", "NetworkInterfaces"),
     "instances": ("describe_instances", "Reservations"),

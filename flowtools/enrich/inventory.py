@@ -1,6 +1,6 @@
 """The AWS inventory: what ``aws ec2 describe-<kind> --output json`` prints, as tables.
 
-Layout (DESIGN.md "Enrichment", a contract): a folder, searched recursively, of files named
+Layout (docs/design.md "Inventory layout", a contract): a folder, searched recursively, of files named
 ``<account-id>-<region>-describe-<kind>.json``, kind one of ``network-interfaces``,
 ``instances``, ``vpcs``, ``subnets``, ``security-groups``; account and region come from
 the name. Any kind may be missing: the tables of missing kinds are empty (with their
@@ -77,7 +77,7 @@ _ANY_KIND = re.compile(r"-describe-(?P<kind>" + "|".join(re.escape(k) for k in K
 
 #: Interface types that only forward traffic (they yield no exposure findings). AWS's SDK
 #: enum says ``natGateway``; the API and real inventories say ``nat_gateway``
-#: (reference §7): both are accepted and normalised to ``nat_gateway``.
+#: (docs/format.md "Interface types"): both are accepted and normalised to ``nat_gateway``.
 NAT_GATEWAY = "nat_gateway"
 INTERFACE_TYPE_ALIASES = {"natGateway": NAT_GATEWAY}
 FORWARDING_TYPES = frozenset({NAT_GATEWAY, "transit_gateway", "regional_nat_gateway"})

@@ -1,11 +1,21 @@
-"""Reports: plotly figures from frames (:mod:`.figures`) and notebook -> HTML (:mod:`.render`)."""
+"""Reports: plotly figures from frames (:mod:`.figures`) and notebook -> HTML (:mod:`.render`).
+
+This module is light (no plotly, no nbclient): the notebooks' loading step uses
+:func:`sample_paths` and :func:`show_read_report`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-__all__ = ["sample_paths"]
+__all__ = ["READ_REPORT_MIME", "read_report_payload", "sample_paths", "show_read_report"]
+
+#: MIME type of the machine-readable read report a notebook's loading step displays next
+#: to its text (:func:`show_read_report`); ``flowtools report`` reads it from the executed
+#: notebook (:func:`flowtools.report.render.read_report`) and removes it from the HTML.
+READ_REPORT_MIME = "application/vnd.flowtools.read-report+json"
 
 
 def sample_paths(source=None, inventory=None, ip_ranges=None):
@@ -25,3 +35,32 @@ def sample_paths(source=None, inventory=None, ip_ranges=None):
     inventory = inventory if inventory is not None else str(root / "inventory")
     ip_ranges = ip_ranges if ip_ranges is not None else str(root / "ip-ranges.json")
     return os.fspath(root), inventory, ip_ranges
+
+
+def read_report_payload(report: Any) -> dict[str, Any]:
+    """The read report as the small JSON document :data:`READ_REPORT_MIME` carries: the
+    counts, the warning lines (one per problem file, as every command prints them) and
+    the one-line summary. Not the per-file list: a year of logs is 100,000 files."""
+    return {"source": report.source, "window": report.window, "files_found": report.files_found,
+            "files_pruned": report.files_pruned, "files_read": report.files_read,
+            "files_skipped": report.files_skipped, "records": report.records,
+            "lines_skipped": report.lines_skipped, "warnings": report.warning_lines(),
+            "summary": report.summary_line()}
+
+
+def show_read_report(report: Any) -> None:
+    """Show a :class:`~flowtools.ReadReport` in a notebook: the warning lines then the
+    summary line as text, with the same report as :data:`READ_REPORT_MIME` JSON in the
+    same output (Jupyter shows the text; ``flowtools report`` reads the JSON). Outside
+    IPython the text is printed."""
+    payload = read_report_payload(report)
+    text = "\n".join([*payload["warnings"], payload["summary"]])
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - ipykernel is a dependency
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(text)
+        return
+    display({"text/plain": text, READ_REPORT_MIME: payload}, raw=True)

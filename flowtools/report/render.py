@@ -15,6 +15,14 @@ with nbconvert to one HTML file that works offline:
   check that fails (:class:`ReportError`) rather than write a page with a remote reference;
 * strings from logs and the inventory are escaped by the figure and table functions that
   display them (:mod:`flowtools.report.figures`).
+
+The read report comes back from the kernel: the notebook's loading step displays it as
+:data:`~flowtools.report.READ_REPORT_MIME` JSON next to its text
+(:func:`flowtools.report.show_read_report`); :func:`read_report` takes it out of the
+executed notebook (the page keeps the text) and :func:`report` returns it, so the CLI
+prints the warnings and the summary like every other command. A window with no records
+is not a report: :func:`report` stops after the loading cell (:class:`NothingToReport`),
+and :func:`preflight` finds an empty local SOURCE before a kernel starts.
 """
 
 from __future__ import annotations
@@ -33,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from flowtools.errors import FlowtoolsError, UsageError
+from flowtools.report import READ_REPORT_MIME
 
-__all__ = ["ReportError", "ReportResult", "execute", "export_html", "notebook_path", "notebooks",
-           "remote_references", "report"]
+__all__ = ["NothingToReport", "ReportError", "ReportResult", "execute", "export_html", "notebook_path", "notebooks",
+           "preflight", "read_report", "remote_references", "report"]
 
 DEFAULT_NOTEBOOK = "02_internet_exposure"
 #: Seconds one cell may run before the report gives up (a month of logs can take minutes).
@@ -55,6 +64,65 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; styl
 
 class ReportError(FlowtoolsError):
     """A notebook failed while making a report, or the report would not be self-contained."""
+
+
+class NothingToReport(ReportError):
+    """The window holds no flow-log records: no report is written. ``read_report`` is the
+    read report (:func:`flowtools.report.read_report_payload`) that says why."""
+
+    def __init__(self, read_report: dict[str, Any]) -> None:
+        self.read_report = read_report
+        super().__init__(f"no flow-log records in {read_report['source']} for the window {read_report['window']}; "
+                         f"nothing to report")
+
+
+# -- the read report ------------------------------------------------------------------------
+
+def _read_report_outputs(cells: Any) -> list[Any]:
+    return [o for cell in cells for o in cell.get("outputs", []) if READ_REPORT_MIME in o.get("data", {})]
+
+
+def read_report(nb: Any, *, remove: bool = True) -> dict[str, Any] | None:
+    """The read report an executed notebook displayed (the last one: a notebook that loads
+    twice reports its latest load), or None when it displayed none (a notebook that does
+    not load through :func:`flowtools.report.show_read_report`). ``remove`` drops the JSON
+    from the outputs; their text stays."""
+    found = _read_report_outputs(nb.cells)
+    payload = dict(found[-1]["data"][READ_REPORT_MIME]) if found else None
+    if remove:
+        for output in found:
+            del output["data"][READ_REPORT_MIME]
+    return payload
+
+
+def preflight(source: str | os.PathLike, window: Any, *, accounts: Any = None, regions: Any = None) -> None:
+    """Before a kernel starts: for a local SOURCE, list and prune it as :func:`flowtools.load`
+    first does (a folder walk and file names; no file is opened) and raise
+    :class:`NothingToReport` when no flow-log file can hold records of ``window``.
+
+    Remote SOURCEs are not listed here (listing twice costs requests): their empty
+    windows are found by the kernel's load, after the loading cell."""
+    if "://" in str(source):
+        return
+    from flowtools.flows import open_source
+    from flowtools.layout import select
+    from flowtools.read.report import ReadReport
+    from flowtools.report import read_report_payload
+
+    def names(value: Any) -> list[str] | None:  # "a,b" (the CLI's form) or a list
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return list(value) if value else None
+
+    store, objects, _ = open_source(source, window=window)
+    store.close()
+    kept, pruned = select(objects, window, accounts=names(accounts), regions=names(regions))
+    if kept:
+        return
+    listed = ReadReport(source=str(source), window=str(window), files_found=len(objects), files_pruned=len(pruned))
+    if not objects:
+        listed.warnings.append(f"{source}: no flow-log files found")
+    raise NothingToReport(read_report_payload(listed))
 
 
 # -- finding the notebooks ------------------------------------------------------------------
@@ -163,13 +231,15 @@ def _kernel_manager_class() -> type:
 
 
 def execute(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None, *,
-            cwd: str | os.PathLike | None = None, timeout: int = CELL_TIMEOUT) -> Any:
+            cwd: str | os.PathLike | None = None, timeout: int = CELL_TIMEOUT, require_records: bool = False) -> Any:
     """Execute a notebook with ``parameters`` and return the executed ``NotebookNode``.
 
     The kernel is this Python (:func:`sys.executable`), started in ``cwd`` (default: the
     notebook's folder), with ``PLOTLY_RENDERER=notebook`` so that figures are HTML with
     plotly.js inlined once. A failing cell raises :class:`ReportError` naming the
     notebook, the cell and the error (a :class:`UsageError` in the notebook stays one).
+    ``require_records``: when the loading cell displays a read report with no records,
+    stop there (the kernel is shut down) and raise :class:`NothingToReport`.
     """
     import nbclient
     import nbformat
@@ -177,9 +247,16 @@ def execute(notebook: str | os.PathLike, parameters: dict[str, Any] | None = Non
     path = notebook_path(notebook)
     nb = nbformat.read(path, as_version=4)
     inject_parameters(nb, parameters or {})
+
+    def stop_when_empty(cell: Any, **_: Any) -> None:  # nbclient calls it after each cell, before its error check
+        found = _read_report_outputs([cell])
+        if require_records and found and not found[-1]["data"][READ_REPORT_MIME].get("records"):
+            raise NothingToReport(dict(found[-1]["data"][READ_REPORT_MIME]))
+
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                      kernel_manager_class=_kernel_manager_class(),
-                                     resources={"metadata": {"path": str(cwd or path.parent)}})
+                                     resources={"metadata": {"path": str(cwd or path.parent)}},
+                                     on_cell_executed=stop_when_empty)
     env = {**os.environ, "PLOTLY_RENDERER": "notebook"}
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as kernel_log:
         try:
@@ -243,7 +320,9 @@ def remote_references(page: str) -> list[str]:
 
 
 def _offline_outputs(nb: Any) -> None:
-    """Remove the MathJax loader plotly adds to every figure from the notebook's outputs."""
+    """Remove the MathJax loader plotly adds to every figure and the machine-readable read
+    report from the notebook's outputs."""
+    read_report(nb)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
@@ -311,12 +390,15 @@ def figure_count(nb: Any) -> int:
 
 @dataclass
 class ReportResult:
-    """What :func:`report` wrote: the file, its size, the time taken and the figure count."""
+    """What :func:`report` wrote: the file, its size, the time taken, the figure count and
+    the read report."""
 
     path: Path
     bytes: int
     seconds: float
     figures: int
+    #: What the notebook's load read (:func:`read_report`); None when it displayed none.
+    read_report: dict[str, Any] | None = None
 
 
 def report(out: str | os.PathLike, *, parameters: dict[str, Any], notebook: str | os.PathLike = DEFAULT_NOTEBOOK,
@@ -324,14 +406,17 @@ def report(out: str | os.PathLike, *, parameters: dict[str, Any], notebook: str 
     """Execute ``notebook`` with ``parameters`` and write the HTML report to ``out``.
 
     The notebook runs in ``out``'s folder: give absolute paths (the CLI does). The file is
-    written whole or not at all (a temporary file renamed into place).
+    written whole or not at all (a temporary file renamed into place). When the notebook's
+    load finds no records, nothing is written: :class:`NothingToReport` is raised right
+    after the loading cell.
     """
     t = time.perf_counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = execute(notebook, parameters, cwd=out.parent)
+    nb = execute(notebook, parameters, cwd=out.parent, require_records=True)
+    read = read_report(nb)
     page = export_html(nb, title=title)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
-    return ReportResult(out, out.stat().st_size, time.perf_counter() - t, figure_count(nb))
+    return ReportResult(out, out.stat().st_size, time.perf_counter() - t, figure_count(nb), read)

@@ -2,7 +2,7 @@
 
 Files are ``inventory/<account>-<region>-describe-<kind>.json`` for the kinds
 network-interfaces, instances, vpcs, subnets and security-groups (the inventory layout of
-DESIGN.md), printed as the CLI prints them (4-space indent, non-ASCII kept).
+docs/design.md), printed as the CLI prints them (4-space indent, non-ASCII kept).
 """
 
 from __future__ import annotations

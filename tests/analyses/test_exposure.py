@@ -1,4 +1,4 @@
-"""internet_exposure: every case of DESIGN.md "Internet exposure", on both engines.
+"""internet_exposure: every case of docs/design.md "Internet exposure", on both engines.
 
 Each test runs on DuckDB and Polars (the ``exposure`` fixture) and checks that both give
 identical findings. Internet peers are in the documentation ranges (which count as
@@ -264,7 +264,7 @@ def test_icmpv6_echo(exposure, fl):
 
 
 def test_icmp_reply_rejected_by_network_acl_is_reachable(exposure, fl):
-    """AWS's ping example (reference §2.5): request ACCEPT, reply REJECT."""
+    """AWS's ping example (docs/format.md "action and network ACLs"): request ACCEPT, reply REJECT."""
     records = fl.icmp(WEB, "203.0.113.12", "172.31.16.139", reply_action="REJECT", reply_t=67, direction=False)
     r = only(exposure(records))
     assert (r["protocol"], r["status"]) == ("icmp", "reachable")
@@ -284,7 +284,7 @@ INSTANCE, INSTANCE_IP = "eni-1111aaaa2222bbbb3", "10.0.1.5"
 
 
 def _nat_example(fl):
-    """Reference §2.7, AWS's NAT gateway example, with ports and flags."""
+    """docs/format.md "Addresses", AWS's NAT gateway example, with ports and flags."""
     host, port, nat_port = "203.0.113.5", 443, 61000
     return [
         # on the NAT gateway's interface
@@ -333,7 +333,7 @@ def test_v11_interface_type_field_marks_a_nat_gateway(exposure, fl):
 
 
 def test_transit_gateway_yields_no_findings(exposure, fl, inventory_of):
-    """Reference §2.7, AWS's transit gateway example (internal), plus a TGW interface that
+    """docs/format.md "Addresses", AWS's transit gateway example (internal), plus a TGW interface that
     carries an internet client's connection toward a server in another VPC."""
     tgw_a, tgw_b, server = "eni-11111111111111111", "eni-22222222222222222", "eni-33333333333333333"
     records = [

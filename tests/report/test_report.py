@@ -8,14 +8,15 @@ import re
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
-from flowlog_files import SAMPLES
+from flowlog_files import SAMPLES, daily_key, write_log
 
 from flowtools.cli import main
 from flowtools.errors import UsageError
-from flowtools.report import render
+from flowtools.report import READ_REPORT_MIME, render
 from flowtools.report.render import ReportError, export_html, inject_parameters, remote_references
 
 
@@ -89,16 +90,97 @@ def test_one_self_contained_file_with_plotly_once_and_code_hidden(sample_report)
     assert "findings" in page.ids
 
 
-def test_the_cli_says_where_the_report_is_and_how_long_it_took(tmp_path):
+def _sample_with(root: Path, bad_key: str) -> Path:
+    """The sample's flow-log files (symlinks: the folder walk does not follow linked folders,
+    so each file is linked) plus one corrupt object at ``bad_key``."""
+    for path in (SAMPLES / "AWSLogs").rglob("*.log*"):
+        link = root / path.relative_to(SAMPLES)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    (root / bad_key).parent.mkdir(parents=True, exist_ok=True)
+    (root / bad_key).write_bytes(b"\x1f\x8b\x08\x00 truncated")  # a gzip magic and nothing valid
+    return root
+
+
+BAD_KEY = daily_key("111111111111", "us-east-1", ts="20261120T1005Z", flow_log="fl-0badf11e")
+
+
+def test_the_cli_prints_the_read_report_and_where_the_report_is(tmp_path, sample_dir):
+    source = _sample_with(tmp_path / "logs", BAD_KEY)
     out = tmp_path / "one hour.html"
-    run = subprocess.run([sys.executable, "-m", "flowtools.cli", "report", str(SAMPLES), "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "flowtools.cli", "report", str(source), "--out", str(out),
                           "--start", "2026-11-20T10:00Z", "--end", "2026-11-20T11:00Z"],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, run.stderr  # a bad file is a warning, as for every command
     assert run.stdout.strip() == str(out.resolve())  # stdout: where it is
-    assert re.search(r"wrote .*one hour\.html \(\d+\.\d MB, \d+ figure\(s\)\) in \d+\.\d s$", run.stderr.strip())
+    lines = run.stderr.strip().splitlines()
+    assert re.fullmatch(rf"warning: {re.escape(BAD_KEY)}: skipped: .+", lines[1])  # the read report, from the kernel
+    assert re.fullmatch(r"flowtools: \d+ file\(s\) read, 1 skipped, \d+ outside the window; [1-9]\d* record\(s\); "
+                        r"0 line\(s\) skipped", lines[2])
+    assert re.fullmatch(r"flowtools report: wrote .*one hour\.html \(\d+\.\d MB, \d+ figure\(s\)\) in \d+\.\d s",
+                        lines[3]) and len(lines) == 4
     assert "WARNING" not in run.stderr and "Traceback" not in run.stderr  # no kernel chatter on the terminal
-    assert "2026-11-20T10:00:00Z" in out.read_text(encoding="utf-8")  # the window it covers
+    page = out.read_text(encoding="utf-8")
+    assert "2026-11-20T10:00:00Z" in page  # the window it covers
+    assert BAD_KEY in page and READ_REPORT_MIME not in page  # the warning's text is shown; the JSON is not
+
+
+def test_an_empty_folder_is_an_error_before_any_kernel_starts(tmp_path, capsys, monkeypatch):
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(render, "execute", no_kernel)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.txt").write_text("not a flow log")
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {tmp_path / 'empty'}: no flow-log files found",
+                   "flowtools: 0 file(s) read, 0 skipped, 0 outside the window; 0 record(s); 0 line(s) skipped",
+                   f"flowtools: error: no flow-log records in {tmp_path / 'empty'} for the window [-inf, +inf); "
+                   "nothing to report"]
+    # files outside the window: pruned by name, still before a kernel starts
+    source = tmp_path / "logs"
+    write_log(source, daily_key(ts="20261120T1000Z"), ["2 123456789010 eni-1 1.2.3.4 10.0.0.1 443 80 6 1 40 "
+                                                        "1794391200 1794391260 ACCEPT OK"])
+    assert main(["report", str(source), "--out", str(tmp_path / "r.html"), "--start", "2030-01-01",
+                 "--end", "2030-01-02"]) == 1
+    err = capsys.readouterr().err
+    assert "1 outside the window; 0 record(s)" in err
+    assert "no flow-log records in" in err and "[2030-01-01T00:00:00Z, 2030-01-02T00:00:00Z); nothing to report" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.fixture(scope="module")
+def only_a_bad_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("only-a-bad-file")
+    (root / BAD_KEY).parent.mkdir(parents=True)
+    (root / BAD_KEY).write_bytes(b"\x1f\x8b\x08\x00 truncated")
+    return root
+
+
+def test_no_records_after_reading_stops_after_the_loading_cell(only_a_bad_file, tmp_path, capsys):
+    assert main(["report", str(only_a_bad_file), "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("flowtools report: running 02_internet_exposure")
+    assert re.fullmatch(rf"warning: {re.escape(BAD_KEY)}: skipped: .+", err[1])  # from the kernel
+    assert err[2:] == ["flowtools: 0 file(s) read, 1 skipped, 0 outside the window; 0 record(s); 0 line(s) skipped",
+                       f"flowtools: error: no flow-log records in {only_a_bad_file} for the window [-inf, +inf); "
+                       "nothing to report"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_strict_read_failure_is_an_error_naming_the_file(only_a_bad_file, tmp_path, capsys):
+    assert main(["report", str(only_a_bad_file), "--out", str(tmp_path / "r.html"), "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(rf"flowtools: error: 02_internet_exposure\.ipynb: a cell failed .*ReadError: "
+                     rf"{re.escape(BAD_KEY)}: skipped: ", err)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_the_read_report_of_the_sample_is_on_stderr(sample_report):
+    assert re.search(r"^flowtools: \d+ file\(s\) read, 0 skipped, 0 outside the window; 151523 record\(s\); "
+                     r"0 line\(s\) skipped$", sample_report.stderr, re.MULTILINE)  # the whole sample
+    assert "warning:" not in sample_report.stderr
 
 
 def test_report_size_and_time_on_the_sample(sample_report):
@@ -205,6 +287,19 @@ def test_a_failing_cell_names_the_notebook_and_the_error(tmp_path):
     nbformat.write(_notebook("from flowtools.errors import UsageError\nraise UsageError('bad engine')"), path)
     with pytest.raises(UsageError, match="bad engine"):
         render.execute(path, {}, cwd=tmp_path)
+
+
+def test_the_read_report_is_taken_out_of_the_outputs_and_its_text_stays():
+    nb = _notebook()
+    payload = {"source": "/logs", "window": "[-inf, +inf)", "records": 0, "warnings": ["warning: a.log.gz: skipped"],
+               "summary": "flowtools: 0 file(s) read"}
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/plain": "warning: a.log.gz: skipped\nflowtools: 0 file(s) read", READ_REPORT_MIME: payload})]
+    assert render.read_report(nb, remove=False) == payload
+    page = export_html(nb, title="t")
+    assert "warning: a.log.gz: skipped" in page and READ_REPORT_MIME not in page and '"records"' not in page
+    assert render.read_report(nb) is None  # export took it out
+    assert render.read_report(_notebook()) is None  # a notebook that shows none
 
 
 def test_export_refuses_a_page_with_a_remote_reference_and_drops_plotlys_mathjax_loader():

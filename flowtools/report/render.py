@@ -105,7 +105,7 @@ def preflight(source: str | os.PathLike, window: Any, *, accounts: Any = None, r
     if "://" in str(source):
         return
     from flowtools.flows import open_source
-    from flowtools.layout import select
+    from flowtools.layout import select_explained
     from flowtools.read.report import ReadReport
     from flowtools.report import read_report_payload
 
@@ -116,12 +116,11 @@ def preflight(source: str | os.PathLike, window: Any, *, accounts: Any = None, r
 
     store, objects, _ = open_source(source, window=window)
     store.close()
-    kept, pruned = select(objects, window, accounts=names(accounts), regions=names(regions))
-    if kept:
+    selection = select_explained(objects, window, accounts=names(accounts), regions=names(regions))
+    if selection.kept:
         return
-    listed = ReadReport(source=str(source), window=str(window), files_found=len(objects), files_pruned=len(pruned))
-    if not objects:
-        listed.warnings.append(f"{source}: no flow-log files found")
+    listed = ReadReport(source=str(source), window=str(window))
+    listed.record_selection(objects, selection, window)  # the same warnings as a load's
     raise NothingToReport(read_report_payload(listed))
 
 

@@ -134,7 +134,9 @@ def test_an_empty_folder_is_an_error_before_any_kernel_starts(tmp_path, capsys, 
     (tmp_path / "empty" / "README.txt").write_text("not a flow log")
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r.html")]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"warning: {tmp_path / 'empty'}: no flow-log files found",
+    assert err == [f"warning: {tmp_path / 'empty'}: no flow-log files found: 1 file(s) ignored because their "
+                   "names do not follow AWS's pattern {account}_vpcflowlogs_{region}_{id}_{time}_{hash}.log.gz "
+                   "(e.g. README.txt); read them anyway with --any-name (any_name=True)",
                    "flowtools: 0 file(s) read, 0 skipped, 0 outside the window; 0 record(s); 0 line(s) skipped",
                    f"flowtools: error: no flow-log records in {tmp_path / 'empty'} for the window [-inf, +inf); "
                    "nothing to report"]
@@ -146,6 +148,7 @@ def test_an_empty_folder_is_an_error_before_any_kernel_starts(tmp_path, capsys, 
                  "--end", "2030-01-02"]) == 1
     err = capsys.readouterr().err
     assert "1 outside the window; 0 record(s)" in err
+    assert "no files overlap the window [2030-01-01T00:00:00Z, 2030-01-02T00:00:00Z)" in err  # and the span
     assert "no flow-log records in" in err and "[2030-01-01T00:00:00Z, 2030-01-02T00:00:00Z); nothing to report" in err
     assert not (tmp_path / "r.html").exists()
 

@@ -86,10 +86,14 @@ def _attributes(estate: Estate) -> dict[str, dict[str, str | int | None]]:
     return out
 
 
-def _services(records: pl.DataFrame) -> dict[str, str | None]:
-    """``pkt-*-aws-service`` of every packet address in the records (few distinct ones)."""
-    addrs = pl.concat([records["pkt_srcaddr"], records["pkt_dstaddr"]]).drop_nulls().unique().sort()
-    return {a: service_of(a) for a in addrs.to_list()}
+def _services(records: pl.DataFrame, known: dict[str, str | None]) -> dict[str, str | None]:
+    """``pkt-*-aws-service`` of every packet address in the records (few distinct ones),
+    added to ``known`` (returned)."""
+    addrs = pl.concat([records["pkt_srcaddr"], records["pkt_dstaddr"]]).drop_nulls().unique()
+    for a in addrs.to_list():
+        if a not in known:
+            known[a] = service_of(a)
+    return known
 
 
 def _flow_log_chunks(records: pl.DataFrame, fl: FlowLog, attrs: dict[str, dict[str, str | int | None]], *,
@@ -192,6 +196,7 @@ class FlowLogWriter:
         self.millis = {fl.key: np.random.default_rng([seed, 1000, int(fl.id[3:], 16) % 2**32])
                        for fl in estate.flow_logs.values() if fl.millis_fraction}
         self.written: list[Written] = []
+        self._services: dict[str, str | None] = {}
         self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2))
         self._next = None  # where the next slice must start (slices come in order)
 
@@ -216,7 +221,7 @@ class FlowLogWriter:
         if lo % BATCH_SECONDS or hi % BATCH_SECONDS or (self._next is not None and lo != self._next):
             raise ValueError(f"slices must be consecutive multiples of {BATCH_SECONDS} s, not [{lo}, {hi})")
         self._next = hi
-        services = _services(records)
+        services = _services(records, self._services)
         for fl in self.estate.flow_logs.values():
             for chunk in _flow_log_chunks(records, fl, self.attrs[fl.key], seed=self.seed, end=self.end,
                                           lo=lo, hi=hi, services=services,

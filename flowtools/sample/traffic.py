@@ -296,7 +296,7 @@ def slice_rows(conv: pl.DataFrame, origin: int, size: int, count: int,
     Slice ``k`` covers record ends in [origin + k*size - reach, origin + (k+1)*size)
     (``reach``: how far before its slice a record may end and still belong to it). Returns
     ``(rows, bounds)``: slice ``k``'s conversations are ``rows[bounds[k]:bounds[k+1]]``, in
-    increasing order. Cost: a few integers per conversation and slice it touches.
+    increasing order. Cost: 4 bytes per conversation and slice it touches.
     """
     t0 = conv["t0"].to_numpy()
     t1 = conv["t1"].to_numpy()
@@ -307,6 +307,6 @@ def slice_rows(conv: pl.DataFrame, origin: int, size: int, count: int,
     offsets = np.cumsum(span) - span
     sid = np.repeat(first, span) + np.arange(idx.size) - np.repeat(offsets, span)
     order = np.argsort(sid, kind="stable")  # stable: rows stay increasing within a slice
-    rows = idx[order]
+    rows = idx[order].astype(np.int32 if conv.height < 2**31 else np.int64)
     bounds = np.searchsorted(sid[order], np.arange(count + 1))
     return rows, bounds

@@ -144,6 +144,7 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
     every accepted inbound half whose ``srcaddr`` is public, keyed by (interface,
     ``dstport``, protocol), minus the true exposure keys."""
     exposed = {(e["interface_id"], e["port"], e["protocol"]) for e in exposure_entries}
+    public: dict[str, bool] = {}  # per source address
     frames = []
     for g in groups:
         if g.conversations.height == 0:
@@ -154,22 +155,23 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
                     continue
                 accepted = pl.col("kind") != REJECTED if half.initiator else \
                     pl.col("kind").is_in((OK, RST))
-                frames.append(g.conversations.lazy().filter(accepted).select(
-                    src=_value(half.src, pl.String),
-                    port=_value(half.dstport, pl.Int32),
-                ).unique().with_columns(
+                src = _value(half.src, pl.String)
+                srcs = g.conversations.lazy().filter(accepted).select(src.unique()).collect().to_series()
+                for a in srcs.to_list():
+                    if a not in public:
+                        public[a] = is_public(a)
+                frames.append(g.conversations.lazy().filter(  # only the ports: few distinct rows
+                    accepted & src.is_in([a for a in srcs.to_list() if public[a]])
+                ).select(port=_value(half.dstport, pl.Int32)).unique().with_columns(
                     iface=pl.lit(leg.iface),
                     protocol=pl.lit(g.protocol, pl.Int32),
                     why=pl.lit(g.why or g.description),
-                ).select("iface", "src", "port", "protocol", "why").collect())
+                ).select("iface", "port", "protocol", "why").collect())
     if not frames:
         return []
     rows = pl.concat(frames).unique()
-    public = {a: is_public(a) for a in rows["src"].unique().to_list()}
     keys: dict[tuple, str] = {}
     for row in rows.sort("iface", "protocol", "port", "why").iter_rows(named=True):
-        if not public[row["src"]]:
-            continue
         iface = estate.interfaces[row["iface"]]
         icmp = row["protocol"] in (ICMP, ICMPV6)
         key = (iface.id, None if icmp else row["port"], PROTOCOL_NAMES[row["protocol"]])

@@ -115,11 +115,13 @@ def _dump_truth(doc: dict) -> str:
 
 def _slice_seconds(conversations: int, window: int, minutes: int | None) -> int:
     """The slice length: ``minutes`` if given (a multiple of 5), else about
-    ``_SLICE_CONVERSATIONS`` conversations' worth of the window, in whole 5-minute batches."""
+    ``_SLICE_CONVERSATIONS`` conversations' worth of the window, in whole hours (files are
+    written an hour at a time) or, below an hour, in whole 5-minute batches."""
     if minutes is not None:
         return int(minutes) * 60
-    size = window * _SLICE_CONVERSATIONS // max(conversations, 1)
-    return max(BATCH_SECONDS, min(window, size) // BATCH_SECONDS * BATCH_SECONDS)
+    size = min(window, window * _SLICE_CONVERSATIONS // max(conversations, 1))
+    unit = HOUR if size >= HOUR else BATCH_SECONDS
+    return max(unit, size // unit * unit)
 
 
 def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: float = 1.0,
@@ -173,7 +175,7 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
             frames = [expand(g, estate.agg, rows=rows[bounds[k]:bounds[k + 1]], ends=ends)
                       for g, (rows, bounds) in zip(groups, index, strict=True)]
             frames += [f.filter(pl.col("end").is_between(*ends, closed="left")) for f in status]
-            writer.write(pl.concat(frames), lo, hi)
+            writer.write(pl.concat(frames, rechunk=True), lo, hi)
             del frames
     written = writer.written
     inventory = write_inventory(estate, out / "inventory")

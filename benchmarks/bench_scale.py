@@ -19,9 +19,9 @@ RSS measured by ``wait4``):
 A step that exceeds ``--timeout`` seconds or ``--memory-limit`` GB of RSS is killed and
 reported as such. The Markdown table is printed and written to
 ``benchmarks/results/scale.md``. Generating 20 M records takes about 2 minutes and
-1.5 GB of memory; 200 M records, by extrapolation, about 20 minutes and 6 GB (the
-scenario's conversations are held, records are streamed) and 4 GB of disk. Not part of
-``make test``.
+1.5 GB of memory; 200 M records, by extrapolation (not measured), about 20 minutes and
+7 GB (the scenario's conversations are held, records are streamed) and 4 GB of disk.
+Not part of ``make test``.
 """
 
 from __future__ import annotations

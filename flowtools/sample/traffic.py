@@ -237,7 +237,7 @@ def expand(group: Group, agg_of, *, rows: np.ndarray | None = None,
         agg = agg_of(leg.iface)
         if agg not in windows:
             windows[agg] = _windows(conv, agg, ends)
-        rows = windows[agg]
+        windowed = windows[agg]
         for half in leg.halves:
             side = "f" if half.initiator else "r"
             packets = pl.max_horizontal(pl.lit(1), (pl.col(f"pk_{side}") * pl.col("frac")).round())
@@ -246,14 +246,14 @@ def expand(group: Group, agg_of, *, rows: np.ndarray | None = None,
             if half.initiator:
                 rejected = kind == REJECTED
             else:
-                rows_half = rows.filter(kind.is_in(ANSWERED))
+                answered = windowed.filter(kind.is_in(ANSWERED))
                 rejected = kind == NACL
             action = pl.when(rejected).then(pl.lit("REJECT")).otherwise(pl.lit("ACCEPT"))
             reason = (pl.when(rejected).then(pl.lit(group.reject_reason)).otherwise(None)
                       if group.reject_reason else pl.lit(None))
             flags = pl.col(f"flags_{side}") if group.protocol == TCP else pl.lit(0)
             tp = half.traffic_path if half.direction == "egress" else None
-            frame = (rows if half.initiator else rows_half).select(
+            frame = (windowed if half.initiator else answered).select(
                 iface=pl.lit(leg.iface, pl.String),
                 srcaddr=_expr(half.src, pl.String),
                 dstaddr=_expr(half.dst, pl.String),

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/samples
 OUT    := out
 
-.PHONY: install demo test lint lab benchmark samples clean
+.PHONY: install demo test lint lab benchmark benchmark-scale samples clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ samples: $(STAMP)  ## regenerate data/samples (fixed seed)
 benchmark: $(STAMP)  ## generate >= 2M records and time reading, analyses and S3 modes (not part of make test)
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_sources.py
+	$(MAKE) benchmark-scale
+
+BENCH_SIZES ?= 2,20,200
+benchmark-scale: $(STAMP)  ## exposure over 2, 20 and 200 M records, first and warm store (samples generated once)
+	$(BIN)/python benchmarks/bench_scale.py --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -386,6 +386,31 @@ def test_deterministic(tmp_path):
         c["inventory/111111111111-us-east-1-describe-network-interfaces.json"]
 
 
+def test_slicing_changes_no_byte(tmp_path):
+    """Records are built and written a time slice at a time; the slice length (5-minute
+    slices, so every record delivered late crosses a slice boundary; 35 minutes, not
+    aligned to hours; the whole window) must not change a byte of what is written."""
+    def tree(minutes):
+        summary = generate(tmp_path / str(minutes), seed=5, hours=3, scale=0.4, _slice_minutes=minutes)
+        return summary, _tree(tmp_path / str(minutes))
+
+    whole, reference = tree(180)
+    late = 0
+    for path in flow_log_files(tmp_path / "180"):  # the case the slicing must get right
+        ts = int(datetime.strptime(NAME.match(path.name)["ts"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC).timestamp())
+        header, lines = read_text(path)
+        end = header.index("end")
+        late += sum(int(t[end]) < ts for t in lines if t[end] != "-" and len(t[end]) == 10)
+    assert late > 0
+    for minutes in (5, 35):
+        summary, files = tree(minutes)
+        assert files.keys() == reference.keys()
+        assert [k for k in files if files[k] != reference[k]] == [], f"{minutes}-minute slices"
+        assert (summary.files, summary.records, summary.bytes) == (whole.files, whole.records, whole.bytes)
+    with pytest.raises(UsageError, match="_slice_minutes"):
+        generate(tmp_path / "x", hours=1, _slice_minutes=7)
+
+
 def test_gzip_header_is_fixed(day):
     data = flow_log_files(day[0])[0].read_bytes()
     assert data[:2] == b"\x1f\x8b" and data[4:8] == b"\0\0\0\0", "gzip mtime must be 0"

@@ -15,9 +15,13 @@ AWS inventory, an ip-ranges fixture, and the ground truth of what the internet r
       truth.json                                                       the ground truth
 
 The output is a pure function of the arguments: the same call writes the same bytes.
-Cost: records are built in memory with Polars (peak about 0.5 GB per million records)
-and written an hour of files at a time on a thread pool; scale 1.0 (24 h, ~150 k records)
-takes about 2 s, scale 20 (~3 M records) about 10 s on two cores.
+Cost: the scenario's conversations are drawn for the whole window at once (about 80 bytes
+each, a quarter as many as records: each case's random streams cover the window), then the
+records are built and written one time slice at a time (about 100 k conversations, 0.4 M
+records each; files are encoded on a thread pool), so memory grows with the conversations
+only: peak RSS about 0.35 GB at scale 1, 0.65 GB at scale 14 (~2 M records), 1.5 GB at
+scale 130 (~20 M records). Scale 1 (24 h, ~150 k records) takes about 3 s, scale 14 about
+11 s, scale 130 about 2 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -33,17 +37,19 @@ import polars as pl
 
 from flowtools.errors import UsageError
 from flowtools.sample import truth as _truth
-from flowtools.sample.deliver import write_flow_logs
+from flowtools.sample.deliver import BATCH_SECONDS, REACH_SECONDS, FlowLogWriter
 from flowtools.sample.estate import BASE_TIME, Estate
 from flowtools.sample.inventory import write_inventory
 from flowtools.sample.ip_ranges import document as ip_ranges_document
-from flowtools.sample.scenario import Scenario
-from flowtools.sample.traffic import expand
+from flowtools.sample.scenario import HOUR, Scenario
+from flowtools.sample.traffic import expand, slice_rows
 
 __all__ = ["SampleSummary", "generate"]
 
 #: What a previous run wrote (removed before writing again into the same folder).
 _OUTPUTS = ("AWSLogs", "central", "inventory", "ip-ranges.json", "truth.json")
+#: Conversations per time slice when no slice length is given (about 0.4 M records).
+_SLICE_CONVERSATIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -108,14 +114,27 @@ def _dump_truth(doc: dict) -> str:
     return "\n".join(lines + ["}"]) + "\n"
 
 
+def _slice_seconds(conversations: int, window: int, minutes: int | None) -> int:
+    """The slice length: ``minutes`` if given (a multiple of 5), else about
+    ``_SLICE_CONVERSATIONS`` conversations' worth of the window, in whole hours (files are
+    written an hour at a time) or, below an hour, in whole 5-minute batches."""
+    if minutes is not None:
+        return int(minutes) * 60
+    size = min(window, window * _SLICE_CONVERSATIONS // max(conversations, 1))
+    unit = HOUR if size >= HOUR else BATCH_SECONDS
+    return max(unit, size // unit * unit)
+
+
 def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: float = 1.0,
-             fmt: str = "text") -> SampleSummary:
+             fmt: str = "text", _slice_minutes: int | None = None) -> SampleSummary:
     """Write the scenario's flow logs, inventory, ip-ranges fixture and ground truth.
 
     ``hours`` hours from 2026-11-20T00:00Z; ``scale`` multiplies connection counts
-    (1.0: about 150 k records, 3 MB of ``.log.gz`` per day; 20: over 2 M records).
+    (1.0: about 150 k records, 3 MB of ``.log.gz`` per day; 14: about 2 M records).
     ``fmt`` is ``"text"`` (``.log.gz``) or ``"parquet"`` (``.log.parquet``) for every flow
     log. ``out_dir`` must be missing, empty, or hold an earlier sample (which is replaced).
+    ``_slice_minutes`` (tests only) fixes the length of the time slices in which records are
+    built and written (default: about 100 k conversations' worth); it never changes a byte.
     """
     if fmt not in ("text", "parquet"):
         raise UsageError(f"fmt must be 'text' or 'parquet', not {fmt!r}")
@@ -129,18 +148,40 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
         raise UsageError("seed must be a whole number >= 0")
     if not scale > 0:
         raise UsageError(f"scale must be > 0, not {scale!r}")
+    if _slice_minutes is not None and (int(_slice_minutes) != _slice_minutes or _slice_minutes < 1
+                                       or _slice_minutes * 60 % BATCH_SECONDS):
+        raise UsageError(f"_slice_minutes must be a positive multiple of {BATCH_SECONDS // 60}, "
+                         f"not {_slice_minutes!r}")
     hours = int(hours)
     out = Path(out_dir)
     _prepare(out)
     estate = Estate()
     scenario = Scenario(estate, seed=seed, hours=hours, scale=scale)
     groups = scenario.build()
-    records = pl.concat([expand(g, estate.agg) for g in groups] + scenario.status_frames(), rechunk=True)
-    written = write_flow_logs(records, estate, out, seed=seed, end=scenario.end, fmt=fmt)
+    # the truth comes from the conversations (never from the records): first, then free
+    exposure, used = _truth.exposure(groups, estate)
+    not_exposure = _truth.not_exposure(groups, estate, exposure)
+    configured = _truth.configured(estate, used)
+    del used
+    window = hours * HOUR
+    size = _slice_seconds(sum(g.conversations.height for g in groups), window, _slice_minutes)
+    count = -(-window // size)
+    index = [slice_rows(g.conversations, scenario.base, size, count, REACH_SECONDS) for g in groups]
+    status = scenario.status_frames()
+    with FlowLogWriter(estate, out, seed=seed, end=scenario.end, fmt=fmt) as writer:
+        for k in range(count):
+            lo = scenario.base + k * size
+            hi = min(lo + size, scenario.end)
+            ends = (lo - REACH_SECONDS, hi)  # the records that can be delivered in [lo, hi)
+            frames = [expand(g, estate.agg, rows=rows[bounds[k]:bounds[k + 1]], ends=ends)
+                      for g, (rows, bounds) in zip(groups, index, strict=True)]
+            frames += [f.filter(pl.col("end").is_between(*ends, closed="left")) for f in status]
+            writer.write(pl.concat(frames, rechunk=True), lo, hi)
+            del frames
+    written = writer.written
     inventory = write_inventory(estate, out / "inventory")
     (out / "ip-ranges.json").write_text(json.dumps(ip_ranges_document(), indent=2) + "\n")
 
-    exposure, conversations = _truth.exposure(groups, estate)
     start = BASE_TIME
     end = BASE_TIME + timedelta(hours=hours)
     doc = {
@@ -160,8 +201,8 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
                         "flow_log_id": estate.flow_logs[i.flow_log].id}
                        for i in estate.interfaces.values()],
         "exposure": exposure,
-        "configured": _truth.configured(estate, conversations),
-        "not_exposure": _truth.not_exposure(groups, estate, exposure),
+        "configured": configured,
+        "not_exposure": not_exposure,
     }
     (out / "truth.json").write_text(_dump_truth(doc), encoding="utf-8")
     paths = sorted([w.path for w in written] + [p.relative_to(out).as_posix() for p in inventory]

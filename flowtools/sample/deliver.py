@@ -5,6 +5,9 @@ file-name timestamp is the batch's start); a few per cent arrive one batch late.
 are gzip (mtime 0, so bytes are reproducible) with the format's field names as the first
 line; Parquet files use AWS's column names and types. Files are formatted by Polars and
 compressed on a thread pool: no per-record Python.
+
+:class:`FlowLogWriter` takes the records a time slice at a time (the files of the batches
+starting in the slice): a file's bytes do not depend on how the window is sliced.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from flowtools.sample.ip_ranges import service_of
 BATCH_SECONDS = 300
 #: Share of (interface, batch) groups delivered one batch late.
 LATE_PERCENT = 3
+#: How long before a batch a record may end and still be delivered in it (one batch late).
+REACH_SECONDS = BATCH_SECONDS
 _ARROW = {"int32": pa.int32(), "int64": pa.int64(), "string": pa.string()}
 _POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
 #: Fields that stay on NODATA / SKIPDATA records; every other field is "-".
@@ -81,19 +86,25 @@ def _attributes(estate: Estate) -> dict[str, dict[str, str | int | None]]:
     return out
 
 
-def _services(records: pl.DataFrame) -> dict[str, str | None]:
-    """``pkt-*-aws-service`` of every packet address in the records (few distinct ones)."""
-    addrs = pl.concat([records["pkt_srcaddr"], records["pkt_dstaddr"]]).drop_nulls().unique().sort()
-    return {a: service_of(a) for a in addrs.to_list()}
+def _services(records: pl.DataFrame, known: dict[str, str | None]) -> dict[str, str | None]:
+    """``pkt-*-aws-service`` of every packet address in the records (few distinct ones),
+    added to ``known`` (returned)."""
+    addrs = pl.concat([records["pkt_srcaddr"], records["pkt_dstaddr"]]).drop_nulls().unique()
+    for a in addrs.to_list():
+        if a not in known:
+            known[a] = service_of(a)
+    return known
 
 
-def _flow_log_chunks(records: pl.DataFrame, estate: Estate, fl: FlowLog, *, seed: int, end: int,
-                     services: dict[str, str | None]) -> Iterator[pl.DataFrame]:
-    """The records of one flow log, an hour of files at a time (memory stays small),
-    with the format's fields as columns plus ``_ts`` (the file's 5-minute batch) and
-    ``_shard``, sorted by file then ``start``."""
+def _flow_log_chunks(records: pl.DataFrame, fl: FlowLog, attrs: dict[str, dict[str, str | int | None]], *,
+                     seed: int, end: int, lo: int, hi: int, services: dict[str, str | None],
+                     millis_rng: np.random.Generator | None) -> Iterator[pl.DataFrame]:
+    """The records of one flow log delivered in batches starting in [lo, hi), an hour of
+    files at a time (memory stays small), with the format's fields as columns plus ``_ts``
+    (the file's 5-minute batch) and ``_shard``, sorted by file then ``start``. ``attrs``:
+    the flow log's interfaces (see ``_attributes``); ``millis_rng`` draws which records
+    have millisecond times, in file order across slices."""
     cols = [column_name(f) for f in fl.fields]
-    attrs = {k: v for k, v in _attributes(estate).items() if estate.interfaces[k].flow_log == fl.key}
     rows = np.flatnonzero(records["iface"].is_in(list(attrs)).to_numpy())
     if rows.size == 0:
         return
@@ -105,13 +116,17 @@ def _flow_log_chunks(records: pl.DataFrame, estate: Estate, fl: FlowLog, *, seed
     mix = (n * 7919 + (batch % 1000003) * 40503 + (seed % 1000003) * 97 + 12345) % 1000003
     late = (mix % 100 < LATE_PERCENT) & ((batch + 1) * BATCH_SECONDS < end)
     ts = (batch + late) * BATCH_SECONDS
+    inside = (ts >= lo) & (ts < hi)
+    if not inside.all():
+        rows, ts, n, sub = rows[inside], ts[inside], n[inside], sub.filter(pl.Series(inside))
+    if rows.size == 0:
+        return
     shard = n % fl.shards
     order = np.lexsort((sub["start"].to_numpy(), shard, ts))  # stable: ties keep their order
     rows, ts, shard = rows[order], ts[order], shard[order]
     millis = None
-    if fl.millis_fraction:  # a deterministic few records with millisecond start/end
-        millis = np.random.default_rng([seed, 1000, int(fl.id[3:], 16) % 2**32]).random(rows.size)
-        millis = millis < fl.millis_fraction
+    if millis_rng is not None:  # a deterministic few records with millisecond start/end
+        millis = millis_rng.random(rows.size) < fl.millis_fraction
     iface = pl.col("iface")
     extra = [c for c in cols if c not in records.columns and any(c in a for a in attrs.values())]
     missing = [c for c in cols if c not in records.columns and c not in extra and c != "version"
@@ -120,11 +135,11 @@ def _flow_log_chunks(records: pl.DataFrame, estate: Estate, fl: FlowLog, *, seed
     ok = pl.col("log_status") == "OK"
     hours = ts // 3600
     bounds = np.flatnonzero(np.diff(hours)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, rows.size], strict=True):
-        chunk = records[rows[lo:hi]].lazy().with_columns(
+    for lo_, hi_ in zip(np.r_[0, bounds], np.r_[bounds, rows.size], strict=True):
+        chunk = records[rows[lo_:hi_]].lazy().with_columns(
             version=pl.lit(fl.version, pl.Int32),
-            _ts=pl.Series(ts[lo:hi], dtype=pl.Int64),
-            _shard=pl.Series(shard[lo:hi], dtype=pl.Int32),
+            _ts=pl.Series(ts[lo_:hi_], dtype=pl.Int64),
+            _shard=pl.Series(shard[lo_:hi_], dtype=pl.Int32),
             **{c: iface.replace_strict({k: a.get(c) for k, a in attrs.items()}, return_dtype=pl.String)
                for c in extra},
             **{f"pkt_{side}_aws_service": pl.col(f"pkt_{side}addr").replace_strict(
@@ -133,7 +148,7 @@ def _flow_log_chunks(records: pl.DataFrame, estate: Estate, fl: FlowLog, *, seed
         ).with_columns([pl.when(ok).then(pl.col(c)).otherwise(None).alias(c)
                         for c in cols if c not in keep])
         if millis is not None:
-            ms = pl.Series(millis[lo:hi])
+            ms = pl.Series(millis[lo_:hi_])
             chunk = chunk.with_columns(start=pl.when(ms).then(pl.col("start") * 1000).otherwise("start"),
                                        end=pl.when(ms).then(pl.col("end") * 1000).otherwise("end"))
         yield chunk.select(cols + ["_ts", "_shard"]).collect()
@@ -163,29 +178,57 @@ def _encode_parquet(part: pl.DataFrame, fields: tuple[str, ...]) -> bytes:
     return buf.getvalue()
 
 
-def write_flow_logs(records: pl.DataFrame, estate: Estate, out_dir: Path, *, seed: int, end: int,
-                    fmt: str) -> list[Written]:
-    """Write every flow log's files under ``out_dir``; returns what was written."""
-    ext = "parquet" if fmt == "parquet" else "gz"
-    encode = _encode_parquet if fmt == "parquet" else _encode_text
-    services = _services(records)
-    written: list[Written] = []
+class FlowLogWriter:
+    """Writes every flow log's files under ``out_dir``, a time slice at a time.
 
-    def run(job) -> Written:
+    Call :meth:`write` with consecutive slices in time order; each call writes the files
+    of the batches starting in the slice (files are encoded and written on a thread pool
+    of up to 8 threads). Use as a context manager; ``written`` lists what was written.
+    """
+
+    def __init__(self, estate: Estate, out_dir: Path, *, seed: int, end: int, fmt: str) -> None:
+        self.estate, self.out_dir, self.seed, self.end = estate, out_dir, seed, end
+        self.ext = "parquet" if fmt == "parquet" else "gz"
+        self.encode = _encode_parquet if fmt == "parquet" else _encode_text
+        attributes = _attributes(estate)
+        self.attrs = {fl.key: {k: v for k, v in attributes.items() if estate.interfaces[k].flow_log == fl.key}
+                      for fl in estate.flow_logs.values()}
+        self.millis = {fl.key: np.random.default_rng([seed, 1000, int(fl.id[3:], 16) % 2**32])
+                       for fl in estate.flow_logs.values() if fl.millis_fraction}
+        self.written: list[Written] = []
+        self._services: dict[str, str | None] = {}
+        self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2))
+        self._next = None  # where the next slice must start (slices come in order)
+
+    def __enter__(self) -> FlowLogWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown()
+
+    def _run(self, job) -> Written:
         key, part, fields = job
-        data = encode(part, fields)
-        path = out_dir / key
+        data = self.encode(part, fields)
+        path = self.out_dir / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return Written(key, part.height, len(data))
 
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        for fl in estate.flow_logs.values():
-            for chunk in _flow_log_chunks(records, estate, fl, seed=seed, end=end, services=services):
+    def write(self, records: pl.DataFrame, lo: int, hi: int) -> None:
+        """Write the files of the batches starting in [lo, hi) (multiples of 5 minutes).
+        ``records`` must hold every record delivered there, in the order they have among
+        all records (others are ignored): those whose ``end`` is in [lo - REACH_SECONDS, hi)."""
+        if lo % BATCH_SECONDS or hi % BATCH_SECONDS or (self._next is not None and lo != self._next):
+            raise ValueError(f"slices must be consecutive multiples of {BATCH_SECONDS} s, not [{lo}, {hi})")
+        self._next = hi
+        services = _services(records, self._services)
+        for fl in self.estate.flow_logs.values():
+            for chunk in _flow_log_chunks(records, fl, self.attrs[fl.key], seed=self.seed, end=self.end,
+                                          lo=lo, hi=hi, services=services,
+                                          millis_rng=self.millis.get(fl.key)):
                 jobs = []
                 for ts, shard, part in _files(chunk):
                     when = datetime.fromtimestamp(ts, UTC)
-                    digest = hashlib.sha1(f"{seed}/{fl.id}/{ts}/{shard}".encode()).hexdigest()[:8]
-                    jobs.append((object_key(fl, when, digest, ext), part, fl.fields))
-                written += pool.map(run, jobs)
-    return written
+                    digest = hashlib.sha1(f"{self.seed}/{fl.id}/{ts}/{shard}".encode()).hexdigest()[:8]
+                    jobs.append((object_key(fl, when, digest, self.ext), part, fl.fields))
+                self.written += self._pool.map(self._run, jobs)

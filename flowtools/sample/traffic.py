@@ -187,9 +187,10 @@ def _expr(v: Value, dtype: pl.DataType) -> pl.Expr:
     return pl.lit(v, dtype)
 
 
-def _windows(conv: pl.DataFrame, agg: int) -> pl.DataFrame:
+def _windows(conv: pl.DataFrame, agg: int, ends: tuple[int, int] | None = None) -> pl.DataFrame:
     """One row per (conversation, aggregation window), with the window's start and end,
-    each side's TCP flags and the window's share of the conversation (``frac``)."""
+    each side's TCP flags and the window's share of the conversation (``frac``); with
+    ``ends=(a, b)`` only the windows whose end is in [a, b), in the same order."""
     t0 = conv["t0"].to_numpy()
     t1 = conv["t1"].to_numpy()
     k0, k1 = t0 // agg, t1 // agg
@@ -198,8 +199,11 @@ def _windows(conv: pl.DataFrame, agg: int) -> pl.DataFrame:
     offsets = np.cumsum(nw) - nw
     pos = np.arange(idx.size) - np.repeat(offsets, nw)
     wstart = (k0[idx] + pos) * agg
-    start = np.maximum(t0[idx], wstart)
     end = np.minimum(t1[idx], wstart + agg - 1)
+    if ends is not None:
+        keep = (end >= ends[0]) & (end < ends[1])
+        idx, pos, wstart, end = idx[keep], pos[keep], wstart[keep], end[keep]
+    start = np.maximum(t0[idx], wstart)
     first = pos == 0
     closing = (pos == nw[idx] - 1) & conv["closed"].to_numpy()[idx]
     kind = conv["kind"].to_numpy()[idx]
@@ -215,10 +219,14 @@ def _windows(conv: pl.DataFrame, agg: int) -> pl.DataFrame:
     )
 
 
-def expand(group: Group, agg_of) -> pl.DataFrame:
-    """All records of a group, on every interface that sees it (``agg_of(iface)`` gives
-    the interface's aggregation interval in seconds)."""
-    conv = group.conversations
+def expand(group: Group, agg_of, *, rows: np.ndarray | None = None,
+           ends: tuple[int, int] | None = None) -> pl.DataFrame:
+    """The records of a group, on every interface that sees it (``agg_of(iface)`` gives
+    the interface's aggregation interval in seconds): of every conversation, or of the
+    conversations at positions ``rows`` (increasing); with ``ends=(a, b)`` only the records
+    whose ``end`` is in [a, b). Whatever the restriction, the records come in the order
+    they have among all the group's records (so slices of them sort as the whole does)."""
+    conv = group.conversations if rows is None else group.conversations[rows]
     if conv.height == 0:
         return pl.DataFrame(schema=RECORD_SCHEMA)
     out = []
@@ -228,8 +236,8 @@ def expand(group: Group, agg_of) -> pl.DataFrame:
     for leg in group.legs:
         agg = agg_of(leg.iface)
         if agg not in windows:
-            windows[agg] = _windows(conv, agg)
-        rows = windows[agg]
+            windows[agg] = _windows(conv, agg, ends)
+        windowed = windows[agg]
         for half in leg.halves:
             side = "f" if half.initiator else "r"
             packets = pl.max_horizontal(pl.lit(1), (pl.col(f"pk_{side}") * pl.col("frac")).round())
@@ -238,14 +246,14 @@ def expand(group: Group, agg_of) -> pl.DataFrame:
             if half.initiator:
                 rejected = kind == REJECTED
             else:
-                rows_half = rows.filter(kind.is_in(ANSWERED))
+                answered = windowed.filter(kind.is_in(ANSWERED))
                 rejected = kind == NACL
             action = pl.when(rejected).then(pl.lit("REJECT")).otherwise(pl.lit("ACCEPT"))
             reason = (pl.when(rejected).then(pl.lit(group.reject_reason)).otherwise(None)
                       if group.reject_reason else pl.lit(None))
             flags = pl.col(f"flags_{side}") if group.protocol == TCP else pl.lit(0)
             tp = half.traffic_path if half.direction == "egress" else None
-            frame = (rows if half.initiator else rows_half).select(
+            frame = (windowed if half.initiator else answered).select(
                 iface=pl.lit(leg.iface, pl.String),
                 srcaddr=_expr(half.src, pl.String),
                 dstaddr=_expr(half.dst, pl.String),
@@ -279,3 +287,26 @@ def status_records(iface: str, starts: np.ndarray, agg: int, status: str) -> pl.
     data["end"] = pl.Series("end", starts + agg - 1, dtype=pl.Int64)
     data["log_status"] = pl.Series("log_status", [status] * n, dtype=pl.String)
     return pl.DataFrame(data)
+
+
+def slice_rows(conv: pl.DataFrame, origin: int, size: int, count: int,
+               reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which conversations have records whose ``end`` falls in each time slice.
+
+    Slice ``k`` covers record ends in [origin + k*size - reach, origin + (k+1)*size)
+    (``reach``: how far before its slice a record may end and still belong to it). Returns
+    ``(rows, bounds)``: slice ``k``'s conversations are ``rows[bounds[k]:bounds[k+1]]``, in
+    increasing order. Cost: 4 bytes per conversation and slice it touches.
+    """
+    t0 = conv["t0"].to_numpy()
+    t1 = conv["t1"].to_numpy()
+    first = np.clip((t0 - origin) // size, 0, count - 1)
+    last = np.clip((t1 + reach - origin) // size, first, count - 1)
+    span = last - first + 1
+    idx = np.repeat(np.arange(conv.height, dtype=np.int64), span)
+    offsets = np.cumsum(span) - span
+    sid = np.repeat(first, span) + np.arange(idx.size) - np.repeat(offsets, span)
+    order = np.argsort(sid, kind="stable")  # stable: rows stay increasing within a slice
+    rows = idx[order].astype(np.int32 if conv.height < 2**31 else np.int64)
+    bounds = np.searchsorted(sid[order], np.arange(count + 1))
+    return rows, bounds

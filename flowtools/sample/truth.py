@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
 from flowtools.enrich.inventory import resource_name
@@ -66,53 +67,64 @@ def _status(kinds: set[int]) -> str:
 
 
 def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFrame]:
-    """Truth entries and the internet-initiated conversations behind them."""
-    frames = []
+    """Truth entries, and the (interface, protocol, local port) keys that internet hosts
+    used (for ``configured``). Distinct peers and connections are counted exactly, as
+    sets of integer codes per key: cost 8 bytes per distinct connection, one group at a
+    time (never all conversations in one frame)."""
+    own = set(estate.public_ips())
+    codes: dict[str, int] = {}  # every address seen (a few thousand) -> a small integer
+    per_key: dict[tuple[str, int, int], dict] = {}
     for g in groups:
         if not g.internet or g.conversations.height == 0:
             continue
         for e in g.exposes:
-            frames.append(g.conversations.select(
-                iface=pl.lit(e.iface),
-                protocol=pl.lit(g.protocol, pl.Int32),
+            frame = g.conversations.select(
                 local_addr=_value(e.local_addr, pl.String),
                 local_port=_value(e.local_port, pl.Int32),
                 remote_addr=_value(e.remote_addr, pl.String),
                 remote_port=_value(e.remote_port, pl.Int32),
                 kind=pl.col("kind"), t0=pl.col("t0"), t1=pl.col("t1"),
-                description=pl.lit(g.description),
-            ))
-    if not frames:
-        return [], pl.DataFrame()
-    conv = pl.concat(frames)
-    own = set(estate.public_ips())
-    remotes = conv["remote_addr"].unique().to_list()
-    bad = [a for a in remotes if a in own or not is_public(a)]
-    assert not bad, f"internet-initiated conversations from non-internet peers: {bad}"
-    per_key = conv.group_by("iface", "local_port", "protocol").agg(
-        peers=pl.col("remote_addr").n_unique(),
-        connections=pl.struct("local_addr", "remote_addr", "remote_port").n_unique(),
-        kinds=pl.col("kind").unique(),
-        first=pl.col("t0").min(),
-        last=pl.col("t1").max(),
-        descriptions=pl.col("description").unique(maintain_order=True),
-        local_ips=pl.col("local_addr").unique(maintain_order=True),
-    )
+            )
+            remotes = frame["remote_addr"].unique().to_list()
+            bad = [a for a in remotes if a in own or not is_public(a)]
+            assert not bad, f"internet-initiated conversations from non-internet peers: {bad}"
+            for a in remotes + frame["local_addr"].unique().to_list():
+                codes.setdefault(a, len(codes))
+            assert len(codes) < 2**16, "too many distinct addresses for the connection codes"
+            for (port,), part in frame.partition_by("local_port", as_dict=True).items():
+                remote = part["remote_addr"].replace_strict(codes, return_dtype=pl.UInt64).to_numpy()
+                local = part["local_addr"].replace_strict(codes, return_dtype=pl.UInt64).to_numpy()
+                conn = (local << np.uint64(48)) | (remote << np.uint64(16)) | \
+                    part["remote_port"].cast(pl.UInt64).to_numpy()
+                k = per_key.setdefault((e.iface, port, g.protocol), {
+                    "peers": np.zeros(0, np.uint64), "connections": np.zeros(0, np.uint64), "kinds": set(),
+                    "first": None, "last": None, "descriptions": set(), "local_ips": set()})
+                k["peers"] = np.union1d(k["peers"], remote)
+                k["connections"] = np.union1d(k["connections"], conn)
+                k["kinds"] |= set(part["kind"].unique().to_list())
+                first, last = int(part["t0"].min()), int(part["t1"].max())
+                k["first"] = first if k["first"] is None else min(k["first"], first)
+                k["last"] = last if k["last"] is None else max(k["last"], last)
+                k["descriptions"].add(g.description)
+                k["local_ips"] |= set(part["local_addr"].unique().to_list())
+    used = pl.DataFrame([key for key in per_key], schema={"iface": pl.String, "local_port": pl.Int32,
+                                                          "protocol": pl.Int32}, orient="row")
+    used = used.select("iface", "protocol", "local_port")
     entries = []
-    for row in per_key.iter_rows(named=True):
-        iface = estate.interfaces[row["iface"]]
-        icmp = row["protocol"] in (ICMP, ICMPV6)
+    for (key_iface, key_port, key_protocol), row in per_key.items():
+        iface = estate.interfaces[key_iface]
+        icmp = key_protocol in (ICMP, ICMPV6)
         first, last = iso(row["first"]), iso(row["last"])
         entries.append({
-            "account_id": estate.account(row["iface"]),
-            "region": estate.region(row["iface"]),
-            "vpc_id": estate.vpc(row["iface"]).id,
+            "account_id": estate.account(key_iface),
+            "region": estate.region(key_iface),
+            "vpc_id": estate.vpc(key_iface).id,
             "interface_id": iface.id,
-            "port": None if icmp else row["local_port"],
-            "protocol": PROTOCOL_NAMES[row["protocol"]],
-            "status": _status(set(row["kinds"])),
-            "peers": row["peers"],
-            "connections": row["connections"],
+            "port": None if icmp else key_port,
+            "protocol": PROTOCOL_NAMES[key_protocol],
+            "status": _status(row["kinds"]),
+            "peers": len(row["peers"]),
+            "connections": len(row["connections"]),
             "description": f"{'; '.join(sorted(row['descriptions']))} (internet-initiated "
                            f"conversations from {first} to {last})",
             "active_from": first,
@@ -124,7 +136,7 @@ def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFr
         })
     entries.sort(key=lambda e: (STATUS_ORDER[e["status"]], -e["peers"], e["interface_id"],
                                 e["protocol"], e["port"] is None, e["port"] or 0))
-    return entries, conv
+    return entries, used
 
 
 def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dict]) -> list[dict]:
@@ -132,6 +144,7 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
     every accepted inbound half whose ``srcaddr`` is public, keyed by (interface,
     ``dstport``, protocol), minus the true exposure keys."""
     exposed = {(e["interface_id"], e["port"], e["protocol"]) for e in exposure_entries}
+    public: dict[str, bool] = {}  # per source address
     frames = []
     for g in groups:
         if g.conversations.height == 0:
@@ -142,21 +155,23 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
                     continue
                 accepted = pl.col("kind") != REJECTED if half.initiator else \
                     pl.col("kind").is_in((OK, RST))
-                frames.append(g.conversations.filter(accepted).select(
+                src = _value(half.src, pl.String)
+                srcs = g.conversations.lazy().filter(accepted).select(src.unique()).collect().to_series()
+                for a in srcs.to_list():
+                    if a not in public:
+                        public[a] = is_public(a)
+                frames.append(g.conversations.lazy().filter(  # only the ports: few distinct rows
+                    accepted & src.is_in([a for a in srcs.to_list() if public[a]])
+                ).select(port=_value(half.dstport, pl.Int32)).unique().with_columns(
                     iface=pl.lit(leg.iface),
-                    src=_value(half.src, pl.String),
-                    port=_value(half.dstport, pl.Int32),
                     protocol=pl.lit(g.protocol, pl.Int32),
                     why=pl.lit(g.why or g.description),
-                ).unique())
+                ).select("iface", "port", "protocol", "why").collect())
     if not frames:
         return []
     rows = pl.concat(frames).unique()
-    public = {a: is_public(a) for a in rows["src"].unique().to_list()}
     keys: dict[tuple, str] = {}
     for row in rows.sort("iface", "protocol", "port", "why").iter_rows(named=True):
-        if not public[row["src"]]:
-            continue
         iface = estate.interfaces[row["iface"]]
         icmp = row["protocol"] in (ICMP, ICMPV6)
         key = (iface.id, None if icmp else row["port"], PROTOCOL_NAMES[row["protocol"]])
@@ -179,7 +194,8 @@ def _rule_matches(rule: Rule, protocol: int, port: int | None) -> bool:
 
 
 def configured(estate: Estate, conv: pl.DataFrame) -> list[dict]:
-    """Security-group rules open to the internet that no internet-initiated conversation uses."""
+    """Security-group rules open to the internet that no internet-initiated conversation
+    uses (``conv``: their interface, protocol and local port, as ``exposure`` returns)."""
     used: dict[str, list[tuple[int, int]]] = {}
     if conv.height:
         for iface, proto, port in conv.select("iface", "protocol", "local_port").unique().iter_rows():

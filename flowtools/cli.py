@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from flowtools import output
 from flowtools.errors import FlowtoolsError, UsageError
@@ -92,7 +93,10 @@ def _load(args, engine: str | None = None):
     )
     for line in flows.report.warning_lines():
         print(line, file=sys.stderr)
-    print(flows.report.summary_line(), file=sys.stderr)
+    summary = flows.report.summary_line()
+    if flows.store is not None:  # still one summary line
+        summary += f"; {flows.store.summary()}"
+    print(summary, file=sys.stderr)
     return flows
 
 
@@ -446,11 +450,12 @@ def _store_commands(add) -> None:
                                        "plus a manifest. A second build of the same store waits for the first.")
     _source_options(b, engine=False)
     b.add_argument("store", metavar="STORE", nargs="?",
-                   help="store folder (default $FLOWTOOLS_STORE, else <cache dir>/store)")
+                   help="store folder (default $FLOWTOOLS_STORE, else the SOURCE's own store under "
+                        "<cache dir>/store/, the one every command reading SOURCE uses)")
     b.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     i = actions.add_parser("info", help="partitions, records, source objects and bytes of STORE")
     i.add_argument("store", metavar="STORE", nargs="?",
-                   help="store folder (default $FLOWTOOLS_STORE, else <cache dir>/store)")
+                   help="store folder, or a SOURCE whose default store to show (default $FLOWTOOLS_STORE)")
     i.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
 
 
@@ -476,7 +481,12 @@ def cmd_store(args) -> int:
         else:
             print(result.root)
         return EXIT_OK
-    info = PartitionStore(args.store).info()
+    from flowtools.store.core import default_root
+
+    root = args.store
+    if root is not None and "://" not in root and discover_any(root):  # a local SOURCE: its default store
+        root = default_root(root)
+    info = PartitionStore(root).info()
     if args.format == "json":
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -492,6 +502,12 @@ def cmd_store(args) -> int:
         f"records     {info['records']}\n"
         f"accounts    {', '.join(info['accounts']) or '-'}\nregions     {', '.join(info['regions']) or '-'}\n")
     return EXIT_OK
+
+
+def discover_any(path: str) -> bool:
+    """Whether ``path`` is a local folder or file holding flow logs rather than a store."""
+    p = Path(path)
+    return p.is_file() or (p.is_dir() and not (p / "_manifest.json").exists() and any(p.rglob("*.log.*")))
 
 
 def _version() -> str:

@@ -22,12 +22,27 @@ ENGINES = ("duckdb", "polars")
 
 
 @dataclass
+class StoreUse:
+    """How a load used the partition store: its folder, the objects read into it now (new
+    or changed) and those it already held."""
+
+    root: str
+    read: int
+    stored: int
+    seconds: float
+
+    def summary(self) -> str:
+        return f"store: {self.read} file(s) read into it now, {self.stored} already there ({self.root})"
+
+
+@dataclass
 class Flows:
     """Loaded flows: a native frame on one engine plus the read report.
 
-    ``frame`` is a ``duckdb.DuckDBPyRelation`` (engine ``duckdb``, over the table also
-    visible as the view ``flows`` on ``connection``) or a ``polars.LazyFrame`` (engine
-    ``polars``). Both hold the same canonical columns and rows.
+    ``frame`` is a ``duckdb.DuckDBPyRelation`` (engine ``duckdb``, the view ``flows`` on
+    ``connection``) or a ``polars.LazyFrame`` (engine ``polars``). Both hold the same
+    canonical columns and rows; loaded through the partition store (the default) both are
+    lazy over its Parquet files, and ``flows`` on ``connection`` reads the same files.
     """
 
     engine: Engine
@@ -36,26 +51,32 @@ class Flows:
     connection: duckdb.DuckDBPyConnection
     _polars: pl.DataFrame | None = field(default=None, repr=False)
     _registered: bool = field(default=False, repr=False)
+    #: How the partition store served this load (None: read directly from SOURCE).
+    store: StoreUse | None = None
 
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+    def sql(self, query: str, params: dict[str, Any] | Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """Run DuckDB SQL over the view ``flows`` (on either engine); a lazy relation.
 
         Call ``.pl()``, ``.df()`` or ``.fetchall()`` on the result to execute it. A statement
         without result rows (``CREATE``, ``DROP``, ``COPY ... TO``) runs at once and returns
         None. Several statements separated by ``;`` run in order; the result is the last one's.
+        ``params`` binds ``$name`` (a dict) or ``?`` (a sequence) parameters: pass values
+        from logs or users this way, never formatted into the query text.
         """
         if self.engine == "polars" and not self._registered:
             self.connection.register("flows", self._polars.to_arrow(compat_level=pl.CompatLevel.newest()))
             self._registered = True
         try:
-            return self.connection.sql(query)
+            return self.connection.sql(query, params=params) if params is not None else self.connection.sql(query)
         except duckdb.Error as e:
             raise QueryError(f"SQL error: {e}") from None
 
     def to_polars(self) -> pl.DataFrame:
-        """The flows as a Polars DataFrame (materialised)."""
+        """The flows as a Polars DataFrame (materialised: every record in memory)."""
         if self._polars is not None:
             return self._polars
+        if isinstance(self.frame, pl.LazyFrame):
+            return self.frame.collect()
         return self.frame.pl()
 
     def to_pandas(self):
@@ -131,6 +152,7 @@ def load(
     s3_mode: str = "auto",
     progress: bool | None = None,
     any_name: bool = False,
+    store: str | os.PathLike | bool | None = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
 
@@ -150,41 +172,109 @@ def load(
     :mod:`flowtools.sources.s3`); ``log_format`` gives the fields of headerless records
     (CloudWatch Logs, when ``DescribeFlowLogs`` cannot tell; it overrides it).
 
-    This is the one eager step: the records are read once into engine storage (a DuckDB
-    table, which spills to disk beyond memory, or a Polars DataFrame), so the read report
-    is complete and later questions do not re-read gzip. Bad files and lines are skipped,
-    counted and listed in ``flows.report``; ``strict=True`` raises :class:`ReadError`.
+    The partition store (``store``, see :mod:`flowtools.store`): by default the window's
+    objects are read once into an hourly Parquet store, and the flows are a lazy frame over
+    the store's files of the window (DuckDB ``read_parquet`` / Polars ``scan_parquet``,
+    pruned by the hour folders). Only objects the store does not hold yet, or that changed,
+    are read, so the second question about a window costs a fraction of the first, and
+    memory stays bounded by a chunk of files whatever the window. ``store`` is a folder;
+    ``None`` (default) is ``$FLOWTOOLS_STORE``, else the SOURCE's own folder under the cache
+    directory; ``False`` (or ``$FLOWTOOLS_STORE=off``) reads SOURCE into memory instead (a
+    DuckDB table that spills to disk, or a Polars DataFrame). CloudWatch Logs SOURCEs are
+    always read directly.
+
+    Either way the read report is complete and the same: bad files and lines are skipped,
+    counted and listed in ``flows.report``; ``strict=True`` raises :class:`ReadError`
+    (also for problems found when the store was built).
     """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     window = Window.parse(start, end)
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
-    store, objects, _single = open_source(source, window=window, all=all, accounts=accounts_l,
+    store_, objects, _single = open_source(source, window=window, all=all, accounts=accounts_l,
                                           regions=regions_l, log_format=log_format, profile=profile,
                                           s3_mode=s3_mode, progress=progress, any_name=any_name)
     selection = select_explained(objects, window, accounts=accounts_l, regions=regions_l)
     kept = selection.kept
+    root = _store_root(source, store)
+    if root is not None:
+        return _load_from_store(root, source, src=store_, objects=objects, selection=selection, window=window,
+                                engine=engine, strict=strict, log_format=log_format, progress=progress,
+                                single=_single, any_name=any_name)
     report = ReadReport(source=str(source), window=str(window))
     report.record_selection(objects, selection, window, any_name=any_name)
     bar = None
     try:
-        kept = store.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
-        report.warnings.extend(getattr(store, "warnings", ()))
+        kept = store_.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
+        report.warnings.extend(getattr(store_, "warnings", ()))
         bar = _progress(len(kept), progress)
         if engine == "duckdb":
-            flows = _load_duckdb(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            flows = _load_duckdb(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         else:
-            df = read_objects(store, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            df = read_objects(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
             flows = from_polars(df, report, engine=engine)
     finally:
         if bar is not None:
             bar.close()
-        store.close()
-    stats = getattr(store, "stats", None)
+        store_.close()
+    _finish(store_, flows)
+    return flows
+
+
+def _finish(source_store, flows: Flows) -> None:
+    """What every load ends with: the transfer figures of a remote SOURCE in the report, and
+    its credentials on the DuckDB connection (``flows.sql`` runs on DuckDB whatever the engine)."""
+    stats = getattr(source_store, "stats", None)
     if stats is not None:
-        report.transfer = stats.to_dict() | {"summary": stats.line()}
-    if hasattr(store, "attach_duckdb"):  # flows.sql runs on DuckDB whatever the engine
-        _attach(store, flows)
+        flows.report.transfer = stats.to_dict() | {"summary": stats.line()}
+    if hasattr(source_store, "attach_duckdb"):
+        _attach(source_store, flows)
+
+
+def _store_root(source, store) -> Any:
+    """The partition store of a load: ``store`` given, else the default (None: read directly)."""
+    if store is False or str(source).startswith("cwlogs://"):
+        return None
+    from flowtools.store.core import default_root
+
+    if store is None or store is True:
+        return default_root(source)
+    return store
+
+
+def _load_from_store(root, source, *, src, objects, selection, window: Window, engine: Engine, strict: bool,
+                     log_format, progress, single: bool, any_name: bool) -> Flows:
+    """Bring the store up to date with the window's objects, then open the window lazily."""
+    from flowtools.errors import ReadError
+    from flowtools.store import PartitionStore
+
+    kept = selection.kept
+    ps = PartitionStore(root)
+    try:
+        built = ps.update(src, kept, strict=strict, log_format=log_format, progress=progress, single_file=single)
+    finally:
+        src.close()
+    con = connect()
+    keys = [o.key for o in kept]
+    relation = ps.open(window, engine="duckdb", connection=con, sources=keys)
+    relation.create_view("flows")
+    records = con.execute("SELECT count(*) FROM flows").fetchone()[0]
+    report = ps.report(kept, window, source=str(source), records=records)
+    about_objects = list(report.warnings)  # in a direct load's order: selection, fetching, reading
+    report.warnings.clear()
+    report.record_selection(objects, selection, window, any_name=any_name)
+    report.warnings += [w for w in (built.report.warnings if built.report else ()) if w not in report.warnings]
+    report.warnings += about_objects
+    if strict and report.issues:
+        first = report.warning_lines()[0].removeprefix("warning: ")
+        raise ReadError(f"{first} (strict mode; {len(report.issues)} problem file(s))")
+    used = StoreUse(str(ps.root), read=built.new + built.changed, stored=built.unchanged, seconds=built.seconds)
+    if engine == "duckdb":
+        flows = Flows("duckdb", con.table("flows"), report, con, _registered=True, store=used)
+    else:
+        frame = ps.open(window, engine="polars", sources=keys)
+        flows = Flows("polars", frame, report, con, _registered=True, store=used)
+    _finish(src, flows)
     return flows
 
 

@@ -20,6 +20,23 @@ settings.register_profile("random", derandomize=False, deadline=None, print_blob
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Every test run gets its own cache folder (and so its own partition stores: a load
+    builds the SOURCE's store there), inherited by the CLI and notebook kernels it starts;
+    nothing is written to the user's ~/.cache. Tests that need another set their own."""
+    folder = tmp_path_factory.mktemp("flowtools-cache")
+    saved = {k: os.environ.get(k) for k in ("FLOWTOOLS_CACHE_DIR", "FLOWTOOLS_STORE")}
+    os.environ["FLOWTOOLS_CACHE_DIR"] = str(folder)
+    os.environ.pop("FLOWTOOLS_STORE", None)
+    yield folder
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request) -> str:
     return request.param

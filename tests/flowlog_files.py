@@ -41,6 +41,7 @@ def frames_equal(a: pl.DataFrame, b: pl.DataFrame, sort_by=("source_file", "inte
     """Assert two canonical frames hold the same rows (order-insensitive), columns, dtypes."""
     assert a.columns == b.columns
     keys = [c for c in sort_by if c in a.columns]
+    keys += [c for c, t in a.schema.items() if c not in keys and not t.is_nested()]  # ties: every column
     a2 = a.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC")).sort(keys, nulls_last=True)
     b2 = b.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC")).sort(keys, nulls_last=True)
     assert a2.dtypes == b2.dtypes

@@ -19,15 +19,38 @@ from flowtools.window import Window
 STORE_ENV = "FLOWTOOLS_STORE"
 
 
-def default_root() -> Path:
-    """The store used when none is named: ``$FLOWTOOLS_STORE``, else ``<cache dir>/store``
-    (``$FLOWTOOLS_CACHE_DIR``, else ``~/.cache/flowtools``)."""
-    env = os.environ.get(STORE_ENV)
+#: Values of ``$FLOWTOOLS_STORE`` that turn the store off (every load reads SOURCE directly).
+STORE_OFF = ("off", "none", "0", "false", "no")
+
+
+def default_root(source: str | os.PathLike | None = None) -> Path | None:
+    """The store used when none is named: ``$FLOWTOOLS_STORE`` (one store, whatever the
+    SOURCE; ``off`` turns the store off: None), else a folder per SOURCE under
+    ``<cache dir>/store/`` (``$FLOWTOOLS_CACHE_DIR``, else ``~/.cache/flowtools``), named
+    after the SOURCE so that two SOURCEs never share one by accident."""
+    env = os.environ.get(STORE_ENV, "").strip()
+    if env.lower() in STORE_OFF:
+        return None
     if env:
         return Path(env).expanduser()
     from flowtools.sources.cache import cache_dir
 
-    return cache_dir() / "store"
+    base = cache_dir() / "store"
+    return base if source is None else base / source_folder(source)
+
+
+def source_folder(source: str | os.PathLike) -> str:
+    """``samples-3f2a9c1e0b``: a readable, unique folder name for a SOURCE (its absolute
+    path, or its URI)."""
+    import hashlib
+    import re
+
+    text = str(source)
+    if "://" not in text:
+        text = str(Path(text).expanduser().resolve())
+    tail = [p for p in re.split(r"[/\\:]+", text) if p][-2:]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(tail))[:48] or "source"
+    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 def _window(window) -> Window:
@@ -47,7 +70,11 @@ class PartitionStore:
     """
 
     def __init__(self, root: str | os.PathLike | None = None):
-        text = str(root) if root is not None else str(default_root())
+        if root is None:
+            root = default_root()
+            if root is None:
+                raise UsageError(f"${STORE_ENV} turns the store off: name a store folder")
+        text = str(root)
         if "://" in text:
             raise UsageError(f"{text}: stores on s3:// (or any URL) are not supported yet; give a local folder")
         self.root = Path(text).expanduser()
@@ -154,6 +181,8 @@ def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None
     from flowtools.flows import _csv_list, open_source
     from flowtools.layout import select
 
+    if store_root is None:
+        store_root = default_root(source)
     store = PartitionStore(store_root)
     window = Window.parse(start, end)
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)

@@ -56,6 +56,9 @@ class ObjectEntry:
     bad_lines: list[BadLine] = field(default_factory=list)
     plan_issue: bool = False  # its issue was found while planning (before any file was read)
     group: tuple[str, ...] = ()  # (file type, *fields): the read group, for the report's order
+    warnings: list[str] = field(default_factory=list)  # the reader's warnings about it (not issues)
+    #: the --log-format it was read with (fields, space-separated): another one reads it again
+    log_format: str | None = None
 
     def same_version(self, size: int, etag: str | None, mtime_ns: int | None) -> bool:
         """Whether an object listed now is the version stored (size, then ETag or mtime
@@ -83,6 +86,10 @@ class ObjectEntry:
             d["bad_lines"] = [[b.line, b.reason] for b in self.bad_lines]
         if self.plan_issue:
             d["plan_issue"] = True
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
+        if self.log_format:
+            d["log_format"] = self.log_format
         d["group"] = list(self.group)
         return d
 
@@ -96,6 +103,7 @@ class ObjectEntry:
             issues=[FileIssue(file=key, **i) for i in d.get("issues", ())],
             bad_lines=[BadLine(key, line, reason) for line, reason in d.get("bad_lines", ())],
             plan_issue=d.get("plan_issue", False), group=tuple(d.get("group", ())),
+            warnings=list(d.get("warnings", ())), log_format=d.get("log_format"),
         )
 
 

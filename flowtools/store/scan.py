@@ -84,8 +84,8 @@ def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts
     cols = ", ".join(_ident(c) for c in schema)
     where = [w for w in (window_sql(window),) if w]
     if sources is not None:
-        table = f"__flowtools_store_sources_{tag}"
-        con.register(table, pl.DataFrame({"k": sorted(set(sources))}, schema={"k": pl.String}).to_arrow())
+        table = f"__flowtools_store_sources_{tag}"  # a temp table: no Arrow round trip (it imports pandas)
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest(?::VARCHAR[]) AS k", [sorted(set(sources))])
         where.append(f"source_file IN (SELECT k FROM {table})")
     sql = (f"SELECT {cols} FROM read_parquet({files}, hive_partitioning = false"
            f"{', union_by_name = true' if union else ''})")
@@ -130,6 +130,7 @@ def report(manifest: Manifest, objects: Sequence[FlowLogObject], window: Window,
         if e.read is not None:
             rep.files.append(e.read)
         _add_issues(rep, e)
+        rep.warnings.extend(e.warnings)
     rep.records_parsed = sum(f.records for f in rep.files)
     if records is not None:
         rep.records = records

@@ -70,6 +70,16 @@ class BuildResult:
                 f"in {self.seconds:.1f} s")
 
 
+def _format_text(log_format) -> str | None:
+    """``--log-format`` as the store keeps it (field names, space-separated), or None."""
+    if not log_format:
+        return None
+    from flowtools.fields import parse_log_format
+
+    fields = parse_log_format(log_format) if isinstance(log_format, str) else list(log_format)
+    return " ".join(fields)
+
+
 def new_build_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
@@ -163,7 +173,8 @@ class _Build:
             remove_files(self.root, list(written))  # unpublished anyway; the journal covers a kill
             raise
         entries = {o.key: ObjectEntry(o.size, o.etag, mtimes.get(o.key), o.key in self.any_name,
-                                      self.result.build_id, group=(o.format,)) for o in batch}
+                                      self.result.build_id, group=(o.format,), log_format=_format_text(log_format))
+                   for o in batch}
         for f in rep.files:
             e = entries[f.file]
             e.read, e.group = f, (f.format, *f.fields)
@@ -173,6 +184,12 @@ class _Build:
             e.plan_issue = e.plan_issue or i < plan["issues"]
         for b in rep.bad_lines:
             entries[b.file].bad_lines.append(b)
+        for w in rep.warnings:  # a warning about one object is kept with it, for later reports
+            e = next((entries[k] for k in (w.split(": ", 1)[0],) if k in entries), None)
+            if e is not None:
+                e.warnings.append(w)
+            else:
+                total.warnings.append(w)
         self.m.objects.update(entries)
         self.m.files.update(written)
         self.commit()
@@ -257,9 +274,10 @@ def update(root: str | os.PathLike, source_store, objects: Sequence[FlowLogObjec
                 m.sources.append(label)
             mtimes = {o.key: _mtime_ns(source_store, o.key) for o in objects}
             todo, changed = [], set()
+            fmt = _format_text(log_format)
             for o in objects:
                 e = m.objects.get(o.key)
-                if e is not None and e.same_version(o.size, o.etag, mtimes[o.key]):
+                if e is not None and e.same_version(o.size, o.etag, mtimes[o.key]) and e.log_format == fmt:
                     result.unchanged += 1
                     continue
                 todo.append(o)

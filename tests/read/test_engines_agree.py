@@ -86,10 +86,10 @@ def test_duckdb_spilling_table_mode_gives_the_same_rows(tmp_path, monkeypatch):
         lines = [" ".join(_value(rng, f, 1795169100) for f in fields) for _ in range(30)]
         write_log(tmp_path, FOLDERS[0] + log_name("111111111111", "us-east-1", flow_log=f"fl-{i:08x}",
                                                   ts="20261120T1005Z", hash_=f"{i:08x}"), lines, header=" ".join(fields))
-    in_memory = flowtools.load(tmp_path, engine="duckdb")
+    in_memory = flowtools.load(tmp_path, engine="duckdb", store=False)
     monkeypatch.setattr(flows_mod, "ARROW_MEMORY_LIMIT", 1)
     monkeypatch.setattr(reader_mod, "CHUNK_FILES", 1)  # several chunks
-    spilled = flowtools.load(tmp_path, engine="duckdb")
+    spilled = flowtools.load(tmp_path, engine="duckdb", store=False)
     kinds = {r[0] for r in spilled.connection.sql(
         "SELECT table_type FROM information_schema.tables WHERE table_name = 'flows_data'").fetchall()}
     assert kinds == {"BASE TABLE"}

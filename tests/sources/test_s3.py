@@ -143,14 +143,24 @@ def test_a_source_that_is_one_object_is_read_whatever_its_name(aws, s3, request)
 # -- the cache ----------------------------------------------------------------------------------
 
 def test_a_second_run_downloads_nothing(aws, sample_bucket, proxy):
-    first = flowtools.load(sample_bucket, engine="polars", s3_mode="cache", **WINDOW)
+    # the object cache alone (no partition store): the second run reads the cached copies
+    first = flowtools.load(sample_bucket, engine="polars", s3_mode="cache", store=False, **WINDOW)
     assert first.report.transfer["files_downloaded"] == first.report.files_read > 0
     proxy.clear()
-    second = flowtools.load(sample_bucket, engine="polars", s3_mode="cache", **WINDOW)
+    second = flowtools.load(sample_bucket, engine="polars", s3_mode="cache", store=False, **WINDOW)
     assert second.report.transfer["files_downloaded"] == 0
     assert second.report.transfer["files_from_cache"] == second.report.files_read
     assert proxy.count(action="GetObject") == 0
     frames_equal(first.to_polars(), second.to_polars(), SORT)
+    # through the partition store: the objects it holds are neither downloaded nor read again
+    stored = flowtools.load(sample_bucket, engine="polars", s3_mode="stream", **WINDOW)
+    assert stored.store.read == stored.report.files_read
+    proxy.clear()
+    again = flowtools.load(sample_bucket, engine="polars", s3_mode="stream", **WINDOW)
+    assert again.store.read == 0 and again.store.stored == again.report.files_read
+    assert proxy.count(action="GetObject") == 0
+    frames_equal(first.to_polars(), again.to_polars(), SORT)
+    assert again.report.to_dict() | {"transfer": None} == first.report.to_dict() | {"transfer": None}
 
 
 def test_a_changed_object_is_downloaded_again(aws, s3, request):
@@ -224,10 +234,10 @@ def test_cache_info_and_clear(aws, sample_bucket, capsys):
 
 def test_auto_mode_streams_what_does_not_fit_the_cache_budget(aws, sample_bucket, monkeypatch):
     monkeypatch.setenv("FLOWTOOLS_CACHE_BUDGET", "1000")
-    flows = flowtools.load(sample_bucket, engine="polars", **WINDOW)
+    flows = flowtools.load(sample_bucket, engine="polars", store=False, **WINDOW)
     assert flows.report.transfer["mode"] == "stream"
     monkeypatch.delenv("FLOWTOOLS_CACHE_BUDGET")
-    assert flowtools.load(sample_bucket, engine="polars", **WINDOW).report.transfer["mode"] == "cache"
+    assert flowtools.load(sample_bucket, engine="polars", store=False, **WINDOW).report.transfer["mode"] == "cache"
 
 
 # -- fetch ----------------------------------------------------------------------------------------
@@ -278,7 +288,7 @@ def test_access_denied_on_an_object_names_the_key(aws, sample_bucket, proxy):
     victim = SAMPLE_PREFIX + keys[0]
     proxy.deny("GetObject", service="s3", params={"Key": victim})
     with pytest.raises(SourceError, match=r"access denied: GetObject s3://flowtools-sample/.*s3:GetObject") as e:
-        flowtools.load(sample_bucket, engine="polars", s3_mode="cache", **WINDOW)
+        flowtools.load(sample_bucket, engine="polars", s3_mode="cache", store=False, **WINDOW)
     assert victim in str(e.value)
 
 
@@ -302,8 +312,11 @@ def test_cloudwatch_exports_in_s3_are_read_with_the_log_format(aws, s3, request)
     fmt = DEFAULT_HEADER
     flows = flowtools.load(f"s3://{bucket}/exports/", all=True, log_format=fmt)
     assert flows.report.records == 3 and flows.report.files[0].layout == "cwlogs-export"
-    without = flowtools.load(f"s3://{bucket}/exports/", all=True)
+    without = flowtools.load(f"s3://{bucket}/exports/", all=True)  # the store reads it again: no format now
     assert without.report.records == 0 and "--log-format" in without.report.issues[0].reason
+    assert without.store.read == 1
+    again = flowtools.load(f"s3://{bucket}/exports/", all=True, log_format=fmt)
+    assert again.report.records == 3 and again.store.read == 1
 
 
 def test_duckdb_sql_reads_s3_paths_with_the_same_credentials(aws, s3, request):

@@ -34,3 +34,20 @@ def test_store_build_uses_the_default_store(store_source, tmp_path, monkeypatch,
 def test_an_s3_store_is_refused_clearly(store_source, capsys):
     assert main(["store", "info", "s3://bucket/store"]) == 2
     assert "not supported yet" in capsys.readouterr().err
+
+
+def test_every_command_uses_the_sources_own_store_by_default(store_source, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLOWTOOLS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("FLOWTOOLS_STORE", raising=False)
+    assert main(["info", str(store_source), "--format", "json"]) == 0
+    _, err = capsys.readouterr()
+    assert "store: " in err.splitlines()[-1] and "already there" in err.splitlines()[-1]
+    assert main(["store", "build", str(store_source)]) == 0  # the same store: nothing new to read
+    _, err = capsys.readouterr()
+    assert "0 new and 0 changed object(s) read" in err
+    assert main(["store", "info", str(store_source), "--format", "json"]) == 0  # a SOURCE: its store
+    info = json.loads(capsys.readouterr().out)
+    assert info["store"].startswith(str(tmp_path / "cache" / "store")) and info["records"] > 0
+    monkeypatch.setenv("FLOWTOOLS_STORE", "off")
+    assert main(["info", str(store_source)]) == 0
+    assert "store: " not in capsys.readouterr().err

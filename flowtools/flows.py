@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +13,7 @@ import polars as pl
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
 from flowtools.layout import discover, parse_key, select
+from flowtools.options import comma_list as _csv_list
 from flowtools.read.reader import read_objects
 from flowtools.read.report import ReadReport
 from flowtools.window import Window
@@ -73,15 +74,6 @@ class Flows:
     def __repr__(self) -> str:
         return (f"Flows(engine={self.engine!r}, records={self.report.records}, "
                 f"files={self.report.files_read}, window={self.report.window})")
-
-
-def _csv_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.split(",")
-    out = [v.strip() for v in value if v and v.strip()]
-    return out or None
 
 
 def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,

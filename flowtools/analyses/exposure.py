@@ -76,16 +76,16 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any, Literal, NamedTuple
 
-import duckdb
 import narwhals as nw
 import polars as pl
 
 from flowtools.addresses import classify, sort_key
-from flowtools.enrich import materialised, side_table
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
 from flowtools.enrich.ip_ranges import IpRanges
 from flowtools.enrich.security_groups import configured_findings, with_sg_open
 from flowtools.errors import UsageError
+from flowtools.frames import materialised, side_table, to_polars
+from flowtools.frames import native as native_frame
 
 __all__ = ["COLUMNS", "findings_records", "findings_schema", "internet_exposure"]
 
@@ -195,7 +195,7 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     """
     if method not in ("full", "naive"):
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
-    native = _native_frame(flows)
+    native = native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     naive = method == "naive"
 
@@ -236,7 +236,7 @@ def findings_records(frame: Any) -> list[dict[str, Any]]:
     become ``2026-11-20T10:00:00Z`` strings, ``sample_peers`` a list, unknown values None.
     This executes the frame.
     """
-    df = _to_polars(frame)
+    df = to_polars(frame)
     names = [c for c in COLUMNS if c in df.columns] + [c for c in df.columns if c not in COLUMNS]
     # timestamps formatted by Polars, then one conversion to dicts (no Python per value:
     # the naive method gives tens of thousands of findings)
@@ -254,30 +254,6 @@ def findings_schema() -> dict[str, Any]:
 
 
 # -- inputs ---------------------------------------------------------------------------------
-
-def _native_frame(flows: Any) -> Any:
-    frame = getattr(flows, "frame", flows)
-    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
-        frame = frame.to_native()
-    if isinstance(frame, pl.DataFrame):
-        frame = frame.lazy()
-    if not isinstance(frame, pl.LazyFrame | duckdb.DuckDBPyRelation):
-        raise UsageError(f"flows must be a Flows, a DuckDB relation or a Polars frame, not {type(frame).__name__}")
-    return frame
-
-
-def _to_polars(frame: Any) -> pl.DataFrame:
-    frame = getattr(frame, "frame", frame)
-    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
-        frame = frame.to_native()
-    if isinstance(frame, duckdb.DuckDBPyRelation):
-        return frame.pl()
-    if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    raise TypeError(f"findings_records: expected a findings frame, got {type(frame).__name__}")
-
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import narwhals as nw
 
+from flowtools import frames
+
 __all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "peers", "ports", "rejects", "scanners", "timeseries",
            "top_talkers", "traffic_paths"]
 
@@ -29,9 +31,7 @@ NO_TRAFFIC_PATH = "not recorded (ingress, or format without traffic-path)"
 
 
 def _frame(flows: Any) -> nw.LazyFrame:
-    from flowtools.analyses.exposure import _native_frame
-
-    return nw.from_native(_native_frame(flows))
+    return frames.lazy(flows)
 
 
 def _traffic(lf: nw.LazyFrame) -> nw.LazyFrame:

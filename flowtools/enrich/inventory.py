@@ -58,8 +58,8 @@ from typing import Any
 
 import polars as pl
 
-from flowtools.enrich import side_table
 from flowtools.errors import InventoryError
+from flowtools.frames import side_table
 
 #: kind -> the top-level key of ``aws ec2 describe-<kind> --output json``.
 KINDS: dict[str, str] = {

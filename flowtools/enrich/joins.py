@@ -21,11 +21,12 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
+from flowtools import frames
 from flowtools.addresses import classify, in_networks
-from flowtools.enrich import side_table
 from flowtools.enrich.inventory import Inventory
 from flowtools.enrich.ip_ranges import IpRanges
 from flowtools.enrich.ports import port_names
+from flowtools.frames import side_table
 
 __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]
 
@@ -161,11 +162,7 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
     is told from its class alone. Values come unchanged from the inventory (tags are
     user-controlled: escape them when rendering).
     """
-    from flowtools.analyses.exposure import (
-        _native_frame,  # the one place that accepts every flows form
-    )
-
-    native = _native_frame(flows)
+    native = frames.native(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     lf = nw.from_native(native)
     present = set(lf.collect_schema().names())

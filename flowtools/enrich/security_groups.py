@@ -22,8 +22,8 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from flowtools.enrich import side_table
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
+from flowtools.frames import side_table
 
 __all__ = ["WORLD", "admits_internet", "configured_findings", "ingress_rules", "with_sg_open"]
 

@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from flowtools import frames
+
 __all__ = [
     "FINDINGS_COLUMNS", "STATUS_COLORS", "aws_services_chart", "collect", "esc", "exposed_ports",
     "findings_table", "html_table", "method_comparison", "naive_vs_full", "peer_origins", "peers_over_time",
@@ -39,18 +41,7 @@ _FINDING_KEY = ["interface_id", "port", "protocol"]
 def collect(frame: Any) -> pl.DataFrame:
     """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``)
     and return a Polars DataFrame, timestamps in UTC. Use it on small results."""
-    frame = getattr(frame, "frame", frame)
-    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
-        frame = frame.to_native()
-    if isinstance(frame, pl.LazyFrame):
-        df = frame.collect()
-    elif isinstance(frame, pl.DataFrame):
-        df = frame
-    elif hasattr(frame, "pl"):
-        df = frame.pl()
-    else:
-        df = pl.DataFrame(frame)
-    return df.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+    return frames.to_polars(frame).with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
 def esc(value: Any, *, quote: bool = False) -> str:
@@ -106,10 +97,7 @@ def exposed_ports(findings: Any, *, n: int = 25) -> go.Figure:
 def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> nw.LazyFrame:
     """The accepted inbound records of the findings' services (interface, local address,
     port and protocol of the finding), on the flows' engine, with ``label`` and ``peer``."""
-    from flowtools.analyses.exposure import _native_frame
-    from flowtools.enrich import side_table
-
-    native = _native_frame(flows)
+    native = frames.native(flows)
     keys = findings.filter(pl.col("status").is_in(list(statuses)))
     keys = keys.select(
         "interface_id", "local_ip", _labels(keys),
@@ -122,7 +110,7 @@ def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> n
     return (lf.filter(nw.col("action") == "ACCEPT")
             .with_columns(_local=local, _port=port, _proto=nw.col("protocol"),
                           peer=nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr")))
-            .join(nw.from_native(side_table(native, keys)).rename({"local_ip": "_local"}),
+            .join(nw.from_native(frames.side_table(native, keys)).rename({"local_ip": "_local"}),
                   on=["interface_id", "_local", "_port", "_proto"], how="inner"))
 
 
@@ -292,10 +280,8 @@ def _seconds(every: str) -> int:
 
 def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go.Figure:
     """One interface over time: bytes per ``every`` (``30s``, ``5m``, ``1h``...), by action."""
-    from flowtools.analyses.exposure import _native_frame
-
     step = _seconds(every)
-    lf = nw.from_native(_native_frame(flows)).filter(nw.col("interface_id").str.to_lowercase()
+    lf = frames.lazy(flows).filter(nw.col("interface_id").str.to_lowercase()
                                                      == interface_id.lower())
     df = collect(lf.filter(~nw.col("bytes").is_null())
                  .group_by(((nw.col("start") // step) * step).alias("bucket"), "action")

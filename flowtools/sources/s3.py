@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from flowtools import aws
+from flowtools.aws_names import ORGANIZATION_ID as _ORG
 from flowtools.errors import SourceError, UsageError
 from flowtools.layout import (
-    _ORG,
     PRUNE_SLACK,
     FlowLogObject,
     ObjectInfo,
@@ -659,8 +659,8 @@ def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool 
     same layout (keys relative to the SOURCE prefix), for offline work: ``dest`` is then a
     local SOURCE giving the same rows (and ``source_file`` values). Files already in
     ``dest`` with the object's size are not downloaded again; interrupted downloads resume."""
-    from flowtools.flows import _csv_list
     from flowtools.layout import select
+    from flowtools.options import comma_list as _csv_list
 
     window = Window.parse(start, end)
     if window.is_open and not all:

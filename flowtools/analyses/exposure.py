@@ -82,10 +82,12 @@ import polars as pl
 from flowtools.addresses import classify, sort_key
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
 from flowtools.enrich.ip_ranges import IpRanges
+from flowtools.enrich.ports import WELL_KNOWN_MAX, server_ports
 from flowtools.enrich.security_groups import configured_findings, with_sg_open
 from flowtools.errors import UsageError
 from flowtools.frames import materialised, side_table, to_polars
 from flowtools.frames import native as native_frame
+from flowtools.protocols import ICMP, ICMPV6, NAMES, TCP
 
 __all__ = ["COLUMNS", "findings_records", "findings_schema", "internet_exposure"]
 
@@ -97,25 +99,12 @@ SERVICE_FAN_IN = 4
 #: A remote (address, port) reached from at least this many distinct local ports is a
 #: service the interface calls (a client's lookups from random ports to a resolver).
 CLIENT_FAN_OUT = 4
-#: Ports 1-1023 are well known (IANA system ports).
-WELL_KNOWN_MAX = 1023
-#: Registered/de-facto service ports above 1023 that count as well known for port
-#: evidence (all below the common ephemeral ranges 32768-60999 and 49152-65535, except
-#: WireGuard's 51820).
-KNOWN_SERVICE_PORTS: tuple[int, ...] = (
-    1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 2049, 2375, 2376, 2379, 2380,
-    3000, 3128, 3268, 3269, 3306, 3389, 3478, 4222, 4443, 4500, 5000, 5060, 5061, 5222, 5349,
-    5432, 5601, 5671, 5672, 5900, 5984, 5985, 5986, 6379, 6443, 7001, 7474, 8000, 8008, 8080,
-    8081, 8086, 8088, 8200, 8443, 8500, 8883, 8888, 9000, 9042, 9090, 9092, 9100, 9200, 9300,
-    9418, 10250, 11211, 15672, 25565, 27017, 51820,
-)
+#: Ports above 1023 that count as well known for port evidence (with 1-:data:`WELL_KNOWN_MAX`):
+#: the ``server`` mark of the shipped port list (:func:`flowtools.enrich.ports.server_ports`).
+KNOWN_SERVICE_PORTS: tuple[int, ...] = server_ports()
 #: Evidence says "from ephemeral ports" when at least this share of a finding's
 #: conversations come from remote ports that are neither well known nor known services.
 EPHEMERAL_SHARE = 0.9
-TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
-PROTOCOL_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
-#: Statuses in output order (``configured`` findings come from the security-group step).
-STATUSES = ("exposed", "reachable", "blocked", "configured")
 
 #: The output columns (the JSON contract of DESIGN.md), in order, with their types:
 #: strings unless noted; ``port``/``port_to`` int32 (``port`` null for ICMP, ``port_to``
@@ -703,7 +692,7 @@ def _score(count: nw.Expr, ordinal: str, n_addresses: int) -> nw.Expr:
 def _protocol_name() -> nw.Expr:
     p = col("protocol")
     expr = nw.when(p == TCP).then(lit("tcp"))
-    for number, name in PROTOCOL_NAMES.items():
+    for number, name in NAMES.items():
         if number != TCP:
             expr = expr.when(p == number).then(lit(name))
     return expr.otherwise(p.cast(nw.String))

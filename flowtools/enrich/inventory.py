@@ -50,7 +50,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,22 +57,22 @@ from typing import Any
 
 import polars as pl
 
+from flowtools.aws_names import (
+    DESCRIBE_KINDS,
+    INVENTORY_FILE,
+    INVENTORY_FILE_PATTERN,
+    INVENTORY_FILE_SUFFIX,
+)
+from flowtools.enrich.naming import resource_name
 from flowtools.errors import InventoryError
 from flowtools.frames import side_table
+from flowtools.protocols import rule_protocol
 
 #: kind -> the top-level key of ``aws ec2 describe-<kind> --output json``.
-KINDS: dict[str, str] = {
-    "network-interfaces": "NetworkInterfaces",
-    "instances": "Reservations",
-    "vpcs": "Vpcs",
-    "subnets": "Subnets",
-    "security-groups": "SecurityGroups",
-}
-FILE_PATTERN = "<account-id>-<region>-describe-<kind>.json"
-_NAME = re.compile(
-    r"^(?P<account>\d{12})-(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)-describe-"
-    r"(?P<kind>" + "|".join(re.escape(k) for k in KINDS) + r")\.json$")
-_ANY_KIND = re.compile(r"-describe-(?P<kind>" + "|".join(re.escape(k) for k in KINDS) + r")\.json$")
+KINDS: dict[str, str] = {kind: key for kind, (_operation, key) in DESCRIBE_KINDS.items()}
+FILE_PATTERN = INVENTORY_FILE_PATTERN
+_NAME = INVENTORY_FILE
+_ANY_KIND = INVENTORY_FILE_SUFFIX
 
 #: Interface types that only forward traffic (they yield no exposure findings). AWS's SDK
 #: enum says ``natGateway``; the API and real inventories say ``nat_gateway``
@@ -124,44 +123,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 
-_PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6",
-              "tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmpv6"}
 _DEAD_CIDR_STATES = {"disassociated", "failed"}
-
-# -- resource names -----------------------------------------------------------------------
-
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_DESCRIPTION_NAMES: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^Interface for NAT Gateway (?P<name>nat-[0-9a-zA-Z]+)"),
-    re.compile(r"^ELB (?:net|app|gwy)/(?P<name>[^/\s]+)/"),
-    re.compile(r"^ELB (?P<name>[^/\s]+)$"),  # Classic Load Balancer
-    re.compile(r"^VPC Endpoint Interface (?P<name>vpce-[0-9a-zA-Z]+)"),
-    re.compile(r"^Network Interface for Transit Gateway Attachment (?P<name>tgw-attach-[0-9a-zA-Z]+)"),
-    re.compile(r"^AWS Lambda VPC ENI-(?P<name>.+?)-" + _UUID + r"$", re.IGNORECASE),
-    re.compile(r"^AWS Lambda VPC ENI-(?P<name>.+)$"),
-)
-
-
-def resource_name(description: str | None, *, instance_name: str | None = None,
-                  interface_name: str | None = None) -> str | None:
-    """A readable name for an interface.
-
-    The instance's Name tag; else the resource named by the interface's description
-    (``Interface for NAT Gateway nat-0abc`` -> ``nat-0abc``, ``ELB net/api-nlb/0123`` /
-    ``ELB app/{name}/...`` / ``ELB {name}`` -> the load balancer's name, ``VPC Endpoint
-    Interface vpce-0abc`` -> ``vpce-0abc``, ``Network Interface for Transit Gateway
-    Attachment tgw-attach-0abc`` -> ``tgw-attach-0abc``, ``AWS Lambda VPC ENI-{function}-{uuid}`` -> the
-    function); else the interface's own Name tag; else the description; else None.
-    """
-    if instance_name:
-        return instance_name
-    text = (description or "").strip()
-    for pattern in _DESCRIPTION_NAMES:
-        m = pattern.match(text)
-        if m:
-            return m.group("name")
-    return interface_name or text or None
-
 
 # -- the inventory ------------------------------------------------------------------------
 
@@ -576,7 +538,7 @@ class _Parser:
             raw = str(raw)
         if not isinstance(raw, str) or not raw:
             raise self.fail(where, f"IpProtocol should be a string such as 'tcp' or '-1', found {raw!r}")
-        proto = _PROTOCOLS.get(raw.lower(), raw.lower())
+        proto = rule_protocol(raw)
         ports = {"from_port": self.port(rule, "FromPort", where), "to_port": self.port(rule, "ToPort", where)}
         if proto == "all":
             ports = {"from_port": None, "to_port": None}

@@ -15,7 +15,6 @@ relations and Polars frames give the same rows.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import narwhals as nw
@@ -25,6 +24,7 @@ from flowtools import frames
 from flowtools.addresses import classify, in_networks
 from flowtools.enrich.inventory import Inventory
 from flowtools.enrich.ip_ranges import IpRanges
+from flowtools.enrich.naming import resource_id
 from flowtools.enrich.ports import port_names
 from flowtools.frames import side_table
 
@@ -63,34 +63,6 @@ ENRICHED_COLUMNS: tuple[str, ...] = (
     *(f"src_{c}" for c in _SIDE_COLUMNS), *(f"dst_{c}" for c in _SIDE_COLUMNS),
     "srcport_service", "dstport_service", "ip_ranges_sync_token",
 )
-
-_RESOURCE_IDS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^Interface for NAT Gateway (?P<id>nat-[0-9a-zA-Z]+)"),
-    re.compile(r"^ELB (?P<id>(?:net|app|gwy)/[^/\s]+/[0-9a-zA-Z]+)"),
-    re.compile(r"^ELB (?P<id>[^/\s]+)$"),
-    re.compile(r"^VPC Endpoint Interface (?P<id>vpce-[0-9a-zA-Z]+)"),
-    re.compile(r"^Network Interface for Transit Gateway Attachment (?P<id>tgw-attach-[0-9a-zA-Z]+)"),
-    re.compile(r"^AWS Lambda VPC ENI-(?P<id>.+?)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-               re.IGNORECASE),
-    re.compile(r"^(?P<id>arn:aws[a-z-]*:ecs:\S+)$"),
-)
-
-
-def resource_id(description: str | None, *, instance_id: str | None = None,
-                interface_id: str | None = None) -> str | None:
-    """The id of what an interface belongs to: its instance; else what its description
-    names (``nat-0abc``, ``net/api-nlb/0123abcd`` for a load balancer, ``vpce-0abc``,
-    ``tgw-attach-0abc``, a Lambda function's name, an ECS attachment's ARN); else the
-    interface itself."""
-    if instance_id:
-        return instance_id
-    text = (description or "").strip()
-    for pattern in _RESOURCE_IDS:
-        m = pattern.match(text)
-        if m:
-            return m.group("id")
-    return interface_id
-
 
 def _interface_table(inventory: Inventory) -> pl.DataFrame:
     """One row per interface: the side columns (without ``address``/``scope``/``aws_*``)."""

@@ -1,9 +1,11 @@
-"""Service names for ports and names for IP protocol numbers.
+"""Service ports: names, and which ports are a service's own (the one table of both).
 
 The port list is data shipped with the package (``flowtools/data/service-ports.csv``):
 a curated few hundred common TCP/UDP ports named as in the IANA service-name registry,
 plus a few names in common use that IANA registers differently (marked "de facto" in the
-description, e.g. 9200 elasticsearch, 51820 wireguard). It is read once and cached.
+description, e.g. 9200 elasticsearch, 51820 wireguard). Its ``server`` column marks the
+ports above 1023 that count as well known for the exposure analysis' port evidence
+(:func:`server_ports`). It is read once and cached. Protocol names: :mod:`flowtools.protocols`.
 """
 
 from __future__ import annotations
@@ -15,37 +17,35 @@ from importlib import resources
 
 import polars as pl
 
-#: IANA protocol numbers of the protocols flow logs mostly show.
-PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
-PROTOCOL_NAMES = {v: k for k, v in PROTOCOL_NUMBERS.items()}
+from flowtools.protocols import NUMBERS, protocol_name, protocol_number
 
+__all__ = ["WELL_KNOWN_MAX", "is_well_known_service", "port_names", "protocol_name", "protocol_number",
+           "server_ports", "service_name"]
+
+#: Ports 1-1023 are well known (IANA system ports).
+WELL_KNOWN_MAX = 1023
 _DATA_FILE = "service-ports.csv"
 _SCHEMA = {"port": pl.Int32, "protocol": pl.Int32, "service": pl.Utf8, "description": pl.Utf8}
 
 
-def protocol_name(number: int) -> str:
-    """``"tcp"``, ``"udp"``, ``"icmp"``, ``"icmpv6"`` for 6, 17, 1, 58; else the number as a string."""
-    return PROTOCOL_NAMES.get(number, str(number))
-
-
-def protocol_number(protocol: int | str) -> int | None:
-    """The IANA number of ``6``/``"6"``/``"tcp"``/``"TCP"``; None when unknown."""
-    if isinstance(protocol, int):
-        return protocol
-    text = protocol.strip().lower()
-    if text.isdigit():
-        return int(text)
-    return PROTOCOL_NUMBERS.get(text)
+@cache
+def _rows() -> tuple[dict[str, str], ...]:
+    text = resources.files("flowtools").joinpath("data", _DATA_FILE).read_text(encoding="utf-8")
+    return tuple(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
 
 
 @cache
 def _table() -> dict[tuple[int, int], tuple[str, str]]:
-    text = resources.files("flowtools").joinpath("data", _DATA_FILE).read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
-    table: dict[tuple[int, int], tuple[str, str]] = {}
-    for row in rows:
-        table[(int(row["port"]), PROTOCOL_NUMBERS[row["protocol"]])] = (row["name"], row["description"])
-    return table
+    return {(int(row["port"]), NUMBERS[row["protocol"]]): (row["name"], row["description"]) for row in _rows()}
+
+
+@cache
+def server_ports() -> tuple[int, ...]:
+    """The ports above :data:`WELL_KNOWN_MAX` that are a service's own (the list's ``server``
+    mark), sorted: with ports 1-1023, the "well known" ports of the exposure analysis' port
+    evidence (all below the common ephemeral ranges 32768-60999 and 49152-65535, except
+    WireGuard's 51820)."""
+    return tuple(sorted({int(row["port"]) for row in _rows() if row["server"] == "yes"}))
 
 
 def port_names() -> pl.DataFrame:
@@ -78,6 +78,9 @@ def service_name(port: int | None, protocol: int | str | None) -> str | None:
 
 
 def is_well_known_service(port: int | None, protocol: int | str | None) -> bool:
-    """True when (port, protocol) is a service port in the curated list: evidence that a
-    side listening on it is a server (used when TCP flags cannot tell who initiated)."""
-    return service_name(port, protocol) is not None
+    """True when ``port`` is well known (1-:data:`WELL_KNOWN_MAX`, or in :func:`server_ports`)
+    and ``protocol`` has ports (TCP or UDP): evidence that a side using it is a server,
+    as the exposure analysis reads it when TCP flags cannot tell who initiated."""
+    if port is None or protocol is None or protocol_number(protocol) not in (NUMBERS["tcp"], NUMBERS["udp"]):
+        return False
+    return 0 < int(port) <= WELL_KNOWN_MAX or int(port) in server_ports()

@@ -16,12 +16,12 @@ findings frame, whose engine it keeps.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import narwhals as nw
 import polars as pl
 
+from flowtools.addresses import holds_internet
 from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
 from flowtools.frames import side_table
 
@@ -31,22 +31,11 @@ __all__ = ["WORLD", "admits_internet", "configured_findings", "ingress_rules", "
 #: finding when nothing was observed.
 WORLD = ("0.0.0.0/0", "::/0")
 
-_NOT_INTERNET = tuple(ipaddress.ip_network(c) for c in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
-
-
 def admits_internet(cidr: str | None) -> bool:
-    """Whether a rule's CIDR holds any internet address: ``0.0.0.0/0``, ``::/0`` and any
-    public range (an office's ``198.51.100.0/24``) do; ``10.0.0.0/8`` does not."""
-    if not cidr:
-        return False
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return not any(net.version == r.version and net.subnet_of(r) for r in _NOT_INTERNET)  # type: ignore[arg-type]
+    """Whether a rule's CIDR holds any internet address (:func:`flowtools.addresses.holds_internet`:
+    the same rule as the address classes): ``0.0.0.0/0``, ``::/0`` and any public range
+    (an office's ``198.51.100.0/24``) do; ``10.0.0.0/8`` does not."""
+    return holds_internet(cidr)
 
 
 _RULES_SCHEMA = {

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from flowtools import frames
+from flowtools import frames, protocols
 
 __all__ = [
     "FINDINGS_COLUMNS", "STATUS_COLORS", "aws_services_chart", "collect", "esc", "exposed_ports",
@@ -34,7 +34,6 @@ __all__ = [
 
 STATUS_COLORS = {"exposed": "#d62728", "reachable": "#ff7f0e", "blocked": "#7f7f7f", "configured": "#1f77b4"}
 ACTION_COLORS = {"ACCEPT": "#2ca02c", "REJECT": "#d62728"}
-_PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 _FINDING_KEY = ["interface_id", "port", "protocol"]
 
 
@@ -102,11 +101,11 @@ def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> n
     keys = keys.select(
         "interface_id", "local_ip", _labels(keys),
         _port=pl.col("port").fill_null(0).cast(pl.Int32),
-        _proto=pl.col("protocol").replace_strict(_PROTOCOL_NUMBERS, default=None).cast(pl.Int32),
+        _proto=pl.col("protocol").replace_strict(protocols.NUMBERS, default=None).cast(pl.Int32),
     ).filter(pl.col("_proto").is_not_null())
     lf = nw.from_native(native)
     local = nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
-    port = nw.when(nw.col("protocol").is_in([1, 58])).then(nw.lit(0)).otherwise(nw.col("dstport")).cast(nw.Int32)
+    port = nw.when(nw.col("protocol").is_in(list(protocols.ICMP_PROTOCOLS))).then(nw.lit(0)).otherwise(nw.col("dstport")).cast(nw.Int32)
     return (lf.filter(nw.col("action") == "ACCEPT")
             .with_columns(_local=local, _port=port, _proto=nw.col("protocol"),
                           peer=nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr")))

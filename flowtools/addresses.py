@@ -39,12 +39,8 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections.abc import Iterable
-from typing import Literal
 
 import polars as pl
-
-Kind = Literal["private", "shared", "link_local", "loopback", "multicast", "unspecified",
-               "reserved", "own", "internet", "invalid"]
 
 #: Every value of ``kind``; ``internet`` is the only one that is internet.
 KINDS: tuple[str, ...] = ("private", "shared", "link_local", "loopback", "multicast", "unspecified",

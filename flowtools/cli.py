@@ -122,14 +122,14 @@ def _ip_ranges(path):
     """``--ip-ranges PATH`` loaded (errors name the file); None without the option."""
     if not path:
         return None
-    from flowtools.enrich.ip_ranges import IpRanges
+    from flowtools.enrichment.ip_ranges import IpRanges
 
     return IpRanges.load(path)
 
 
 def cmd_exposure(args) -> int:
     from flowtools.analyses.exposure import findings_records, internet_exposure
-    from flowtools.enrich.inventory import Inventory
+    from flowtools.enrichment.inventory import Inventory
 
     inventory = Inventory.load(args.inventory) if args.inventory else None
     ip_ranges = _ip_ranges(args.ip_ranges)
@@ -160,7 +160,7 @@ _EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port"
 
 
 def cmd_inventory(args) -> int:
-    from flowtools.enrich.collect import collect_inventory
+    from flowtools.enrichment.collect import collect_inventory
 
     summary = collect_inventory(args.out_dir, profile=args.profile, regions=args.regions,
                                 role_arns=args.role_arn or (), external_id=args.external_id,
@@ -174,7 +174,7 @@ def cmd_inventory(args) -> int:
 
 
 def cmd_ip_ranges(args) -> int:
-    from flowtools.enrich import ip_ranges
+    from flowtools.enrichment import ip_ranges
 
     if args.action == "update":
         ranges = ip_ranges.update(url=args.url or ip_ranges.DEFAULT_URL, dest=args.dest)
@@ -216,7 +216,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from flowtools.enrich.ip_ranges import IpRangesError
+    from flowtools.enrichment.ip_ranges import IpRangesError
     from flowtools.errors import InventoryError, SourceError
     from flowtools.report.render import notebook_path, report
     from flowtools.window import Window, iso

@@ -1,7 +1,7 @@
 """Engine set-up shared by readers and sources: DuckDB connections with offline extensions.
 
 DuckDB extensions cannot be downloaded here (nor, often, on users' locked-down hosts):
-they come from the pinned PyPI wheels (``duckdb-extension-httpfs``, ``-inet``), copied
+they come from the pinned PyPI wheel (``duckdb-extension-httpfs``, for ``s3://`` paths in SQL), copied
 into DuckDB's extension folder once by ``duckdb_extensions.import_extension`` and then
 loaded without any network access.
 """
@@ -39,9 +39,3 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
         _IMPORTED.add(name)
     con.execute(f"LOAD {name}")
 
-
-def duckdb_with_extensions(*names: str) -> duckdb.DuckDBPyConnection:
-    con = connect()
-    for n in names:
-        load_extension(con, n)
-    return con

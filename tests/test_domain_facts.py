@@ -15,7 +15,7 @@ import pytest
 import flowtools
 from flowtools import addresses, aws_names, protocols
 from flowtools.analyses import exposure
-from flowtools.enrich import collect, inventory, naming, ports, security_groups
+from flowtools.enrichment import collect, inventory, naming, ports, security_groups
 
 PACKAGE = Path(flowtools.__file__).resolve().parent
 
@@ -134,7 +134,7 @@ def test_no_other_region_pattern():
     ("my own interface", "eni-1", "my own interface"),
 ])
 def test_one_table_of_naming_rules(description, rid, name):
-    from flowtools.enrich.joins import resource_id
+    from flowtools.enrichment.joins import resource_id
 
     assert resource_id is naming.resource_id and inventory.resource_name is naming.resource_name
     assert naming.resource_id(description, interface_id="eni-1") == rid

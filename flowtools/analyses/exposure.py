@@ -15,7 +15,7 @@ time, and everything else on small tables.
   on it, so the per-record work is a join with that side table.
 * The conversations (:func:`_conversations`): the records joined with their orientation,
   one hash aggregate with integer keys (interface and address ordinals), materialised in
-  engine memory (:func:`flowtools.enrich.materialised`): the initiator decision reads them
+  engine memory (:func:`flowtools.enrichment.materialised`): the initiator decision reads them
   four times (forwarders, fan-in, fan-out, the conversations), and DuckDB would otherwise
   recompute the records pass for each read. The internet-initiated conversations are
   materialised again, because the findings read them several times (per finding, local
@@ -80,10 +80,10 @@ import narwhals as nw
 import polars as pl
 
 from flowtools.addresses import classify, sort_key
-from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
-from flowtools.enrich.ip_ranges import IpRanges
-from flowtools.enrich.ports import WELL_KNOWN_MAX, server_ports
-from flowtools.enrich.security_groups import configured_findings, with_sg_open
+from flowtools.enrichment.inventory import FORWARDING_TYPES, Inventory
+from flowtools.enrichment.ip_ranges import IpRanges
+from flowtools.enrichment.ports import WELL_KNOWN_MAX, server_ports
+from flowtools.enrichment.security_groups import configured_findings, with_sg_open
 from flowtools.errors import UsageError
 from flowtools.frames import materialised, side_table, to_polars
 from flowtools.frames import native as native_frame
@@ -100,7 +100,7 @@ SERVICE_FAN_IN = 4
 #: service the interface calls (a client's lookups from random ports to a resolver).
 CLIENT_FAN_OUT = 4
 #: Ports above 1023 that count as well known for port evidence (with 1-:data:`WELL_KNOWN_MAX`):
-#: the ``server`` mark of the shipped port list (:func:`flowtools.enrich.ports.server_ports`).
+#: the ``server`` mark of the shipped port list (:func:`flowtools.enrichment.ports.server_ports`).
 KNOWN_SERVICE_PORTS: tuple[int, ...] = server_ports()
 #: Evidence says "from ephemeral ports" when at least this share of a finding's
 #: conversations come from remote ports that are neither well known nor known services.
@@ -170,7 +170,7 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     interface's groups admit internet addresses on the finding's port (null when its groups
     are not in the inventory); ``include_configured=True`` adds ``configured`` findings:
     rules admitting ``0.0.0.0/0`` or ``::/0`` where no internet-initiated traffic was
-    observed (see :mod:`flowtools.enrich.security_groups`). ``ip_ranges`` fills the extra
+    observed (see :mod:`flowtools.enrichment.security_groups`). ``ip_ranges`` fills the extra
     column ``aws_peers``: how many of the peers are in AWS's ip-ranges (CloudFront edges,
     other AWS customers' EC2 addresses: still internet peers), null without it.
 

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from flowtools.enrich.inventory import SCHEMAS, Inventory, resource_name
+from flowtools.enrichment.inventory import SCHEMAS, Inventory, resource_name
 from flowtools.errors import FlowtoolsError, InventoryError
 from flowtools.frames import side_table
 

@@ -63,7 +63,7 @@ from flowtools.aws_names import (
     INVENTORY_FILE_PATTERN,
     INVENTORY_FILE_SUFFIX,
 )
-from flowtools.enrich.naming import resource_name
+from flowtools.enrichment.naming import resource_name
 from flowtools.errors import InventoryError
 from flowtools.frames import side_table
 from flowtools.protocols import rule_protocol

@@ -7,7 +7,7 @@ behind a NAT gateway, the client behind a load balancer), else ``srcaddr``/``dst
 
 How: the flows' DISTINCT addresses are read once (one pass over four columns) and
 classified in Python: address class (:mod:`flowtools.addresses`), the inventory interface
-that owns the address, AWS service and region (:class:`~flowtools.enrich.ip_ranges.IpRanges`).
+that owns the address, AWS service and region (:class:`~flowtools.enrichment.ip_ranges.IpRanges`).
 That side table, the interface table and the port names are joined back lazily, so the
 cost follows distinct addresses, not records. Written once with Narwhals: DuckDB
 relations and Polars frames give the same rows.
@@ -22,10 +22,10 @@ import polars as pl
 
 from flowtools import frames
 from flowtools.addresses import classify, in_networks
-from flowtools.enrich.inventory import Inventory
-from flowtools.enrich.ip_ranges import IpRanges
-from flowtools.enrich.naming import resource_id
-from flowtools.enrich.ports import port_names
+from flowtools.enrichment.inventory import Inventory
+from flowtools.enrichment.ip_ranges import IpRanges
+from flowtools.enrichment.naming import resource_id
+from flowtools.enrichment.ports import port_names
 from flowtools.frames import side_table
 
 __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]

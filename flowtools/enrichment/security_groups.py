@@ -22,7 +22,7 @@ import narwhals as nw
 import polars as pl
 
 from flowtools.addresses import holds_internet
-from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
+from flowtools.enrichment.inventory import FORWARDING_TYPES, Inventory
 from flowtools.frames import side_table
 
 __all__ = ["WORLD", "admits_internet", "configured_findings", "ingress_rules", "with_sg_open"]

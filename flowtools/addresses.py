@@ -42,12 +42,14 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from flowtools.frames import PolarsType
+
 #: Every value of ``kind``; ``internet`` is the only one that is internet.
 KINDS: tuple[str, ...] = ("private", "shared", "link_local", "loopback", "multicast", "unspecified",
                           "reserved", "own", "internet", "invalid")
 
 #: The address-class table's columns and types.
-SCHEMA: dict[str, pl.DataType] = {
+SCHEMA: dict[str, PolarsType] = {
     "address": pl.String,  # the input string, unchanged (the join key)
     "family": pl.String,  # "IPv4" | "IPv6" (as the flow-log field `type`); null when invalid
     "kind": pl.String,
@@ -110,7 +112,7 @@ class _Ranges:
         self._starts: dict[int, list[int]] = {}
         self._ends: dict[int, list[int]] = {}
         for version, nets in by_version.items():
-            collapsed = list(ipaddress.collapse_addresses(nets))  # sorted, merged
+            collapsed = list(ipaddress.collapse_addresses(nets))  # type: ignore[type-var]  # one version per list; sorted, merged
             self._starts[version] = [int(n.network_address) for n in collapsed]
             self._ends[version] = [int(n.broadcast_address) for n in collapsed]
 

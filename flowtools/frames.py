@@ -31,10 +31,12 @@ import pyarrow.parquet as pq
 
 from flowtools.errors import UsageError
 
-__all__ = ["NativeFrame", "lazy", "materialised", "native", "register", "side_table", "to_polars"]
+__all__ = ["NativeFrame", "PolarsType", "lazy", "materialised", "native", "register", "side_table", "to_polars"]
 
 #: A native lazy frame: what analyses take and return.
 NativeFrame = duckdb.DuckDBPyRelation | pl.LazyFrame
+#: A Polars column type as schemas write it: ``pl.String`` (the class) or ``pl.Datetime("us", "UTC")``.
+PolarsType = pl.DataType | type[pl.DataType]
 
 
 def _unwrap(frame: Any) -> Any:
@@ -126,9 +128,11 @@ def materialised(frame: Any) -> NativeFrame:
 
 def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
     """Make the Polars ``frame`` the view ``name`` of ``con`` for SQL, and return it as a
-    relation. The Arrow form is scanned in place (string views kept: no copy into DuckDB
-    storage); the connection holds it until ``con.unregister(name)``."""
-    con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+    relation. Its Arrow form is scanned in place, not copied into DuckDB storage; strings
+    are plain Arrow strings (one conversion of the string columns), because DuckDB pushes
+    filters into the scan and pyarrow has no kernels for string views. The connection holds
+    the table until ``con.unregister(name)``."""
+    con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
     return con.table(name)
 
 

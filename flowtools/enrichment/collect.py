@@ -232,7 +232,7 @@ def collect_inventory(
             bar.set_postfix_str(what, refresh=False)
             bar.update(1)
 
-    def run(job) -> tuple[_Target, AccountSummary, str, dict[str, dict] | None, str | None]:
+    def run(job: tuple[_Target, AccountSummary, str, Any, str]) -> tuple[_Target, AccountSummary, str, dict[str, dict] | None, str | None]:
         t, acct, region, client, status = job
         try:
             return t, acct, region, _collect_region(ctx, t, region, client, status, tick), None
@@ -282,7 +282,8 @@ def _region_list(regions: Sequence[str] | str | None) -> list[str] | None:
     return items
 
 
-def _assume(ctx: _Context, sts, base_session, arn: str, external_id: str | None, home: str, config) -> _Target:
+def _assume(ctx: _Context, sts: Any, base_session: Any, arn: str, external_id: str | None, home: str,
+            config: Any) -> _Target:
     import boto3
 
     kwargs = {"RoleArn": arn, "RoleSessionName": ROLE_SESSION_NAME}
@@ -296,7 +297,7 @@ def _assume(ctx: _Context, sts, base_session, arn: str, external_id: str | None,
     return _Target(ident["Account"], ident["Arn"], assumed, arn)
 
 
-def _enabled_regions(ctx: _Context, t: _Target, home: str, config) -> dict[str, str]:
+def _enabled_regions(ctx: _Context, t: _Target, home: str, config: Any) -> dict[str, str]:
     """region -> OptInStatus of the regions enabled in the account."""
     ec2 = t.session.client("ec2", region_name=home, config=config)
     found = ctx.call(lambda: ec2.describe_regions(AllRegions=False)["Regions"], "ec2:DescribeRegions",
@@ -306,13 +307,13 @@ def _enabled_regions(ctx: _Context, t: _Target, home: str, config) -> dict[str, 
             if r.get("OptInStatus") != "not-opted-in"}
 
 
-def _collect_region(ctx: _Context, t: _Target, region: str, client, opt_in_status: str,
+def _collect_region(ctx: _Context, t: _Target, region: str, client: Any, opt_in_status: str,
                     tick: Callable[[str], None]) -> dict[str, dict]:
     documents = {}
     for kind, (operation, key) in KINDS.items():
         call = f"ec2:{_camel(operation)}"
 
-        def pages(operation=operation, key=key) -> dict:
+        def pages(operation: str = operation, key: str = key) -> dict:
             items: list = []
             for page in client.get_paginator(operation).paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
                 items.extend(page.get(key, []))

@@ -50,7 +50,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ from flowtools.aws_names import (
 )
 from flowtools.enrichment.naming import resource_name
 from flowtools.errors import InventoryError
-from flowtools.frames import side_table
+from flowtools.frames import PolarsType, side_table
 from flowtools.protocols import rule_protocol
 
 #: kind -> the top-level key of ``aws ec2 describe-<kind> --output json``.
@@ -85,7 +85,7 @@ _TAGS = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 _STRS = pl.List(pl.String)
 _S, _B, _I = pl.String, pl.Boolean, pl.Int32
 
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+SCHEMAS: dict[str, dict[str, PolarsType]] = {
     "interfaces": {
         "interface_id": _S, "account_id": _S, "region": _S, "owner_id": _S, "interface_type": _S,
         "interface_type_raw": _S, "description": _S, "requester_managed": _B, "requester_id": _S,
@@ -297,8 +297,10 @@ class _Parser:
                 f"{self.path}: expected an object with {key!r} (what `aws ec2 describe-{self.kind} "
                 f"--output json` prints), found {found}")
         items = self.items(doc, key, key)
-        handler = {"network-interfaces": self.interface, "instances": self.reservation,
-                   "vpcs": self.vpc, "subnets": self.subnet, "security-groups": self.group}[self.kind]
+        handlers: dict[str, Callable[[dict, str], Any]] = {
+            "network-interfaces": self.interface, "instances": self.reservation, "vpcs": self.vpc,
+            "subnets": self.subnet, "security-groups": self.group}
+        handler = handlers[self.kind]
         for i, item in enumerate(items):
             handler(item, f"{key}[{i}]")
 

@@ -26,7 +26,7 @@ from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
 from flowtools.enrichment.naming import resource_id
 from flowtools.enrichment.ports import port_names
-from flowtools.frames import side_table
+from flowtools.frames import PolarsType, side_table
 
 __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]
 
@@ -36,7 +36,7 @@ __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]
 #: and other non-internet addresses outside the estate's CIDRs); null for no address.
 SCOPES = ("interface", "estate", "internet", "internal")
 
-_SIDE_COLUMNS: dict[str, pl.DataType] = {
+_SIDE_COLUMNS: dict[str, PolarsType] = {
     "address": pl.String,  # the side's address as enrichment saw it (pkt_* first)
     "scope": pl.String,
     "interface_id": pl.String,

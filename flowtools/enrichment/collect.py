@@ -41,7 +41,7 @@ from flowtools.errors import FlowtoolsError, UsageError
 from flowtools.options import comma_list
 from flowtools.progress import bar as progress_bar
 
-#: kind -> (boto3 operation, result key) for the inventory contract (DESIGN "Enrichment").
+#: kind -> (boto3 operation, result key) for the inventory contract (docs/design.md "Enrichment").
 KINDS: dict[str, tuple[str, str]] = DESCRIBE_KINDS
 ROLE_SESSION_NAME = "flowtools-inventory"
 SUMMARY_FILE = "collect-summary.json"

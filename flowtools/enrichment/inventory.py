@@ -1,6 +1,6 @@
 """The AWS inventory: what ``aws ec2 describe-<kind> --output json`` prints, as tables.
 
-Layout (DESIGN.md "Enrichment", a contract): a folder, searched recursively, of files named
+Layout (docs/design.md "Enrichment", a contract): a folder, searched recursively, of files named
 ``<account-id>-<region>-describe-<kind>.json``, kind one of ``network-interfaces``,
 ``instances``, ``vpcs``, ``subnets``, ``security-groups``; account and region come from
 the name. Any kind may be missing: the tables of missing kinds are empty (with their

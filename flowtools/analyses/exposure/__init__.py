@@ -1,4 +1,9 @@
-"""Internet exposure: which interfaces and ports the internet really reaches (DESIGN.md).
+"""Internet exposure: which interfaces and ports the internet really reaches (docs/design.md).
+
+The package's modules follow the steps below: :mod:`.records` (the inputs and the eager
+pass), :mod:`.orientation` (steps 1-2), :mod:`.initiator` (step 3), :mod:`.findings`
+(steps 4-6 and the JSON records), :mod:`.configured` (the security groups' view) and
+:mod:`.naive` (the naive method); this module runs them in order.
 
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,
@@ -8,14 +13,14 @@ with. It is written once with Narwhals. Nothing is printed or plotted.
 Cost (the plan, per DuckDB and Polars alike): two passes over the records, both at call
 time, and everything else on small tables.
 
-* The eager step (:func:`_address_pairs`): one hash aggregate of the records into their
+* The eager step (:func:`.records.address_pairs`): one hash aggregate of the records into their
   distinct (interface, addresses as logged, ``flow_direction``, attribute values), with
   record counts (a few thousand rows for millions of records). Python and Polars classify
   its addresses (:mod:`flowtools.addresses`, ip-ranges) and orient every pair (steps 1-2)
   on it, so the per-record work is a join with that side table.
-* The conversations (:func:`_conversations`): the records joined with their orientation,
+* The conversations (:func:`.initiator.group_conversations`): the records joined with their orientation,
   one hash aggregate with integer keys (interface and address ordinals), materialised in
-  engine memory (:func:`flowtools.enrichment.materialised`): the initiator decision reads them
+  engine memory (:func:`flowtools.frames.materialised`): the initiator decision reads them
   four times (forwarders, fan-in, fan-out, the conversations), and DuckDB would otherwise
   recompute the records pass for each read. The internet-initiated conversations are
   materialised again, because the findings read them several times (per finding, local
@@ -24,7 +29,7 @@ time, and everything else on small tables.
 * The returned frame aggregates those into findings lazily (hash aggregates, joins with
   small side tables, one rank window over the peers of each finding).
 
-How a record is read (the steps of DESIGN.md "Internet exposure"):
+How a record is read (the steps of docs/design.md "Internet exposure"):
 
 1. **Orientation**: ``flow_direction`` when present (``field``); else the interface's own
    addresses from the inventory (``inventory``); else address classes, an internet
@@ -125,14 +130,14 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     relation on the same connection) or a ``polars.LazyFrame``/``DataFrame`` (the result
     is a ``LazyFrame``), in the canonical schema. ``inventory`` (optional) tells the
     interfaces' own addresses, the estate's VPC CIDRs and public IPs (never internet
-    peers), names, types and owners. ``method``: ``"full"`` (DESIGN.md steps 1-6) or
+    peers), names, types and owners. ``method``: ``"full"`` (docs/design.md steps 1-6) or
     ``"naive"`` (accepted records from public ``srcaddr``, for comparison).
 
     With security groups in the inventory (full method), ``sg_open`` says whether the
     interface's groups admit internet addresses on the finding's port (null when its groups
     are not in the inventory); ``include_configured=True`` adds ``configured`` findings:
     rules admitting ``0.0.0.0/0`` or ``::/0`` where no internet-initiated traffic was
-    observed (see :mod:`flowtools.enrichment.security_groups`). ``ip_ranges`` fills the extra
+    observed (see :mod:`flowtools.analyses.exposure.configured`). ``ip_ranges`` fills the extra
     column ``aws_peers``: how many of the peers are in AWS's ip-ranges (CloudFront edges,
     other AWS customers' EC2 addresses: still internet peers), null without it.
 

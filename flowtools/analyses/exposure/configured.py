@@ -17,6 +17,7 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
+from flowtools.analyses.exposure.initiator import CONFIGURED
 from flowtools.enrichment.inventory import FORWARDING_TYPES, Inventory
 from flowtools.enrichment.security_groups import covers, ingress_rules, known_interfaces
 from flowtools.frames import side_table
@@ -100,7 +101,7 @@ def _candidates(inventory: Inventory, columns: dict[str, Any]) -> pl.DataFrame:
         rows.append({**r, "evidence": evidence})
     out = pl.DataFrame(rows, infer_schema_length=None).with_row_index("_cand").with_columns(
         pl.col("_cand").cast(pl.Int64),
-        protocol=pl.col("r_protocol"), status=pl.lit("configured"), status_rank=pl.lit(3),
+        protocol=pl.col("r_protocol"), status=pl.lit("configured"), status_rank=pl.lit(CONFIGURED),
         sg_open=pl.lit(True), peers=pl.lit(0), connections=pl.lit(0), bytes_in=pl.lit(0), bytes_out=pl.lit(0),
         first_seen=pl.lit(None), last_seen=pl.lit(None), confidence=pl.lit(None),
         sample_peers=pl.lit([], dtype=pl.List(pl.String)), aws_peers=pl.lit(None),

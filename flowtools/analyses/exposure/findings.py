@@ -11,6 +11,15 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
+from flowtools.analyses.exposure.initiator import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_MEDIUM,
+    DECIDED_BY_FLAGS,
+    DECIDED_BY_PORTS,
+    EXPOSED,
+    REACHABLE,
+)
+from flowtools.analyses.exposure.orientation import DIRECTION_FROM_INVENTORY, DIRECTION_GUESSED
 from flowtools.analyses.exposure.records import (
     ATTRIBUTES,
     Addresses,
@@ -27,7 +36,7 @@ from flowtools.protocols import ICMP, ICMP_PROTOCOLS, ICMPV6, NAMES, TCP
 #: conversations come from remote ports that are neither well known nor known services.
 EPHEMERAL_SHARE = 0.9
 
-#: The output columns (the JSON contract of DESIGN.md), in order, with their types:
+#: The output columns (the JSON contract of docs/design.md), in order, with their types:
 #: strings unless noted; ``port``/``port_to`` int32 (``port`` null for ICMP, ``port_to``
 #: null except for ``configured``), ``sg_open`` boolean (null: filled by enrichment),
 #: ``peers``/``connections``/``bytes_in``/``bytes_out`` int64, ``first_seen``/``last_seen``
@@ -110,11 +119,11 @@ def _evidence(naive: bool) -> nw.Expr:
             lit(" to this port (replies to the resource's own connections not told apart)")])
     status, how = col("status_rank"), col("best_how")
     outcome = (
-        nw.when((status == 0) & col("any_synack")).then(lit("accepted, SYN-ACK sent"))
-        .when(status == 0).then(lit("accepted and answered"))
-        .when((status == 1) & col("any_rej_reply")).then(lit("accepted, reply rejected (network ACL)"))
-        .when((status == 1) & col("any_rst")).then(lit("accepted, answered only with RST"))
-        .when(status == 1).then(lit("accepted, never answered"))
+        nw.when((status == EXPOSED) & col("any_synack")).then(lit("accepted, SYN-ACK sent"))
+        .when(status == EXPOSED).then(lit("accepted and answered"))
+        .when((status == REACHABLE) & col("any_rej_reply")).then(lit("accepted, reply rejected (network ACL)"))
+        .when((status == REACHABLE) & col("any_rst")).then(lit("accepted, answered only with RST"))
+        .when(status == REACHABLE).then(lit("accepted, never answered"))
         .when(col("any_bpa")).then(lit("rejected (VPC Block Public Access)"))
         .otherwise(lit("rejected"))
     )
@@ -124,18 +133,34 @@ def _evidence(naive: bool) -> nw.Expr:
     log = nw.when(~col("any_flags") & ~col("any_field")).then(lit("v2 log: ")).when(
         ~col("any_flags") & (col("protocol") == TCP)).then(lit("no TCP flags: ")).otherwise(lit(""))
     method = (
-        nw.when(how == 3).then(nw.concat_str([lit("TCP SYN from "), peers, lit(" ")]))
-        .when(how == 2).then(nw.concat_str([
+        nw.when(how == DECIDED_BY_FLAGS).then(nw.concat_str([lit("TCP SYN from "), peers, lit(" ")]))
+        .when(how == DECIDED_BY_PORTS).then(nw.concat_str([
             log, proto, lit(" port "), col("local_port").cast(nw.String), lit(" reached by "),
             _plural("peers", "peer"),
             nw.when(col("ephemeral_share") >= EPHEMERAL_SHARE).then(lit(" from ephemeral ports, ")).otherwise(lit(", "))]))
         .when(col("protocol").is_in(list(ICMP_PROTOCOLS))).then(nw.concat_str([log, proto, lit(" from "), peers, lit(" ")]))
         .otherwise(nw.concat_str([log, proto, lit(" from "), peers, lit(" seen first, ")]))
     )
-    direction = (nw.when(col("best_dir") == 1).then(lit(" (direction from inventory addresses)"))
-                 .when(col("best_dir") == 0).then(lit(" (direction guessed from address classes)"))
+    direction = (nw.when(col("best_dir") == DIRECTION_FROM_INVENTORY).then(lit(" (direction from inventory addresses)"))
+                 .when(col("best_dir") == DIRECTION_GUESSED).then(lit(" (direction guessed from address classes)"))
                  .otherwise(lit("")))
     return nw.concat_str([method, outcome, direction])
+
+
+def _method_rank() -> nw.Expr:
+    """A conversation's method as one integer that orders like the tuple (``confidence_rank``,
+    ``how``, ``dir_source``): its maximum over a finding's conversations is the method of
+    the best of them (confidence first, then flags > ports > first, then the best direction
+    source) in one aggregate. Each part is below 10 (:data:`CONFIDENCE_HIGH`,
+    :data:`DECIDED_BY_FLAGS`, :data:`DIRECTION_FROM_FIELD`); :func:`_method_of_rank` reads
+    the parts back."""
+    return (col("confidence_rank") * 10 + col("how")) * 10 + col("dir_source")
+
+
+def _method_of_rank(rank: str) -> dict[str, nw.Expr]:
+    """The named columns ``best_confidence``, ``best_how``, ``best_dir`` of a
+    :func:`_method_rank` column."""
+    return {"best_dir": col(rank) % 10, "best_how": (col(rank) // 10) % 10, "best_confidence": col(rank) // 100}
 
 
 #: Findings are computed per (interface ordinal, local port, protocol number).
@@ -159,15 +184,12 @@ def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addres
     over the peers. Addresses and interface ids are decoded from their ordinals on these
     small results."""
     n_addresses = addresses.n_addresses
-    # the method of the best conversations (confidence first, then flags > ports > first)
-    # and, among those, the best direction source, as one integer
-    best = (col("confidence_rank") * 10 + col("how")) * 10 + col("dir_source")
     findings = conv.group_by(_FINDING_KEY).agg(
         status_rank=col("status_rank").min(),
         connections=nw.len(),
         bytes_in=col("bytes_in").sum(), bytes_out=col("bytes_out").sum(),
         first_seen=col("first_seen").min(), last_seen=col("last_seen").max(),
-        best=best.max(),
+        best=_method_rank().max(),
         any_flags=col("has_flags").any(), any_field=col("has_field").any(),
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
@@ -196,15 +218,13 @@ def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addres
                     [col(f"_p{i}") for i in range(1, SAMPLE_PEERS + 1)], separator=";", ignore_nulls=True,
                 ).str.split(";")))
     findings = findings.with_columns(
-        best_dir=col("best") % 10,
-        best_how=(col("best") // 10) % 10,
-        best_confidence=col("best") // 100,
+        **_method_of_rank("best"),
     )
     findings = _with_inventory(findings, native, inventory)
-    status = nw.when(col("status_rank") == 0).then(lit("exposed")).when(col("status_rank") == 1).then(
+    status = nw.when(col("status_rank") == EXPOSED).then(lit("exposed")).when(col("status_rank") == REACHABLE).then(
         lit("reachable")).otherwise(lit("blocked"))
-    confidence = nw.when(col("best_confidence") == 3).then(lit("high")).when(
-        col("best_confidence") == 2).then(lit("medium")).otherwise(lit("low"))
+    confidence = nw.when(col("best_confidence") == CONFIDENCE_HIGH).then(lit("high")).when(
+        col("best_confidence") == CONFIDENCE_MEDIUM).then(lit("medium")).otherwise(lit("low"))
     out = findings.with_columns(
         port=_finding_port(),
         protocol_name=_protocol_name(),

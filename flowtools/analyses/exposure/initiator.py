@@ -8,6 +8,8 @@ import narwhals as nw
 
 from flowtools.analyses.exposure.orientation import (
     ADDRESS_KEY,
+    DIRECTION_FROM_FIELD,
+    DIRECTION_FROM_INVENTORY,
 )
 from flowtools.analyses.exposure.records import (
     ATTRIBUTES,
@@ -30,12 +32,14 @@ CLIENT_FAN_OUT = 4
 #: the ``server`` mark of the shipped port list (:func:`flowtools.enrichment.ports.server_ports`).
 KNOWN_SERVICE_PORTS: tuple[int, ...] = server_ports()
 
-#: How a conversation's initiator was decided (``how``; higher is stronger).
-DECIDED_FIRST, DECIDED_BY_PORTS, DECIDED_BY_FLAGS = 1, 2, 3
+#: How a conversation's initiator was decided (``how``; higher is stronger; the naive
+#: method decides nothing).
+NOT_DECIDED, DECIDED_FIRST, DECIDED_BY_PORTS, DECIDED_BY_FLAGS = 0, 1, 2, 3
 #: A conversation's confidence (``confidence_rank``): low, medium, high.
 CONFIDENCE_LOW, CONFIDENCE_MEDIUM, CONFIDENCE_HIGH = 1, 2, 3
-#: A conversation's status (``status_rank``; lower is worse): exposed, reachable, blocked.
-EXPOSED, REACHABLE, BLOCKED = 0, 1, 2
+#: A finding's status (``status_rank``; lower is worse): exposed, reachable, blocked, and
+#: ``configured`` (from the security groups, nothing observed).
+EXPOSED, REACHABLE, BLOCKED, CONFIGURED = 0, 1, 2, 3
 
 #: A conversation: the interface and the addresses by ordinal (one per lower-cased
 #: interface id; one per normalized address, one for strings that are not addresses), so
@@ -80,7 +84,7 @@ def group_conversations(records: nw.LazyFrame, orientation: nw.LazyFrame, per_re
         out_synack=(egress & accept & syn_ack).any(), out_rst=(egress & accept & rst_only).any(),
         out_rej=(egress & reject).any(), bpa=(ingress & reject & (col("reject_reason") == "BPA").fill_null(False)).any(),
         forwarder=forwarder.any(),
-        has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == 2).any(),
+        has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == DIRECTION_FROM_FIELD).any(),
         bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
         first_seen=col("start_time").min(), last_seen=col("end_time").max(),
@@ -158,14 +162,15 @@ def decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFra
         _flags=flags_decision, _ports=port_decision, _first=first_decision,
     ).with_columns(
         initiator=nw.coalesce(col("_flags"), col("_ports"), col("_first")),
-        how=nw.when(~col("_flags").is_null()).then(lit(3))
-        .when(~col("_ports").is_null()).then(lit(2))
-        .when(~col("_first").is_null()).then(lit(1)),
+        how=nw.when(~col("_flags").is_null()).then(lit(DECIDED_BY_FLAGS))
+        .when(~col("_ports").is_null()).then(lit(DECIDED_BY_PORTS))
+        .when(~col("_first").is_null()).then(lit(DECIDED_FIRST)),
     ).with_columns(
-        confidence_rank=nw.when(col("how") == 3).then(lit(3))
-        .when(col("dir_source") >= 1).then(lit(2)).otherwise(lit(1)),
-        status_rank=nw.when(col("in_acc") & col("out_ans")).then(lit(0))  # accepted inbound and answered
-        .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(1)).otherwise(lit(2)),
+        confidence_rank=nw.when(col("how") == DECIDED_BY_FLAGS).then(lit(CONFIDENCE_HIGH))
+        .when(col("dir_source") >= DIRECTION_FROM_INVENTORY).then(lit(CONFIDENCE_MEDIUM))
+        .otherwise(lit(CONFIDENCE_LOW)),
+        status_rank=nw.when(col("in_acc") & col("out_ans")).then(lit(EXPOSED))  # accepted inbound and answered
+        .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(REACHABLE)).otherwise(lit(BLOCKED)),
         remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
     )
     return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")).select(

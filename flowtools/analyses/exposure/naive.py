@@ -6,7 +6,8 @@ from __future__ import annotations
 import narwhals as nw
 import polars as pl
 
-from flowtools.analyses.exposure.initiator import CONVERSATION
+from flowtools.analyses.exposure.initiator import CONFIDENCE_LOW, CONVERSATION, EXPOSED, NOT_DECIDED
+from flowtools.analyses.exposure.orientation import DIRECTION_GUESSED
 from flowtools.analyses.exposure.records import (
     Addresses,
     Interfaces,
@@ -50,8 +51,8 @@ def naive_conversations(records: nw.LazyFrame, sides: nw.LazyFrame, per_record: 
     )
     return conv.with_columns(
         bytes_in=col("bytes_in").cast(nw.Int64),
-        bytes_out=lit(None, nw.Int64), status_rank=lit(0), confidence_rank=lit(1),
-        how=lit(0), dir_source=lit(0), has_flags=lit(False), has_field=lit(False),
+        bytes_out=lit(None, nw.Int64), status_rank=lit(EXPOSED), confidence_rank=lit(CONFIDENCE_LOW),
+        how=lit(NOT_DECIDED), dir_source=lit(DIRECTION_GUESSED), has_flags=lit(False), has_field=lit(False),
         out_synack=lit(False), out_rst=lit(False), out_rej=lit(False), bpa=lit(False),
         remote_ephemeral=lit(True),
     )

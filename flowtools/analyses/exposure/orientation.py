@@ -66,9 +66,9 @@ def orient(pairs: pl.DataFrame, addresses: Addresses, interfaces: Interfaces,
         .when(di & ~si).then(lit("egress"))
         .when(col("_n_dst") > col("_n_src")).then(lit("ingress"))
         .when(col("_n_src") > col("_n_dst")).then(lit("egress")),
-        dir_source=nw.when(fd.is_in(["ingress", "egress"])).then(lit(2))
-        .when(do != so).then(lit(1))
-        .otherwise(lit(0)),
+        dir_source=nw.when(fd.is_in(["ingress", "egress"])).then(lit(DIRECTION_FROM_FIELD))
+        .when(do != so).then(lit(DIRECTION_FROM_INVENTORY))
+        .otherwise(lit(DIRECTION_GUESSED)),
     ).filter(~col("direction").is_null())
 
     ingress = col("direction") == "ingress"

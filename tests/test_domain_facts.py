@@ -15,7 +15,7 @@ import pytest
 import flowtools
 from flowtools import addresses, aws_names, protocols
 from flowtools.analyses import exposure
-from flowtools.enrichment import collect, inventory, naming, ports, security_groups
+from flowtools.enrichment import collect, describe, inventory, naming, ports, security_groups
 
 PACKAGE = Path(flowtools.__file__).resolve().parent
 
@@ -73,7 +73,8 @@ def test_the_table_is_what_ipaddress_calls_not_global():
 
 def test_one_protocol_table():
     assert ports.protocol_name is protocols.protocol_name and ports.protocol_number is protocols.protocol_number
-    assert [inventory.rule_protocol(p) for p in ("-1", "6", "TCP", "58", "icmpv6", "47", "gre")] == [
+    assert describe.rule_protocol is protocols.rule_protocol  # security-group rules as the inventory reads them
+    assert [protocols.rule_protocol(p) for p in ("-1", "6", "TCP", "58", "icmpv6", "47", "gre")] == [
         "all", "tcp", "tcp", "icmpv6", "icmpv6", "47", "gre"]
     copies = [path for path, text in _sources(exclude=("sample/",)).items()
               if path != "protocols.py" and re.search(r'"icmpv6"\s*:\s*58|58\s*:\s*"icmpv6"', text)]

@@ -1,6 +1,6 @@
 """AWS's published address ranges (``ip-ranges.json``): load, cache, classify addresses.
 
-Format (reference §5): ``syncToken`` (publication time, Unix seconds as a string),
+Format (docs/format.md): ``syncToken`` (publication time, Unix seconds as a string),
 ``createDate`` (``YYYY-MM-DD-hh-mm-ss`` UTC), ``prefixes[]`` (``ip_prefix``, ``region``,
 ``network_border_group``, ``service``) and ``ipv6_prefixes[]`` (``ipv6_prefix``, ...).
 ``AMAZON`` contains every range, so an address's answer is its most specific non-AMAZON

@@ -79,7 +79,7 @@ def orient(pairs: pl.DataFrame, addresses: Addresses, interfaces: Interfaces,
     remote = {w: nw.when(ingress).then(side_of("psrc", "src", w)).otherwise(side_of("pdst", "dst", w))
               for w in ("ord", "inet", "svc")}
     # Carried: the packet's own local-side address is an internet address that is not the
-    # interface's (reference §2.7: NAT gateway, transit gateway, load balancer back end).
+    # interface's (docs/format.md: NAT gateway, transit gateway, load balancer back end).
     carried = (ingress & ~col("pdst_addr").is_null() & (col("pdst_addr") != col("dst_addr"))
                & col("pdst_inet").fill_null(False)) | (
         ~ingress & ~col("psrc_addr").is_null() & (col("psrc_addr") != col("src_addr"))

@@ -38,9 +38,11 @@ _FINDING_KEY = ["interface_id", "port", "protocol"]
 
 
 def collect(frame: Any) -> pl.DataFrame:
-    """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``)
-    and return a Polars DataFrame, timestamps in UTC. Use it on small results."""
-    return frames.to_polars(frame).with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+    """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``;
+    a dict of columns or a list of rows is made a frame) and return a Polars DataFrame,
+    timestamps in UTC. Use it on small results."""
+    df = pl.DataFrame(frame) if isinstance(frame, dict | list) else frames.to_polars(frame)
+    return df.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
 def esc(value: Any, *, quote: bool = False) -> str:

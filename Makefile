@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/samples
 OUT    := out
 
-.PHONY: install demo test lint lab benchmark benchmark-scale samples clean
+.PHONY: install demo test lint typecheck lab benchmark benchmark-scale samples clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ demo: $(STAMP)  ## run the main job on the embedded sample and write an HTML exp
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)  ## ruff over the package, tests and benchmarks
+lint: $(STAMP)  ## ruff over the package, tests and benchmarks, then the type checker
 	$(BIN)/ruff check flowtools tests benchmarks
+	$(MAKE) typecheck
+
+typecheck: $(STAMP)  ## mypy over the package (settings: [tool.mypy] in pyproject.toml)
+	$(BIN)/python -m mypy
 
 # The notebooks' kernel is "python3": the venv's own spec (ipykernel's, whose "python" is the
 # server's Python, i.e. this venv) wins over a user-level one when env paths are preferred.

@@ -1,11 +1,9 @@
 """flowtools: AWS VPC Flow Logs in DuckDB and Polars; what the internet really reaches."""
 
-from flowtools import (
-           enrich,  # a callable package: flowtools.enrich(flows, inventory=..., ip_ranges=...)
-)
 from flowtools.analyses import internet_exposure
-from flowtools.enrich import Inventory
-from flowtools.enrich.ip_ranges import IpRanges
+from flowtools.enrichment.inventory import Inventory
+from flowtools.enrichment.ip_ranges import IpRanges
+from flowtools.enrichment.joins import enrich
 from flowtools.errors import FlowtoolsError
 from flowtools.flows import Flows, load
 from flowtools.read.report import ReadReport

@@ -1,4 +1,4 @@
-"""Address classes for IPv4 and IPv6: private, shared, link-local, ..., the estate's own, internet.
+"""What is internet: address classes for IPv4 and IPv6 (private, shared, link-local, ..., the estate's own, internet).
 
 Classification runs in Python with :mod:`ipaddress` over DISTINCT addresses (a side table
 that is joined back to the records), never per record: its cost follows the number of
@@ -20,16 +20,23 @@ internet       globally routable; the documentation ranges ``192.0.2.0/24``,
                ``198.51.100.0/24``, ``203.0.113.0/24`` and ``2001:db8::/32`` count as
                internet although :mod:`ipaddress` says they are not global, so AWS's own
                examples and test data behave like real traffic
-reserved       any other address :mod:`ipaddress` does not call global (``240.0.0.0/4``,
-               the broadcast address, ``198.18.0.0/15``, ``192.0.0.0/24``, ...)
+reserved       the other special-purpose ranges that are not globally routable
+               (``0.0.0.0/8``, ``192.0.0.0/29``, ``192.0.0.170/31``, ``198.18.0.0/15``
+               (benchmarking), ``240.0.0.0/4`` with the broadcast address, ``100::/64``,
+               ``2001::/23``)
 =============  ==========================================================================
+
+These ranges are one table, :data:`NOT_INTERNET` (fixed here rather than taken from
+:mod:`ipaddress`, whose notion of "global" changes between Python versions): addresses
+are classified by it (:func:`classify`) and security-group CIDRs are judged by it
+(:func:`holds_internet`), so the two never disagree.
 
 IPv4-mapped IPv6 addresses
 --------------------------
 An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, RFC 4291 section 2.5.5.2) *is* the IPv4
 address it carries, everywhere flowtools classifies addresses: its class here, its AWS
-service and region (:mod:`flowtools.enrich.ip_ranges`) and whether it is the estate's own.
-:func:`unmap` is the one place that says so; every classifier calls it.
+service and region (:mod:`flowtools.enrichment.ip_ranges`), whether it is the estate's own,
+and watchlist entries. :func:`unmap` is the one place that says so; every classifier calls it.
 """
 
 from __future__ import annotations
@@ -37,19 +44,17 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from collections.abc import Iterable
-from typing import Literal
 
 import polars as pl
 
-Kind = Literal["private", "shared", "link_local", "loopback", "multicast", "unspecified",
-               "reserved", "own", "internet", "invalid"]
+from flowtools.frames import PolarsType
 
 #: Every value of ``kind``; ``internet`` is the only one that is internet.
 KINDS: tuple[str, ...] = ("private", "shared", "link_local", "loopback", "multicast", "unspecified",
                           "reserved", "own", "internet", "invalid")
 
 #: The address-class table's columns and types.
-SCHEMA: dict[str, pl.DataType] = {
+SCHEMA: dict[str, PolarsType] = {
     "address": pl.String,  # the input string, unchanged (the join key)
     "family": pl.String,  # "IPv4" | "IPv6" (as the flow-log field `type`); null when invalid
     "kind": pl.String,
@@ -60,12 +65,26 @@ SCHEMA: dict[str, pl.DataType] = {
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+def _networks(*cidrs: str) -> tuple[_Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+#: The address ranges that are not internet, by kind, in the order they are checked (an
+#: address takes the first kind whose ranges hold it; ``own`` and the documentation ranges
+#: are checked between ``private`` and ``reserved``).
+NOT_INTERNET: dict[str, tuple[_Network, ...]] = {
+    "unspecified": _networks("0.0.0.0/32", "::/128"),
+    "loopback": _networks("127.0.0.0/8", "::1/128"),
+    "link_local": _networks("169.254.0.0/16", "fe80::/10"),
+    "multicast": _networks("224.0.0.0/4", "ff00::/8"),
+    "shared": _networks("100.64.0.0/10"),  # RFC 6598, carrier-grade NAT
+    "private": _networks("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"),  # RFC 1918, ULA
+    "reserved": _networks("0.0.0.0/8", "192.0.0.0/29", "192.0.0.170/31", "198.18.0.0/15", "240.0.0.0/4",
+                          "100::/64", "2001::/23"),
+}
 #: RFC 5737 / RFC 3849 documentation ranges: internet for flowtools (see the module doc).
-DOCUMENTATION_NETWORKS: tuple[_Network, ...] = tuple(ipaddress.ip_network(c) for c in (
-    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
-SHARED_NETWORK = ipaddress.ip_network("100.64.0.0/10")
-PRIVATE_NETWORKS: tuple[_Network, ...] = tuple(ipaddress.ip_network(c) for c in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+DOCUMENTATION_NETWORKS: tuple[_Network, ...] = _networks(
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 
 
 def parse(address: str | None) -> _Address | None:
@@ -83,12 +102,6 @@ def unmap(ip: _Address) -> _Address:
     if ip.version == 6 and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
-
-
-def normalize(address: str | None) -> str | None:
-    """Compressed, lower-case form (``2001:DB8:0::1`` -> ``2001:db8::1``); None when invalid."""
-    ip = parse(address)
-    return None if ip is None else str(ip)
 
 
 def sort_key(address: str | None) -> tuple[int, int, str]:
@@ -111,7 +124,7 @@ class _Ranges:
         self._starts: dict[int, list[int]] = {}
         self._ends: dict[int, list[int]] = {}
         for version, nets in by_version.items():
-            collapsed = list(ipaddress.collapse_addresses(nets))  # sorted, merged
+            collapsed = list(ipaddress.collapse_addresses(nets))  # type: ignore[type-var]  # one version per list; sorted, merged
             self._starts[version] = [int(n.network_address) for n in collapsed]
             self._ends[version] = [int(n.broadcast_address) for n in collapsed]
 
@@ -120,28 +133,60 @@ class _Ranges:
         i = bisect.bisect_right(starts, int(ip)) - 1
         return i >= 0 and int(ip) <= self._ends[ip.version][i]
 
+    def covers(self, net: _Network) -> bool:
+        """Whether every address of ``net`` is in these ranges."""
+        start, end = int(net.network_address), int(net.broadcast_address)
+        starts, ends = self._starts[net.version], self._ends[net.version]
+        i = bisect.bisect_right(starts, start) - 1
+        if i < 0 or ends[i] < start:
+            return False
+        reach = ends[i]
+        while reach < end and i + 1 < len(starts) and starts[i + 1] <= reach + 1:  # adjacent ranges
+            i += 1
+            reach = max(reach, ends[i])
+        return reach >= end
+
+    def overlaps(self, net: _Network) -> bool:
+        """Whether any address of ``net`` is in these ranges."""
+        start, end = int(net.network_address), int(net.broadcast_address)
+        starts, ends = self._starts[net.version], self._ends[net.version]
+        i = bisect.bisect_right(starts, end) - 1
+        return i >= 0 and ends[i] >= start
+
+
+_BEFORE_OWN = ("unspecified", "loopback", "link_local", "multicast", "shared", "private")
+_RANGES = {kind: _Ranges(nets) for kind, nets in NOT_INTERNET.items()}
+_DOCUMENTATION = _Ranges(DOCUMENTATION_NETWORKS)
+_ALL_NOT_INTERNET = _Ranges([n for nets in NOT_INTERNET.values() for n in nets])
+
 
 def _kind(ip: _Address, own_networks: _Ranges, own_addresses: set[_Address]) -> str:
     ip = unmap(ip)
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link_local"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.version == 4 and ip in SHARED_NETWORK:
-        return "shared"
-    if any(ip.version == n.version and ip in n for n in PRIVATE_NETWORKS):
-        return "private"
+    for kind in _BEFORE_OWN:
+        if ip in _RANGES[kind]:
+            return kind
     if ip in own_addresses or ip in own_networks:
         return "own"
-    if any(ip.version == n.version and ip in n for n in DOCUMENTATION_NETWORKS):
+    if ip in _DOCUMENTATION:
         return "internet"
-    if not ip.is_global:
+    if ip in _RANGES["reserved"]:
         return "reserved"
     return "internet"
+
+
+def holds_internet(cidr: str | None) -> bool:
+    """Whether a CIDR (a security-group rule's source) holds any internet address by the
+    rule of :func:`classify` (:data:`NOT_INTERNET`, documentation ranges are internet):
+    ``0.0.0.0/0``, ``::/0`` and any public range (an office's ``198.51.100.0/24``) do;
+    ``10.0.0.0/8``, ``100.64.0.0/10`` and ``198.18.0.0/15`` do not. None or a string
+    that is not a CIDR: False."""
+    if not cidr:
+        return False
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+    return _DOCUMENTATION.overlaps(net) or not _ALL_NOT_INTERNET.covers(net)
 
 
 def classify(addresses: Iterable[str | None], *, own_networks: Iterable[str | _Network] = (),

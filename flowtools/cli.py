@@ -2,7 +2,7 @@
 
 Results go to stdout; warnings and the one-line summary always go to stderr, so
 ``--format json`` output stays clean. Exit codes: 0 success (warnings allowed), 1 a data
-or AWS error, 2 a usage error.
+or AWS error, 2 a usage error, 3 a ``--fail-on`` gate tripped (the command itself succeeded).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from flowtools import output
 from flowtools.errors import FlowtoolsError, UsageError
+from flowtools.options import comma_list
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
 
 
 #: Options whose value may be a relative time (``-6h``), which argparse takes for an option.
@@ -174,15 +175,21 @@ def _ip_ranges(path):
     """``--ip-ranges PATH`` loaded (errors name the file); None without the option."""
     if not path:
         return None
-    from flowtools.enrich.ip_ranges import IpRanges
+    from flowtools.enrichment.ip_ranges import IpRanges
 
     return IpRanges.load(path)
 
 
 def cmd_exposure(args) -> int:
+    from flowtools.analyses import risk
     from flowtools.analyses.exposure import findings_records, internet_exposure
-    from flowtools.enrich.inventory import Inventory
+    from flowtools.enrichment.inventory import Inventory
 
+    policy = risk.load_policy(args.risk_policy)
+    statuses = comma_list(args.status)
+    levels = comma_list(args.risk)
+    ports = risk.parse_ports(args.ports) if args.ports else None
+    gate = risk.at_least(args.fail_on) if args.fail_on else None
     inventory = Inventory.load(args.inventory) if args.inventory else None
     ip_ranges = _ip_ranges(args.ip_ranges)
     if args.include_configured and (inventory is None or inventory.security_groups.height == 0):
@@ -190,7 +197,8 @@ def cmd_exposure(args) -> int:
               "(<account>-<region>-describe-security-groups.json); none given", file=sys.stderr)
     flows = _load(args)
     frame = internet_exposure(flows, inventory=inventory, method=args.method,
-                              include_configured=args.include_configured, ip_ranges=ip_ranges)
+                              include_configured=args.include_configured, ip_ranges=ip_ranges, risk_policy=policy)
+    frame = risk.select(frame, status=statuses, risk=levels, ports=ports)
     rows = findings_records(frame)
     cols = output.columns_of(rows) or _EXPOSURE_COLUMNS
     if args.format == "table":  # a configured rule's port range as one cell: 8000-8100
@@ -199,22 +207,30 @@ def cmd_exposure(args) -> int:
         output.write_table(shown, [c for c in _EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
     else:
         output.write_rows(rows, cols, args.format, sys.stdout)
+    if gate is not None:
+        tripped = [r for r in rows if r["risk"] in gate]
+        if tripped:
+            worst = min(tripped, key=lambda r: risk.LEVELS.index(r["risk"]))
+            print(f"flowtools exposure: --fail-on {args.fail_on}: {len(tripped)} finding(s) at risk {args.fail_on} "
+                  f"or above (first: {worst['risk']} {worst['status']} {worst['protocol']}/{worst['port']} on "
+                  f"{worst['interface_id']})", file=sys.stderr)
+            return EXIT_GATE
     return EXIT_OK
 
 
 _EXPOSURE_COLUMNS = [
     "account_id", "region", "vpc_id", "interface_id", "instance_id", "resource_name", "interface_type",
     "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers", "connections", "bytes_in",
-    "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers",
+    "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers", "risk",
 ]
 #: The table for people: what, where, how sure; columns that do not fit the terminal are
 #: dropped from the right (the footer says so).
-_EXPOSURE_TABLE = ["status", "interface_id", "resource_name", "protocol", "port", "peers", "confidence",
+_EXPOSURE_TABLE = ["risk", "status", "interface_id", "resource_name", "protocol", "port", "peers", "confidence",
                    "connections", "sg_open", "local_ip"]
 
 
 def cmd_inventory(args) -> int:
-    from flowtools.enrich.collect import collect_inventory
+    from flowtools.enrichment.collect import collect_inventory
 
     summary = collect_inventory(args.out_dir, profile=args.profile, regions=args.regions,
                                 role_arns=args.role_arn or (), external_id=args.external_id,
@@ -228,7 +244,7 @@ def cmd_inventory(args) -> int:
 
 
 def cmd_ip_ranges(args) -> int:
-    from flowtools.enrich import ip_ranges
+    from flowtools.enrichment import ip_ranges
 
     if args.action == "update":
         ranges = ip_ranges.update(url=args.url or ip_ranges.DEFAULT_URL, dest=args.dest)
@@ -270,7 +286,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from flowtools.enrich.ip_ranges import IpRangesError
+    from flowtools.enrichment.ip_ranges import IpRangesError
     from flowtools.errors import InventoryError, SourceError
     from flowtools.report.render import NothingToReport, notebook_path, preflight, report
     from flowtools.window import Window, iso
@@ -380,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full (flags, direction, port evidence) or naive (the v2 reading)")
     p.add_argument("--include-configured", action="store_true",
                    help="also list security-group openings with no observed traffic")
+    g = p.add_argument_group("decisions")
+    g.add_argument("--risk-policy", metavar="FILE",
+                   help="TOML file overriding the built-in risk policy (categories of ports, level per status; "
+                        "`flowtools risk-policy` prints it)")
+    g.add_argument("--status", metavar="S,...", help="only these statuses (exposed, reachable, blocked, configured)")
+    g.add_argument("--risk", metavar="R,...", help="only these risk levels (critical, high, medium, low)")
+    g.add_argument("--ports", metavar="P,...", help="only findings on these ports or ranges (22,3389,8000-8100)")
+    g.add_argument("--fail-on", metavar="LEVEL", choices=("critical", "high", "medium", "low"),
+                   help="exit 3 when a finding (after the filters) has this risk or above: a scheduled or CI check")
     _format_option(p)
 
     p = add("report", cmd_report,

@@ -23,13 +23,14 @@ EXAMPLES = {
     "watchlist": "flowtools watchlist data/samples --watchlist bad-addresses.txt --inventory data/samples/inventory",
     "egress": "flowtools egress data/samples --inventory data/samples/inventory --ip-ranges data/samples/ip-ranges.json",
     "scanners": "flowtools scanners data/samples --inventory data/samples/inventory",
+    "risk-policy": "flowtools risk-policy my-policy.toml",
 }
 
 
 def _inventory(path: str | None) -> Any:
     if not path:
         return None
-    from flowtools.enrich.inventory import Inventory
+    from flowtools.enrichment.inventory import Inventory
 
     return Inventory.load(path)
 
@@ -37,7 +38,7 @@ def _inventory(path: str | None) -> Any:
 def _ip_ranges(path: str | None) -> Any:
     if not path:
         return None
-    from flowtools.enrich.ip_ranges import IpRanges
+    from flowtools.enrichment.ip_ranges import IpRanges
 
     return IpRanges.load(path)
 
@@ -72,6 +73,7 @@ def cmd_diff(args, load: Callable) -> int:
         inventory, ip_ranges = _inventory(args.inventory), _ip_ranges(args.ip_ranges)
         frames = []
         for w in (since, window):
+            assert w.start is not None and w.end is not None  # both sides given or derived above
             ns = argparse.Namespace(**{**vars(args), "source": args.inputs[0], "start": iso(w.start),
                                        "end": iso(w.end)})
             flows = load(ns)
@@ -135,6 +137,13 @@ def cmd_scanners(args, load: Callable) -> int:
     output.write_rows(rows, columns, args.format, sys.stdout)
     if args.fail_on_answered and any(r["outcome"] == "answered" for r in rows):
         return EXIT_GATE
+    return EXIT_OK
+
+
+def cmd_risk_policy(args, load: Callable) -> int:
+    from flowtools.analyses import risk
+
+    print(risk.load_policy(args.file).describe())
     return EXIT_OK
 
 
@@ -211,3 +220,7 @@ def register(add: Callable, *, source_options: Callable, format_option: Callable
                    help="... or >= N interfaces (default 3)")
     p.add_argument("--fail-on-answered", action="store_true", help="exit 3 when any scanner got an answer")
     format_option(p)
+
+    p = add("risk-policy", bind(cmd_risk_policy),
+            "Show the risk policy of exposure findings: the built-in one, or a TOML file laid over it.")
+    p.add_argument("file", metavar="FILE", nargs="?", help="a policy file (same shape as the built-in one)")

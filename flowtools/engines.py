@@ -9,7 +9,7 @@ them. ``preserve_insertion_order`` is off (large scans and copies need less memo
 flowtools result that has an order sorts explicitly).
 
 DuckDB extensions cannot be downloaded here (nor, often, on users' locked-down hosts):
-they come from the pinned PyPI wheels (``duckdb-extension-httpfs``, ``-inet``), copied
+they come from the pinned PyPI wheel (``duckdb-extension-httpfs``, for ``s3://`` paths in SQL), copied
 into DuckDB's extension folder once by ``duckdb_extensions.import_extension`` and then
 loaded without any network access.
 """
@@ -37,6 +37,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     con.execute(f"SET temp_directory = '{_temp_dir()}'")
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute("SET preserve_insertion_order = false")
+    # Relations over the partition store's Parquet files are bound again at every step of
+    # an analysis: keep the files' footers instead of reading them each time.
+    con.execute("SET parquet_metadata_cache = true")
     return con
 
 
@@ -86,9 +89,3 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
         _IMPORTED.add(name)
     con.execute(f"LOAD {name}")
 
-
-def duckdb_with_extensions(*names: str) -> duckdb.DuckDBPyConnection:
-    con = connect()
-    for n in names:
-        load_extension(con, n)
-    return con

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,9 +12,11 @@ import polars as pl
 
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
-from flowtools.layout import discover, parse_key, select_explained
+from flowtools.layout import select_explained
+from flowtools.options import comma_list as _csv_list
 from flowtools.read.reader import read_objects
 from flowtools.read.report import ReadReport
+from flowtools.sources import open_source
 from flowtools.window import Window
 
 Engine = Literal["duckdb", "polars"]
@@ -96,45 +98,6 @@ class Flows:
     def __repr__(self) -> str:
         return (f"Flows(engine={self.engine!r}, records={self.report.records}, "
                 f"files={self.report.files_read}, window={self.report.window})")
-
-
-def _csv_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.split(",")
-    out = [v.strip() for v in value if v and v.strip()]
-    return out or None
-
-
-def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
-                accounts=None, regions=None, log_format=None, profile: str | None = None,
-                s3_mode: str = "auto", progress: bool | None = None, any_name: bool = False):
-    """(store, flow-log objects, single_file) for any SOURCE form: a local folder or file,
-    ``s3://bucket/prefix`` (:mod:`flowtools.sources.s3`) or ``cwlogs://LOG_GROUP``
-    (:mod:`flowtools.sources.cloudwatch`). Remote SOURCEs need a window or ``all``."""
-    text = str(source)
-    remote = text.startswith(("s3://", "cwlogs://"))
-    if remote and window.is_open and not all:
-        raise UsageError(f"{text}: a remote SOURCE needs --start/--end (or --all to read everything)")
-    if text.startswith("s3://"):
-        from flowtools.sources.s3 import open_s3
-
-        return open_s3(text, window=window, accounts=accounts, regions=regions, profile=profile, mode=s3_mode,
-                       progress=progress, any_name=any_name)
-    if text.startswith("cwlogs://"):
-        from flowtools.sources.cloudwatch import open_cloudwatch
-
-        return open_cloudwatch(text, window=window, regions=regions, log_format=log_format, profile=profile,
-                               progress=progress)
-    from flowtools.sources.local import open_local
-
-    store, listing, single = open_local(source)
-    if single:
-        objects = [parse_key(listing[0].key, listing[0].size, any_name=True)]
-    else:
-        objects = discover(listing, any_name=any_name)
-    return store, objects, single
 
 
 def load(
@@ -352,14 +315,10 @@ def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckd
 
 
 def _progress(files: int, enabled: bool | None):
-    """A tqdm bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
-    import sys
+    """A bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
+    from flowtools import progress
 
-    if enabled is False or (enabled is None and (files <= 20 or not sys.stderr.isatty())):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=files, unit="file", desc="reading flow logs", leave=False)
+    return progress.bar(enabled, total=files, desc="reading flow logs", unit="file", min_total=20)
 
 
 def describe(flows: Flows) -> dict[str, Any]:

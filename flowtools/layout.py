@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from flowtools.aws_names import ORGANIZATION_ID
 from flowtools.window import Window
 
 #: Records in a file are batched by their ``end`` time in 5-minute batches.
@@ -39,7 +40,7 @@ FILE_NAME = re.compile(
 CWL_EXPORT_KEY = re.compile(
     r"(?:^|/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/(?P<stream>[^/]+)/\d{6}\.gz$"
 )
-_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ORG = ORGANIZATION_ID
 _ACCOUNT = re.compile(r"^(\d{12}|unknown)$")
 _DAILY = re.compile(
     r"^(?P<account>\d{12})/vpcflowlogs/(?P<region>[a-z0-9-]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowtools import Flows, Inventory, IpRanges, load
+from flowtools.flows import Engine
 from flowtools.report import sample_paths, show_read_report
 
 __all__ = ["Session", "start"]
@@ -37,7 +38,7 @@ class Session:
 
 def start(source: str | os.PathLike | None = None, *, start: Any = None, end: Any = None,
           inventory: str | os.PathLike | None = None, ip_ranges: str | os.PathLike | None = None,
-          engine: str = "duckdb", strict: bool = False, load_options: dict[str, Any] | None = None) -> Session:
+          engine: Engine = "duckdb", strict: bool = False, load_options: dict[str, Any] | None = None) -> Session:
     """Load a notebook's inputs and show the read report.
 
     ``source`` is what :func:`flowtools.load` takes (a folder or file, ``s3://bucket/prefix``,

@@ -75,3 +75,63 @@ def test_watchlist_egress_and_scanners_on_the_sample(sample_dir, tmp_path, capsy
 def test_errors_name_the_file(sample_dir, capsys, argv, message):
     code, _, err = run(capsys, *[a.format(d=sample_dir) for a in argv])
     assert code == 1 and message in err
+
+
+@pytest.fixture(scope="module")
+def findings_all(sample_dir):
+    """Every finding of the sample (configured included), as the CLI prints them."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        assert main(["exposure", str(sample_dir), "--inventory", str(sample_dir / "inventory"),
+                     "--include-configured", "--format", "json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_every_finding_has_a_risk_after_sample_peers(findings_all):
+    from flowtools.analyses.risk import LEVELS
+
+    assert findings_all and all(r["risk"] in LEVELS for r in findings_all)
+    keys = list(findings_all[0])
+    assert keys.index("risk") == keys.index("sample_peers") + 1  # the contract: right after sample_peers
+    ssh = [r for r in findings_all if r["status"] == "exposed" and r["port"] == 22]
+    assert ssh and all(r["risk"] == "critical" and r["risk_category"] == "remote administration" for r in ssh)
+    assert all(r["risk"] == "low" for r in findings_all if r["status"] == "blocked")
+
+
+def test_filters_and_the_fail_on_gate(sample_dir, findings_all, capsys):
+    base = ["exposure", sample_dir, "--inventory", sample_dir / "inventory", "--include-configured",
+            "--format", "json"]
+
+    def keys(rows):
+        return sorted((r["interface_id"], r["protocol"], r["port"], r["status"]) for r in rows)
+
+    code, out, _ = run(capsys, *base, "--status", "configured,blocked", "--risk", "high,low")
+    assert code == 0 and keys(json.loads(out)) == keys(
+        [r for r in findings_all if r["status"] in ("configured", "blocked") and r["risk"] in ("high", "low")])
+    code, out, _ = run(capsys, *base, "--ports", "20-23,8050")
+    expect = [r for r in findings_all if r["protocol"] == "all" or r["port"] is not None and (
+        20 <= r["port"] <= 23 or r["port"] <= 8050 <= (r["port_to"] or r["port"]))]
+    assert code == 0 and keys(json.loads(out)) == keys(expect)
+    worst = min(findings_all, key=lambda r: ("critical", "high", "medium", "low").index(r["risk"]))["risk"]
+    code, _, err = run(capsys, *base, "--fail-on", worst)
+    assert code == 3 and f"--fail-on {worst}:" in err
+    code, _, _ = run(capsys, *base, "--fail-on", "critical", "--status", "blocked")
+    assert code == (3 if any(r["risk"] == "critical" for r in findings_all if r["status"] == "blocked") else 0)
+    assert run(capsys, *base, "--ports", "99999")[0] == 2
+    assert run(capsys, *base, "--status", "open")[0] == 2
+
+
+def test_a_risk_policy_file_changes_the_risk(sample_dir, tmp_path, capsys):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[category]]\nname = "web"\nexposed = "critical"\n')
+    code, out, _ = run(capsys, "exposure", sample_dir, "--inventory", sample_dir / "inventory", "--format", "json",
+                       "--risk-policy", policy, "--ports", "443")
+    rows = json.loads(out)
+    assert code == 0 and rows and all(r["risk"] == "critical" for r in rows if r["status"] == "exposed")
+    code, out, _ = run(capsys, "risk-policy", policy)
+    assert code == 0 and "web: critical / low / low / low" in out
+    code, _, err = run(capsys, "exposure", sample_dir, "--risk-policy", tmp_path / "none.toml")
+    assert code == 1 and "risk policy file not found" in err

@@ -40,18 +40,18 @@ def test_environment_yml_matches_pyproject():
 def test_duckdb_and_extensions_pinned_together():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = dict(_name_and_spec(r) for r in project["dependencies"])
-    pins = {deps[n] for n in ("duckdb", "duckdb-extensions", "duckdb-extension-httpfs", "duckdb-extension-inet")}
+    pins = {deps[n] for n in ("duckdb", "duckdb-extensions", "duckdb-extension-httpfs")}
     assert pins == {"==1.5.5"}
     assert "pytz" in deps  # DuckDB needs it to fetch time-zone-aware values under pandas 3
 
 
 def test_extensions_load_offline():
-    from flowtools.engines import duckdb_with_extensions
+    from flowtools.engines import connect, load_extension
 
-    con = duckdb_with_extensions("httpfs", "inet")
-    assert con.sql("SELECT '10.1.2.3'::INET <<= '10.0.0.0/8'::INET").fetchone() == (True,)
+    con = connect()
+    load_extension(con, "httpfs")
     loaded = {r[0] for r in con.sql("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
-    assert {"httpfs", "inet"} <= loaded
+    assert "httpfs" in loaded
 
 
 def test_public_api():

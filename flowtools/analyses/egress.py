@@ -38,16 +38,11 @@ import narwhals.stable.v2 as nw
 import polars as pl
 
 from flowtools import addresses as addr
+from flowtools import frames
 
 __all__ = ["egress"]
 
 _NAT_TYPES = ("nat_gateway", "natgateway", "regional_nat_gateway")
-
-
-def _native(flows: Any) -> Any:
-    from flowtools.analyses.exposure import _native_frame
-
-    return _native_frame(flows)
 
 
 def _values(frame: nw.LazyFrame, name: str) -> list[Any]:
@@ -64,9 +59,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     internet), NAT gateway interfaces, and the interfaces behind instance addresses.
     ``ip_ranges`` (optional): the destination's AWS service and region.
     """
-    from flowtools.enrich import materialised, side_table
-
-    native = _native(flows)
+    native = frames.native(flows)
     lf = nw.from_native(native)
     names = set(lf.collect_schema().names())
 
@@ -81,7 +74,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         direction=column("flow_direction"), itype=column("interface_type"),
     )
     # -- the small side tables: destination classes, NAT gateway interfaces, address owners
-    distinct = nw.from_native(materialised(
+    distinct = nw.from_native(frames.materialised(
         nw.concat([records.select(address="pdst"), records.select(address="dstaddr"),
                    records.select(address="srcaddr")], how="vertical")
         .group_by("address").agg(nw.len().alias("_n")).drop("_n")))
@@ -95,7 +88,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         classes = classes.join(aws, on="address", how="left")
     else:
         classes = classes.with_columns(aws_service=pl.lit(None, pl.String), aws_region=pl.lit(None, pl.String))
-    side = nw.from_native(side_table(native, classes))
+    side = nw.from_native(frames.side_table(native, classes))
     inet = side.select(address="address", inet="is_internet", svc="aws_service", reg="aws_region")
     rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
            .join(side.select(address="address", dst_inet="is_internet"), left_on="dstaddr", right_on="address",
@@ -127,7 +120,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     legs = rec.filter(gateway & inside).select(
         "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
         local_address=nw.col("srcaddr"), remote=nw.col("pdst"), via=nw.col("interface_id"))
-    owners_side = nw.from_native(side_table(native, owners.unique("address", keep="first")))
+    owners_side = nw.from_native(frames.side_table(native, owners.unique("address", keep="first")))
     conv = ["local_address", "srcport", "remote", "dstport", "protocol"]
     logged_direct = direct.group_by(conv).agg(nw.len().alias("_direct"))
     # an address's interface: the inventory's, else the interface that sent from it directly

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import polars as pl
 
+from flowtools import frames
 from flowtools.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,18 +37,14 @@ def _address_forms(text: str) -> list[str] | None:
 def _flow_interfaces(flows: Any, condition: nw.Expr) -> list[str]:
     """Distinct ``interface_id`` of the records matching ``condition`` (one filtered
     aggregate over the records, on the flows' engine)."""
-    from flowtools.analyses.exposure import _native_frame
-
-    lf = nw.from_native(_native_frame(flows))
+    lf = frames.lazy(flows)
     found = (lf.filter(condition & ~nw.col("interface_id").is_null())
              .group_by("interface_id").agg(nw.len()).select("interface_id").collect("polars").to_native())
     return sorted(found["interface_id"].to_list())
 
 
 def _has(flows: Any, column: str) -> bool:
-    from flowtools.analyses.exposure import _native_frame
-
-    return column in nw.from_native(_native_frame(flows)).collect_schema().names()
+    return column in frames.lazy(flows).collect_schema().names()
 
 
 def resolve(inventory: Inventory | None, flows: Any, query: str) -> list[str]:

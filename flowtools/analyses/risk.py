@@ -40,7 +40,9 @@ from typing import Any
 import narwhals.stable.v2 as nw
 import polars as pl
 
+from flowtools import frames
 from flowtools.errors import FlowtoolsError, UsageError
+from flowtools.options import comma_list
 
 #: Risk levels, most severe first.
 LEVELS: tuple[str, ...] = ("critical", "high", "medium", "low")
@@ -198,17 +200,6 @@ def load_policy(path: str | Path | None) -> Policy:
     return replace(_parse(doc, str(p), base), source=str(p))
 
 
-def _native_side_table(like: Any, table: pl.DataFrame) -> Any:
-    """``table`` on the engine of ``like`` (a DuckDB relation's connection, or Polars)."""
-    import duckdb
-
-    if isinstance(like, duckdb.DuckDBPyRelation):
-        from flowtools.enrich import side_table
-
-        return side_table(like, table)
-    return table.lazy()
-
-
 def assess(findings: Any, *, policy: Policy | None = None) -> Any:
     """The findings with ``risk`` and ``risk_category`` (see the module doc), same engine.
 
@@ -229,7 +220,7 @@ def with_risk(lf: nw.LazyFrame, native: Any, *, policy: Policy | None = None) ->
     """:func:`assess` on a Narwhals frame (``native``: any frame of the same engine, for the
     side table); the columns of ``lf`` then ``risk, risk_category``, in no particular order."""
     policy = policy or default_policy()
-    table = nw.from_native(_native_side_table(native, policy.table()))
+    table = nw.from_native(frames.side_table(native, policy.table()))
     keys = ["protocol", "port_k", "port_to_k", "status"]
     tagged = lf.with_columns(
         port_k=nw.col("port").fill_null(-1), port_to_k=nw.col("port_to").fill_null(nw.col("port")).fill_null(-1),
@@ -252,23 +243,23 @@ def with_risk(lf: nw.LazyFrame, native: Any, *, policy: Policy | None = None) ->
     )
     names = table.group_by("r_order").agg(nw.col("r_category").min())
     best = best.join(names, on="r_order", how="left").drop("r_order")
-    default_rank = nw.when(nw.col("status") == STATUSES[0]).then(LEVELS.index(policy.default[STATUSES[0]]))
-    for status in STATUSES[1:]:
-        default_rank = default_rank.when(nw.col("status") == status).then(LEVELS.index(policy.default[status]))
-    default_rank = default_rank.otherwise(LEVELS.index(policy.default["exposed"]))
+    default_rank: nw.Expr = nw.lit(LEVELS.index(policy.default["exposed"]))
+    for status in STATUSES:
+        default_rank = nw.when(nw.col("status") == status).then(LEVELS.index(policy.default[status])).otherwise(
+            default_rank)
     bulk = (
         (nw.col("status") == "exposed") & nw.col("r_category").is_null()
         & (nw.col("peers") <= policy.few_peers) & (nw.col("bytes_in").fill_null(0) >= policy.bulk_bytes)
     )
     rank = nw.col("rank").fill_null(default_rank)
     rank = nw.when(bulk & (rank > LEVELS.index("high"))).then(nw.lit(LEVELS.index("high"))).otherwise(rank)
-    level = nw.when(rank == 0).then(nw.lit(LEVELS[0]))
-    for i, name in enumerate(LEVELS[1:], start=1):
-        level = level.when(rank == i).then(nw.lit(name))
+    level: nw.Expr = nw.lit(LEVELS[-1])
+    for i, name in enumerate(LEVELS):
+        level = nw.when(rank == i).then(nw.lit(name)).otherwise(level)
     columns = [*lf.collect_schema().names(), "risk", "risk_category"]
     return (
         tagged.join(best, on=keys, how="left")
-        .with_columns(risk=level.otherwise(nw.lit(LEVELS[-1])), risk_category=nw.col("r_category"))
+        .with_columns(risk=level, risk_category=nw.col("r_category"))
         .select(columns)
     )
 
@@ -282,11 +273,8 @@ def at_least(level: str) -> tuple[str, ...]:
 
 def parse_ports(text: str | Iterable[str]) -> list[tuple[int, int]]:
     """``"22,3389,8000-8100"`` -> [(22, 22), (3389, 3389), (8000, 8100)] (a usage error otherwise)."""
-    items = text.split(",") if isinstance(text, str) else list(text)
     out = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
+    for item in comma_list(text) or ():
         lo_s, _, hi_s = item.partition("-")
         try:
             lo, hi = int(lo_s), int(hi_s or lo_s)

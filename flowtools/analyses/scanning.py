@@ -29,6 +29,7 @@ import narwhals.stable.v2 as nw
 import polars as pl
 
 from flowtools import addresses as addr
+from flowtools import frames
 
 __all__ = ["OUTCOMES", "scanner_outcomes"]
 
@@ -36,19 +37,11 @@ OUTCOMES = ("answered", "accepted", "blocked")
 _SYN, _RST = 2, 4
 
 
-def _native(flows: Any) -> Any:
-    from flowtools.analyses.exposure import _native_frame
-
-    return _native_frame(flows)
-
-
 def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, min_interfaces: int = 3,
                      n: int | None = None) -> Any:
     """Internet scanners and whether anything answered them (see the module doc); the first
     ``n`` rows (all by default), a lazy frame on the flows' engine."""
-    from flowtools.enrich import materialised, side_table
-
-    native = _native(flows)
+    native = frames.native(flows)
     lf = nw.from_native(native)
     names = set(lf.collect_schema().names())
 
@@ -61,13 +54,13 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
         dst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
         direction=column("flow_direction"), flags=column("tcp_flags", nw.Int32),
     )
-    distinct = nw.from_native(materialised(records.group_by("src").agg(nw.len().alias("_n")).drop("_n")))
+    distinct = nw.from_native(frames.materialised(records.group_by("src").agg(nw.len().alias("_n")).drop("_n")))
     d = nw.to_native(distinct)
     values = (d.pl() if hasattr(d, "pl") else d.collect())["src"].drop_nulls().to_list()
     classes = addr.classify(values, own_networks=inventory.own_networks() if inventory is not None else (),
                             own_addresses=inventory.own_addresses() if inventory is not None else ()).select(
         src="address", src_inet="is_internet")
-    rec = records.join(nw.from_native(side_table(native, classes)), on="src", how="left")
+    rec = records.join(nw.from_native(frames.side_table(native, classes)), on="src", how="left")
     inbound = nw.when(nw.col("direction").is_null()).then(nw.col("src_inet").fill_null(False)).otherwise(
         nw.col("direction") == "ingress")
     probes = rec.filter(inbound & nw.col("src_inet").fill_null(False)).select(
@@ -86,7 +79,7 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
              accepted=nw.col("accepted").max(), answered=nw.col("answered").max(),
              first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
     )
-    per_target = nw.from_native(materialised(per_target))
+    per_target = nw.from_native(frames.materialised(per_target))
     target = nw.concat_str([nw.col("interface_id"), nw.col("dstport").cast(nw.String)], separator=":")
     sources = (
         per_target.group_by("src")
@@ -103,7 +96,7 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
                       rank=nw.when(nw.col("answered") > 0).then(0).when(nw.col("accepted") > 0).then(1).otherwise(2))
     )
     examples = _answered_examples(per_target.filter(nw.col("answered")).select("src", target=target))
-    out = (sources.join(nw.from_native(side_table(native, examples)), on="src", how="left")
+    out = (sources.join(nw.from_native(frames.side_table(native, examples)), on="src", how="left")
            .rename({"src": "source"})
            .sort(["rank", "ports", "interfaces", "source"], descending=[False, True, True, False])
            .drop("rank"))

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import narwhals as nw
 
+from flowtools import frames
+
 __all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "interval_seconds", "peers", "ports", "rejects",
            "scanners", "time_bucket", "timeseries", "top_talkers", "traffic_paths"]
 
@@ -31,9 +33,7 @@ NO_TRAFFIC_PATH = "not recorded (ingress, or format without traffic-path)"
 
 
 def _frame(flows: Any) -> nw.LazyFrame:
-    from flowtools.analyses.exposure import _native_frame
-
-    return nw.from_native(_native_frame(flows))
+    return frames.lazy(flows)
 
 
 def _traffic(lf: nw.LazyFrame) -> nw.LazyFrame:

@@ -37,7 +37,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 import polars as pl
 
-from flowtools import addresses
+from flowtools import addresses, frames
 from flowtools.errors import FlowtoolsError
 
 __all__ = ["Watchlist", "WatchlistError", "watchlist_hits"]
@@ -123,32 +123,24 @@ class Watchlist:
         return pl.DataFrame(rows, schema={"address": pl.String, "entry": pl.String, "label": pl.String})
 
 
-def _native(flows: Any) -> Any:
-    from flowtools.analyses.exposure import _native_frame
-
-    return _native_frame(flows)
-
-
 def watchlist_hits(flows: Any, watchlist: Watchlist, *, inventory: Any = None) -> Any:
     """Traffic between the flows' interfaces and listed addresses (see the module doc).
 
     ``flows``: a ``Flows`` or a native frame; the result is a lazy frame on its engine.
     ``inventory`` (optional) adds ``resource_id``, ``resource_name``, ``interface_type``.
     """
-    from flowtools.enrich import materialised, side_table
-
-    native = _native(flows)
+    native = frames.native(flows)
     lf = nw.from_native(native)
     src = nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr"))
     dst = nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
     records = lf.filter(~nw.col("srcaddr").is_null()).select(
         "interface_id", "action", "packets", "bytes", "start_time", "end_time", src=src, dst=dst)
-    distinct = nw.from_native(materialised(
+    distinct = nw.from_native(frames.materialised(
         nw.concat([records.select(address="src"), records.select(address="dst")], how="vertical")
         .group_by("address").agg(nw.len().alias("_n")).drop("_n")
     ))
     listed = watchlist.match(_column(distinct, "address"))
-    table = nw.from_native(side_table(native, listed))
+    table = nw.from_native(frames.side_table(native, listed))
     ends = []
     for listed_col, local_col, direction in (("dst", "src", "to listed"), ("src", "dst", "from listed")):
         ends.append(
@@ -168,7 +160,7 @@ def watchlist_hits(flows: Any, watchlist: Watchlist, *, inventory: Any = None) -
         names = inventory.interfaces.select(
             "interface_id", resource_id=pl.coalesce("instance_id", "interface_id"),
             resource_name="resource_name", interface_type="interface_type")
-        hits = hits.join(nw.from_native(side_table(native, names)), on="interface_id", how="left")
+        hits = hits.join(nw.from_native(frames.side_table(native, names)), on="interface_id", how="left")
     return hits.sort(["bytes", "interface_id", "listed_address", "direction", "action"],
                      descending=[True, False, False, False, False]).to_native()
 

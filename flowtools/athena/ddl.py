@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from flowtools.aws_names import ORGANIZATION_ID, REGION_NAME
 from flowtools.errors import UsageError
 from flowtools.fields import (
     DEFAULT_FORMAT,
@@ -46,6 +47,7 @@ from flowtools.fields import (
     field_type,
     parse_log_format,
 )
+from flowtools.options import comma_list
 
 Layout = Literal["daily", "hourly", "hive", "hive-hourly", "store"]
 FileFormat = Literal["text", "parquet"]
@@ -69,8 +71,8 @@ STORE_RECORD_SLACK = timedelta(hours=1)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COLUMN = re.compile(r"^[a-z0-9_]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
-_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+_REGION = REGION_NAME
+_ORG = ORGANIZATION_ID
 _LOCATION = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^'\\\s]*)?$")
 
 _TEXT_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
@@ -117,11 +119,7 @@ def _quote(text: str) -> str:
 
 
 def _csv(values: Sequence[str] | str | None) -> list[str] | None:
-    if values is None:
-        return None
-    items = values.split(",") if isinstance(values, str) else list(values)
-    items = [v.strip() for v in items if v.strip()]
-    return items or None
+    return comma_list(values)
 
 
 def _day(value: str | date | datetime | None, layout: str) -> date:

@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from flowtools import frames, protocols
+
 __all__ = [
     "FINDINGS_COLUMNS", "STATUS_COLORS", "aws_services_chart", "collect", "esc", "exposed_ports",
     "findings_table", "html_table", "method_comparison", "naive_vs_full", "peer_origins", "peers_over_time",
@@ -32,24 +34,14 @@ __all__ = [
 
 STATUS_COLORS = {"exposed": "#d62728", "reachable": "#ff7f0e", "blocked": "#7f7f7f", "configured": "#1f77b4"}
 ACTION_COLORS = {"ACCEPT": "#2ca02c", "REJECT": "#d62728"}
-_PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 _FINDING_KEY = ["interface_id", "port", "protocol"]
 
 
 def collect(frame: Any) -> pl.DataFrame:
-    """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``)
-    and return a Polars DataFrame, timestamps in UTC. Use it on small results."""
-    frame = getattr(frame, "frame", frame)
-    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
-        frame = frame.to_native()
-    if isinstance(frame, pl.LazyFrame):
-        df = frame.collect()
-    elif isinstance(frame, pl.DataFrame):
-        df = frame
-    elif hasattr(frame, "pl"):
-        df = frame.pl()
-    else:
-        df = pl.DataFrame(frame)
+    """Run a frame (DuckDB relation, Polars lazy or eager frame, Narwhals frame, ``Flows``;
+    a dict of columns or a list of rows is made a frame) and return a Polars DataFrame,
+    timestamps in UTC. Use it on small results."""
+    df = pl.DataFrame(frame) if isinstance(frame, dict | list) else frames.to_polars(frame)
     return df.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
@@ -106,23 +98,20 @@ def exposed_ports(findings: Any, *, n: int = 25) -> go.Figure:
 def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> nw.LazyFrame:
     """The accepted inbound records of the findings' services (interface, local address,
     port and protocol of the finding), on the flows' engine, with ``label`` and ``peer``."""
-    from flowtools.analyses.exposure import _native_frame
-    from flowtools.enrich import side_table
-
-    native = _native_frame(flows)
+    native = frames.native(flows)
     keys = findings.filter(pl.col("status").is_in(list(statuses)))
     keys = keys.select(
         "interface_id", "local_ip", _labels(keys),
         _port=pl.col("port").fill_null(0).cast(pl.Int32),
-        _proto=pl.col("protocol").replace_strict(_PROTOCOL_NUMBERS, default=None).cast(pl.Int32),
+        _proto=pl.col("protocol").replace_strict(protocols.NUMBERS, default=None).cast(pl.Int32),
     ).filter(pl.col("_proto").is_not_null())
     lf = nw.from_native(native)
     local = nw.coalesce(nw.col("pkt_dstaddr"), nw.col("dstaddr"))
-    port = nw.when(nw.col("protocol").is_in([1, 58])).then(nw.lit(0)).otherwise(nw.col("dstport")).cast(nw.Int32)
+    port = nw.when(nw.col("protocol").is_in(list(protocols.ICMP_PROTOCOLS))).then(nw.lit(0)).otherwise(nw.col("dstport")).cast(nw.Int32)
     return (lf.filter(nw.col("action") == "ACCEPT")
             .with_columns(_local=local, _port=port, _proto=nw.col("protocol"),
                           peer=nw.coalesce(nw.col("pkt_srcaddr"), nw.col("srcaddr")))
-            .join(nw.from_native(side_table(native, keys)).rename({"local_ip": "_local"}),
+            .join(nw.from_native(frames.side_table(native, keys)).rename({"local_ip": "_local"}),
                   on=["interface_id", "_local", "_port", "_proto"], how="inner"))
 
 
@@ -288,11 +277,10 @@ def aws_services_chart(services: Any) -> go.Figure:
 def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go.Figure:
     """One interface over time: bytes per ``every`` (``30s``, ``5m``, ``1h``...: buckets as
     :func:`flowtools.analyses.traffic.time_bucket`), by action."""
-    from flowtools.analyses.exposure import _native_frame
     from flowtools.analyses.traffic import time_bucket
 
     bucket = time_bucket(every).alias("time")  # checks ``every`` before any work
-    lf = nw.from_native(_native_frame(flows)).filter(nw.col("interface_id").str.to_lowercase()
+    lf = frames.lazy(flows).filter(nw.col("interface_id").str.to_lowercase()
                                                      == interface_id.lower())
     df = collect(lf.filter(~nw.col("bytes").is_null())
                  .group_by(bucket, "action")

@@ -104,10 +104,10 @@ def preflight(source: str | os.PathLike, window: Any, *, accounts: Any = None, r
     windows are found by the kernel's load, after the loading cell."""
     if "://" in str(source):
         return
-    from flowtools.flows import open_source
     from flowtools.layout import select_explained
     from flowtools.read.report import ReadReport
     from flowtools.report import read_report_payload
+    from flowtools.sources import open_source
 
     def names(value: Any) -> list[str] | None:  # "a,b" (the CLI's form) or a list
         if isinstance(value, str):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from flowtools.enrich.inventory import resource_name
+from flowtools.enrichment.naming import resource_name
 from flowtools.sample.estate import Estate, Rule
 from flowtools.sample.traffic import (
     ICMP,

@@ -49,9 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from flowtools import aws
+from flowtools.aws_names import ACCOUNT_ID, REGION_NAME
+from flowtools.aws_names import ORGANIZATION_ID as _ORG
 from flowtools.errors import SourceError, UsageError
 from flowtools.layout import (
-    _ORG,
     PRUNE_SLACK,
     FlowLogObject,
     ObjectInfo,
@@ -76,9 +77,9 @@ CACHE_BUDGET_ENV = "FLOWTOOLS_CACHE_BUDGET"
 MODES = ("auto", "cache", "stream")
 
 _URI = re.compile(r"^s3://(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_ACCOUNT = ACCOUNT_ID
 _HIVE_ACCOUNT = re.compile(r"^aws-account-id=(\d{12})$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
+_REGION = REGION_NAME
 _HIVE_REGION = re.compile(r"^aws-region=([a-z0-9-]+)$")
 _YEAR, _MONTH_OR_DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$")
 
@@ -661,8 +662,8 @@ def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool 
     same layout (keys relative to the SOURCE prefix), for offline work: ``dest`` is then a
     local SOURCE giving the same rows (and ``source_file`` values). Files already in
     ``dest`` with the object's size are not downloaded again; interrupted downloads resume."""
-    from flowtools.flows import _csv_list
     from flowtools.layout import select
+    from flowtools.options import comma_list as _csv_list
 
     window = Window.parse(start, end)
     if window.is_open and not all:

@@ -178,8 +178,9 @@ def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None
     (default :func:`default_root`): lists and prunes SOURCE like :func:`flowtools.load`,
     then :meth:`PartitionStore.update`. Only new or changed objects are read; every record
     of an object read is stored (the window chooses objects, not records)."""
-    from flowtools.flows import _csv_list, open_source
     from flowtools.layout import select
+    from flowtools.options import comma_list as _csv_list
+    from flowtools.sources import open_source
 
     if store_root is None:
         store_root = default_root(source)
@@ -195,6 +196,7 @@ def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None
     finally:
         src.close()
     rep = result.report
+    assert rep is not None  # update() always reports
     rep.source, rep.window = str(source), str(window)
     rep.files_found, rep.files_pruned = len(objects), len(pruned)
     if not objects:

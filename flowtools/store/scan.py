@@ -18,7 +18,7 @@ import polars as pl
 
 from flowtools.layout import FlowLogObject, parse_key
 from flowtools.read.report import ReadReport
-from flowtools.store.manifest import FileEntry, Manifest
+from flowtools.store.manifest import FileEntry, Manifest, ObjectEntry
 from flowtools.store.partitions import Partition, wanted, window_filter, window_sql
 from flowtools.store.write import scan_schema
 from flowtools.window import Window
@@ -113,9 +113,9 @@ def report(manifest: Manifest, objects: Sequence[FlowLogObject], window: Window,
     """
     rep = ReadReport(source=source, window=str(window),
                      files_found=len(objects) if files_found is None else files_found, files_pruned=files_pruned)
-    held = [(o, manifest.objects.get(o.key)) for o in objects]
-    missing = [o.key for o, e in held if e is None]
-    held = [(o, e) for o, e in held if e is not None]
+    found = [(o, manifest.objects.get(o.key)) for o in objects]
+    missing = [o.key for o, e in found if e is None]
+    held: list[tuple[FlowLogObject, ObjectEntry]] = [(o, e) for o, e in found if e is not None]
     for _, e in held:
         if e.plan_issue:
             _add_issues(rep, e)

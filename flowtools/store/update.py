@@ -29,10 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
 from flowtools.layout import FlowLogObject
+from flowtools.progress import bar as progress_bar
 from flowtools.read.reader import CHUNK_FILES, read_objects
 from flowtools.read.report import ReadReport
 from flowtools.store.lock import StoreLock
@@ -138,7 +140,7 @@ class _Build:
             self.m.objects.pop(k, None)
         self.commit()
 
-    def _replace(self, partition: str, paths: list[str], drop: set[str] = frozenset()) -> None:
+    def _replace(self, partition: str, paths: list[str], drop: frozenset[str] | set[str] = frozenset()) -> None:
         entries = [self.m.files[p] for p in paths]
         out = self.writer.merge(partition, paths, entries, drop)
         now = time.time()
@@ -185,9 +187,9 @@ class _Build:
         for b in rep.bad_lines:
             entries[b.file].bad_lines.append(b)
         for w in rep.warnings:  # a warning about one object is kept with it, for later reports
-            e = next((entries[k] for k in (w.split(": ", 1)[0],) if k in entries), None)
-            if e is not None:
-                e.warnings.append(w)
+            owner = entries.get(w.split(": ", 1)[0])
+            if owner is not None:
+                owner.warnings.append(w)
             else:
                 total.warnings.append(w)
         self.m.objects.update(entries)
@@ -217,7 +219,7 @@ class _JournaledWriter(Writer):
     def __init__(self, root: Path, build_id: str):
         super().__init__(root, build_id)
         self.journal = Path(root) / JOURNAL / build_id
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def _target(self, partition: str):
         path, rel = super()._target(partition)
@@ -253,7 +255,6 @@ def update(root: str | os.PathLike, source_store, objects: Sequence[FlowLogObjec
     the module docstring). Takes the build lock (waiting up to ``lock_timeout`` seconds,
     default :data:`~flowtools.store.lock.LOCK_TIMEOUT_S`); ``single_file`` marks a SOURCE
     that is one file (its key is read whatever its name)."""
-    from flowtools.flows import _progress
     from flowtools.store.lock import LOCK_TIMEOUT_S
 
     t0 = time.monotonic()
@@ -291,7 +292,7 @@ def update(root: str | os.PathLike, source_store, objects: Sequence[FlowLogObjec
                                          o.key))
                 todo = source_store.prepare(todo, progress=progress)
                 total.warnings.extend(getattr(source_store, "warnings", ()))
-                bar = _progress(len(todo), progress)
+                bar = progress_bar(progress, total=len(todo), desc="reading flow logs", unit="file", min_total=20)
                 try:
                     for i in range(0, len(todo), COMMIT_OBJECTS):
                         b.read(source_store, todo[i:i + COMMIT_OBJECTS], mtimes, strict=strict,

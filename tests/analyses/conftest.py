@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from flowtools.analyses.exposure import findings_records, internet_exposure
-from flowtools.enrich.inventory import Inventory
+from flowtools.enrichment.inventory import Inventory
 from flowtools.fields import BY_COLUMN, CANONICAL_COLUMNS
 
 ACCOUNT = "123456789012"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from flowtools import IpRanges
 from flowtools.analyses.egress import egress
-from flowtools.enrich.ip_ranges import IpRanges
 
 NAT, NAT_IP = "eni-nat", "10.0.0.220"
 APP1, APP1_IP = "eni-app1", "10.0.1.5"  # behind the NAT; its subnet logs too

@@ -10,8 +10,8 @@ import pytest
 from flowlog_files import SAMPLES
 
 import flowtools
-from flowtools.enrich.joins import ENRICHED_COLUMNS, resource_id
-from flowtools.enrich.security_groups import admits_internet
+from flowtools.enrichment.joins import ENRICHED_COLUMNS, resource_id
+from flowtools.enrichment.security_groups import admits_internet
 
 TRICKY = '<img src=x onerror=alert(1)> "web"\t\x1b[31m&amp;'
 WEB, NAT, OTHER = "eni-0web0000000000001", "eni-0nat0000000000001", "eni-0dup0000000000001"

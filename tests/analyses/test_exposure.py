@@ -25,6 +25,7 @@ from flowtools.analyses.exposure import (
     findings_schema,
     internet_exposure,
 )
+from flowtools.analyses.exposure import records as exposure_records
 from flowtools.errors import UsageError
 
 WEB, WEB_IP = "eni-0aaa0000000000001", "10.0.1.10"
@@ -461,7 +462,7 @@ def test_record_fields_that_vary_within_an_interface(exposure, fl, monkeypatch):
     assert (ssh["instance_id"], ssh["account_id"], ssh["region"]) == ("i-0a", "210987654321", None)
     assert (app["instance_id"], app["vpc_id"]) == ("i-0c", "vpc-0app")
     # the same when the fields of every interface are aggregated per record (many vary)
-    monkeypatch.setattr(exposure_module, "_MAX_VARYING", -1)
+    monkeypatch.setattr(exposure_records, "MAX_VARYING", -1)
     assert findings_records(internet_exposure(fl.native(records, exposure.engine))) == rows
 
 

@@ -18,8 +18,8 @@ import pytest
 from flowlog_files import SAMPLES
 
 import flowtools
-from flowtools.analyses import exposure as exposure_module
 from flowtools.analyses import findings_records, findings_schema
+from flowtools.analyses.exposure import records as exposure_records
 from flowtools.cli import main
 
 pytestmark = pytest.mark.usefixtures("sample_dir")
@@ -94,7 +94,7 @@ def test_configured_findings_are_the_unobserved_security_group_openings(findings
 def test_record_fields_read_per_interface_or_per_record_agree(flows, inventory, findings, monkeypatch):
     """The sample's interfaces have one account, region, VPC, instance and type each, so
     they are read per interface; aggregating them over every record gives the same."""
-    monkeypatch.setattr(exposure_module, "_MAX_VARYING", -1)
+    monkeypatch.setattr(exposure_records, "MAX_VARYING", -1)
     for method in ("full", "naive"):
         assert findings_records(flowtools.internet_exposure(
             flows, inventory=inventory, method=method, include_configured=method == "full")) == findings[method]

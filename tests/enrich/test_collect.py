@@ -15,7 +15,7 @@ from flowlog_files import DEFAULT_HEADER, daily_key, write_log
 import flowtools
 from flowtools.analyses import findings_records
 from flowtools.cli import main
-from flowtools.enrich.collect import (
+from flowtools.enrichment.collect import (
     KINDS,
     SUMMARY_FILE,
     AwsAccessDeniedError,
@@ -24,7 +24,7 @@ from flowtools.enrich.collect import (
     _write_json,
     collect_inventory,
 )
-from flowtools.enrich.inventory import Inventory
+from flowtools.enrichment.inventory import Inventory
 from flowtools.errors import UsageError
 
 OTHER_ACCOUNT = "210987654321"
@@ -273,7 +273,7 @@ def test_an_unusable_region_is_skipped_with_a_warning(fault_proxy, tmp_path, cap
 def test_any_failure_in_an_opt_in_region_skips_it():
     from botocore.exceptions import ClientError
 
-    from flowtools.enrich.collect import _Context, _RegionUnavailable
+    from flowtools.enrichment.collect import _Context, _RegionUnavailable
 
     def denied():
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeVpcs")

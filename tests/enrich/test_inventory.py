@@ -6,9 +6,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from flowtools.enrich import side_table
-from flowtools.enrich.inventory import SCHEMAS, Inventory, resource_name
+from flowtools.enrichment.inventory import SCHEMAS, Inventory, resource_name
 from flowtools.errors import FlowtoolsError, InventoryError
+from flowtools.frames import side_table
 
 
 @pytest.fixture

@@ -16,7 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowtools.cli import main
-from flowtools.enrich.ip_ranges import CLASSIFY_SCHEMA, IpRanges, IpRangesError, cache_path, update
+from flowtools.enrichment.ip_ranges import (
+    CLASSIFY_SCHEMA,
+    IpRanges,
+    IpRangesError,
+    cache_path,
+    update,
+)
 
 FIXTURE = Path(str(resources.files("flowtools").joinpath("data", "ip-ranges-fixture.json")))
 

@@ -7,7 +7,7 @@ import re
 import polars as pl
 import pytest
 
-from flowtools.enrich.ports import (
+from flowtools.enrichment.ports import (
     is_well_known_service,
     port_names,
     protocol_name,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import tempfile
 import threading
 import time
@@ -37,16 +36,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flowtools import aws
+from flowtools.aws_names import DESCRIBE_KINDS, REGION_NAME, inventory_file_name
 from flowtools.errors import FlowtoolsError, UsageError
+from flowtools.options import comma_list
+from flowtools.progress import bar as progress_bar
 
 #: kind -> (boto3 operation, result key) for the inventory contract (docs/design.md "Inventory layout").
-KINDS: dict[str, tuple[str, str]] = {
-    "network-interfaces": ("describe_network_interfaces", "NetworkInterfaces"),
-    "instances": ("describe_instances", "Reservations"),
-    "vpcs": ("describe_vpcs", "Vpcs"),
-    "subnets": ("describe_subnets", "Subnets"),
-    "security-groups": ("describe_security_groups", "SecurityGroups"),
-}
+KINDS: dict[str, tuple[str, str]] = DESCRIBE_KINDS
 ROLE_SESSION_NAME = "flowtools-inventory"
 SUMMARY_FILE = "collect-summary.json"
 #: MaxResults per page: the largest every one of the five calls accepts.
@@ -61,7 +57,6 @@ _ACCESS_DENIED, _EXPIRED, _BAD_CREDENTIALS, _THROTTLED = aws.ACCESS_DENIED, aws.
 #: What EC2 answers in a region the account has not enabled (or cannot use).
 _REGION_UNAVAILABLE = {"AuthFailure", "OptInRequired", "InvalidClientTokenId", "UnrecognizedClientException"}
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
-_REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 
 
 class CollectError(FlowtoolsError):
@@ -229,7 +224,7 @@ def collect_inventory(
             jobs.append((t, acct, r, client, statuses.get(r, "unknown")))
 
     # 3. collect, several regions at a time
-    bar = _progress_bar(progress, total=len(jobs) * len(KINDS))
+    bar = progress_bar(progress, total=len(jobs) * len(KINDS), desc="inventory", unit="list")
     lock = threading.Lock()
 
     def tick(what: str) -> None:
@@ -237,7 +232,7 @@ def collect_inventory(
             bar.set_postfix_str(what, refresh=False)
             bar.update(1)
 
-    def run(job) -> tuple[_Target, AccountSummary, str, dict[str, dict] | None, str | None]:
+    def run(job: tuple[_Target, AccountSummary, str, Any, str]) -> tuple[_Target, AccountSummary, str, dict[str, dict] | None, str | None]:
         t, acct, region, client, status = job
         try:
             return t, acct, region, _collect_region(ctx, t, region, client, status, tick), None
@@ -257,7 +252,7 @@ def collect_inventory(
                         continue
                     acct.regions.append(region)
                     for kind, doc in documents.items():
-                        name = f"{t.account_id}-{region}-describe-{kind}.json"
+                        name = inventory_file_name(t.account_id, region, kind)
                         _write_json(out / name, doc)
                         summary.files.append(name)
                         acct.counts[kind] += _count(kind, doc)
@@ -280,15 +275,15 @@ def collect_inventory(
 def _region_list(regions: Sequence[str] | str | None) -> list[str] | None:
     if regions is None:
         return None
-    items = regions.split(",") if isinstance(regions, str) else list(regions)
-    items = list(dict.fromkeys(r.strip() for r in items if r and r.strip()))
-    bad = [r for r in items if not _REGION_NAME.match(r)]
+    items = list(dict.fromkeys(comma_list(regions) or ()))
+    bad = [r for r in items if not REGION_NAME.match(r)]
     if bad or not items:
         raise UsageError(f"not a region name: {', '.join(map(repr, bad)) or 'none given'} (expected e.g. us-east-1,eu-west-1)")
     return items
 
 
-def _assume(ctx: _Context, sts, base_session, arn: str, external_id: str | None, home: str, config) -> _Target:
+def _assume(ctx: _Context, sts: Any, base_session: Any, arn: str, external_id: str | None, home: str,
+            config: Any) -> _Target:
     import boto3
 
     kwargs = {"RoleArn": arn, "RoleSessionName": ROLE_SESSION_NAME}
@@ -302,7 +297,7 @@ def _assume(ctx: _Context, sts, base_session, arn: str, external_id: str | None,
     return _Target(ident["Account"], ident["Arn"], assumed, arn)
 
 
-def _enabled_regions(ctx: _Context, t: _Target, home: str, config) -> dict[str, str]:
+def _enabled_regions(ctx: _Context, t: _Target, home: str, config: Any) -> dict[str, str]:
     """region -> OptInStatus of the regions enabled in the account."""
     ec2 = t.session.client("ec2", region_name=home, config=config)
     found = ctx.call(lambda: ec2.describe_regions(AllRegions=False)["Regions"], "ec2:DescribeRegions",
@@ -312,13 +307,13 @@ def _enabled_regions(ctx: _Context, t: _Target, home: str, config) -> dict[str, 
             if r.get("OptInStatus") != "not-opted-in"}
 
 
-def _collect_region(ctx: _Context, t: _Target, region: str, client, opt_in_status: str,
+def _collect_region(ctx: _Context, t: _Target, region: str, client: Any, opt_in_status: str,
                     tick: Callable[[str], None]) -> dict[str, dict]:
     documents = {}
     for kind, (operation, key) in KINDS.items():
         call = f"ec2:{_camel(operation)}"
 
-        def pages(operation=operation, key=key) -> dict:
+        def pages(operation: str = operation, key: str = key) -> dict:
             items: list = []
             for page in client.get_paginator(operation).paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
                 items.extend(page.get(key, []))
@@ -441,23 +436,3 @@ def _write_json(path: Path, document: Any, indent: int = 4) -> None:
 
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(progress: bool | None, total: int):
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="inventory", unit="list", file=sys.stderr, leave=False, dynamic_ncols=True)

@@ -272,7 +272,7 @@ class IpRanges:
         for version in (4, 6):
             rows = [i for i, p in enumerate(parsed) if p is not None and p[0] == version]
             if rows:
-                values = [parsed[i][1] for i in rows]
+                values = [p[1] for i in rows if (p := parsed[i]) is not None]
                 for row, entry in zip(rows, self._classify_values(version, values), strict=True):
                     found[row] = entry
         return pl.DataFrame(

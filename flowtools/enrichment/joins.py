@@ -7,7 +7,7 @@ behind a NAT gateway, the client behind a load balancer), else ``srcaddr``/``dst
 
 How: the flows' DISTINCT addresses are read once (one pass over four columns) and
 classified in Python: address class (:mod:`flowtools.addresses`), the inventory interface
-that owns the address, AWS service and region (:class:`~flowtools.enrich.ip_ranges.IpRanges`).
+that owns the address, AWS service and region (:class:`~flowtools.enrichment.ip_ranges.IpRanges`).
 That side table, the interface table and the port names are joined back lazily, so the
 cost follows distinct addresses, not records. Written once with Narwhals: DuckDB
 relations and Polars frames give the same rows.
@@ -15,17 +15,18 @@ relations and Polars frames give the same rows.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import narwhals as nw
 import polars as pl
 
+from flowtools import frames
 from flowtools.addresses import classify, in_networks
-from flowtools.enrich import side_table
-from flowtools.enrich.inventory import Inventory
-from flowtools.enrich.ip_ranges import IpRanges
-from flowtools.enrich.ports import port_names
+from flowtools.enrichment.inventory import Inventory
+from flowtools.enrichment.ip_ranges import IpRanges
+from flowtools.enrichment.naming import resource_id
+from flowtools.enrichment.ports import port_names
+from flowtools.frames import PolarsType, side_table
 
 __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]
 
@@ -35,7 +36,7 @@ __all__ = ["ENRICHED_COLUMNS", "SCOPES", "enrich", "resource_id"]
 #: and other non-internet addresses outside the estate's CIDRs); null for no address.
 SCOPES = ("interface", "estate", "internet", "internal")
 
-_SIDE_COLUMNS: dict[str, pl.DataType] = {
+_SIDE_COLUMNS: dict[str, PolarsType] = {
     "address": pl.String,  # the side's address as enrichment saw it (pkt_* first)
     "scope": pl.String,
     "interface_id": pl.String,
@@ -62,34 +63,6 @@ ENRICHED_COLUMNS: tuple[str, ...] = (
     *(f"src_{c}" for c in _SIDE_COLUMNS), *(f"dst_{c}" for c in _SIDE_COLUMNS),
     "srcport_service", "dstport_service", "ip_ranges_sync_token",
 )
-
-_RESOURCE_IDS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^Interface for NAT Gateway (?P<id>nat-[0-9a-zA-Z]+)"),
-    re.compile(r"^ELB (?P<id>(?:net|app|gwy)/[^/\s]+/[0-9a-zA-Z]+)"),
-    re.compile(r"^ELB (?P<id>[^/\s]+)$"),
-    re.compile(r"^VPC Endpoint Interface (?P<id>vpce-[0-9a-zA-Z]+)"),
-    re.compile(r"^Network Interface for Transit Gateway Attachment (?P<id>tgw-attach-[0-9a-zA-Z]+)"),
-    re.compile(r"^AWS Lambda VPC ENI-(?P<id>.+?)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-               re.IGNORECASE),
-    re.compile(r"^(?P<id>arn:aws[a-z-]*:ecs:\S+)$"),
-)
-
-
-def resource_id(description: str | None, *, instance_id: str | None = None,
-                interface_id: str | None = None) -> str | None:
-    """The id of what an interface belongs to: its instance; else what its description
-    names (``nat-0abc``, ``net/api-nlb/0123abcd`` for a load balancer, ``vpce-0abc``,
-    ``tgw-attach-0abc``, a Lambda function's name, an ECS attachment's ARN); else the
-    interface itself."""
-    if instance_id:
-        return instance_id
-    text = (description or "").strip()
-    for pattern in _RESOURCE_IDS:
-        m = pattern.match(text)
-        if m:
-            return m.group("id")
-    return interface_id
-
 
 def _interface_table(inventory: Inventory) -> pl.DataFrame:
     """One row per interface: the side columns (without ``address``/``scope``/``aws_*``)."""
@@ -161,11 +134,7 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
     is told from its class alone. Values come unchanged from the inventory (tags are
     user-controlled: escape them when rendering).
     """
-    from flowtools.analyses.exposure import (
-        _native_frame,  # the one place that accepts every flows form
-    )
-
-    native = _native_frame(flows)
+    native = frames.native(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     lf = nw.from_native(native)
     present = set(lf.collect_schema().names())

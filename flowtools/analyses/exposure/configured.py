@@ -1,99 +1,28 @@
-"""The security-group view of exposure: what the configuration admits from the internet.
-
-Flow logs tell what the internet *did* reach; security groups tell what it *could*
-reach. Joining the two gives the two things that config-only tools and flow-only tools
-each miss: ``sg_open`` on every observed finding, and ``configured`` findings (a rule
-admitting ``0.0.0.0/0`` or ``::/0`` on an interface where no internet-initiated
-traffic was observed in the window).
+"""Exposure and the security groups: ``sg_open`` on observed findings, and ``configured``
+findings (a rule admitting ``0.0.0.0/0`` or ``::/0`` on an interface where no
+internet-initiated traffic was observed in the window): what config-only tools and
+flow-only tools each miss.
 
 Security groups alone over-state reachability: network ACLs, route tables and whether the
 interface has a public address also decide. The evidence of ``configured`` findings says
-so and names the interface's public IP, or its absence.
-
-Everything here is computed in Python over the (small) inventory and joined lazily to the
-findings frame, whose engine it keeps.
+so and names the interface's public IP, or its absence. The rules come from
+:mod:`flowtools.enrichment.security_groups`; everything is computed in Python over the
+(small) inventory and joined lazily to the findings frame, whose engine it keeps.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import narwhals as nw
 import polars as pl
 
-from flowtools.enrich import side_table
-from flowtools.enrich.inventory import FORWARDING_TYPES, Inventory
+from flowtools.analyses.exposure.initiator import CONFIGURED
+from flowtools.enrichment.inventory import FORWARDING_TYPES, Inventory
+from flowtools.enrichment.security_groups import covers, ingress_rules, known_interfaces
+from flowtools.frames import side_table
 
-__all__ = ["WORLD", "admits_internet", "configured_findings", "ingress_rules", "with_sg_open"]
-
-#: The CIDRs that admit the whole internet; a rule with one of these makes a ``configured``
-#: finding when nothing was observed.
-WORLD = ("0.0.0.0/0", "::/0")
-
-_NOT_INTERNET = tuple(ipaddress.ip_network(c) for c in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
-
-
-def admits_internet(cidr: str | None) -> bool:
-    """Whether a rule's CIDR holds any internet address: ``0.0.0.0/0``, ``::/0`` and any
-    public range (an office's ``198.51.100.0/24``) do; ``10.0.0.0/8`` does not."""
-    if not cidr:
-        return False
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return not any(net.version == r.version and net.subnet_of(r) for r in _NOT_INTERNET)  # type: ignore[arg-type]
-
-
-_RULES_SCHEMA = {
-    "interface_id": pl.String, "group_id": pl.String, "group_name": pl.String, "r_protocol": pl.String,
-    "r_from": pl.Int32, "r_to": pl.Int32, "cidr": pl.String, "r_internet": pl.Boolean, "r_world": pl.Boolean,
-}
-
-
-def ingress_rules(inventory: Inventory) -> pl.DataFrame:
-    """Ingress rules with a CIDR source, per interface: ``interface_id, group_id,
-    group_name, r_protocol`` (``tcp``, ``udp``, ``icmp``, ``icmpv6``, ``all`` or a number),
-    ``r_from, r_to`` (null for all traffic), ``cidr, r_internet`` (the CIDR holds internet
-    addresses), ``r_world`` (``0.0.0.0/0`` or ``::/0``)."""
-    interfaces = inventory.interfaces.select("interface_id", group_id=pl.col("security_group_ids")).explode("group_id")
-    rules = inventory.security_group_rules.filter(
-        (pl.col("direction") == "ingress") & pl.col("cidr").is_not_null())
-    if interfaces.height == 0 or rules.height == 0:
-        return pl.DataFrame(schema=_RULES_SCHEMA)
-    cidrs = rules["cidr"].unique().to_list()
-    internet = pl.DataFrame({"cidr": cidrs, "r_internet": [admits_internet(c) for c in cidrs]},
-                            schema={"cidr": pl.String, "r_internet": pl.Boolean})
-    return (interfaces.join(rules, on="group_id", how="inner")
-            .join(internet, on="cidr", how="left")
-            .select("interface_id", "group_id", "group_name", r_protocol=pl.col("protocol"),
-                    r_from=pl.col("from_port"), r_to=pl.col("to_port"), cidr=pl.col("cidr"),
-                    r_internet=pl.col("r_internet"), r_world=pl.col("cidr").is_in(list(WORLD)))
-            .cast(_RULES_SCHEMA))  # type: ignore[arg-type]
-
-
-def known_interfaces(inventory: Inventory) -> list[str]:
-    """Interfaces whose security groups are all in the inventory (so ``sg_open`` can say
-    false). Interfaces without groups (NAT gateways, some load balancers) are not."""
-    groups = set(inventory.security_groups["group_id"].to_list())
-    if not groups:
-        return []
-    out = []
-    for iface, ids in inventory.interfaces.select("interface_id", "security_group_ids").iter_rows():
-        if ids and all(g in groups for g in ids):
-            out.append(iface)
-    return out
-
-
-def _covers(protocol: nw.Expr, port: nw.Expr) -> nw.Expr:
-    """A rule (``r_*`` columns) admits ``protocol``/``port`` (port null for ICMP)."""
-    r_protocol, r_from, r_to = nw.col("r_protocol"), nw.col("r_from"), nw.col("r_to")
-    in_range = port.is_null() | r_from.is_null() | (r_from < 0) | ((r_from <= port) & (port <= r_to))
-    return (r_protocol == "all") | ((r_protocol == protocol) & in_range)
+__all__ = ["configured_findings", "with_sg_open"]
 
 
 def with_sg_open(findings: nw.LazyFrame, native: Any, inventory: Inventory,
@@ -111,7 +40,7 @@ def with_sg_open(findings: nw.LazyFrame, native: Any, inventory: Inventory,
     rules = nw.from_native(side_table(native, ingress_rules(inventory).filter(pl.col("r_internet"))))
     keys = (findings if keys is None else keys).select("interface_id", "protocol", "port").unique()
     open_keys = (keys.join(rules, on="interface_id", how="inner")
-                 .filter(_covers(nw.col("protocol"), nw.col("port")))
+                 .filter(covers(nw.col("protocol"), nw.col("port")))
                  .select("interface_id", "protocol", _port_key=nw.col("port").fill_null(-1))
                  .unique().with_columns(_sg_open=nw.lit(True)))
     known_table = pl.DataFrame({"interface_id": known, "_sg_known": [True] * len(known)})
@@ -172,7 +101,7 @@ def _candidates(inventory: Inventory, columns: dict[str, Any]) -> pl.DataFrame:
         rows.append({**r, "evidence": evidence})
     out = pl.DataFrame(rows, infer_schema_length=None).with_row_index("_cand").with_columns(
         pl.col("_cand").cast(pl.Int64),
-        protocol=pl.col("r_protocol"), status=pl.lit("configured"), status_rank=pl.lit(3),
+        protocol=pl.col("r_protocol"), status=pl.lit("configured"), status_rank=pl.lit(CONFIGURED),
         sg_open=pl.lit(True), peers=pl.lit(0), connections=pl.lit(0), bytes_in=pl.lit(0), bytes_out=pl.lit(0),
         first_seen=pl.lit(None), last_seen=pl.lit(None), confidence=pl.lit(None),
         sample_peers=pl.lit([], dtype=pl.List(pl.String)), aws_peers=pl.lit(None),
@@ -195,6 +124,6 @@ def configured_findings(findings: nw.LazyFrame, native: Any, inventory: Inventor
         r_from=pl.col("port"), r_to=pl.col("port_to"))))
     observed = (findings.select("interface_id", "protocol", "port")
                 .join(rules, on="interface_id", how="inner")
-                .filter(_covers(nw.col("protocol"), nw.col("port")))
+                .filter(covers(nw.col("protocol"), nw.col("port")))
                 .select("_cand").unique())
     return cand.join(observed, on="_cand", how="anti").drop("_cand")

@@ -1,0 +1,161 @@
+"""The engine layer: the one place that knows DuckDB, Polars and Narwhals frames apart.
+
+Every analysis, enrichment and figure takes "flows" in any of these forms and works on
+its native engine; this module turns them into what the caller needs:
+
+* :func:`native`: a native lazy frame (a ``duckdb.DuckDBPyRelation`` or a
+  ``polars.LazyFrame``) from a ``Flows``, a relation, a Polars ``LazyFrame``/``DataFrame``
+  or a Narwhals frame; :func:`lazy` the same as a Narwhals ``LazyFrame``.
+* :func:`to_polars`: execute any of those and return a Polars ``DataFrame``.
+* :func:`side_table`: a small Polars table on the same engine (and for DuckDB the same
+  connection) as a given frame, ready to join with it; :func:`materialised`: execute a
+  lazy frame once and hold its small result the same way.
+* :func:`register`: a Polars frame as a named view of a DuckDB connection, for SQL.
+
+Nothing here reads the data on its own: costs are those of the frames passed in, and are
+stated per function.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from typing import Any
+
+import duckdb
+import narwhals as nw
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flowtools.errors import UsageError
+
+__all__ = ["NativeFrame", "PolarsType", "lazy", "materialised", "native", "register", "side_table", "to_polars"]
+
+#: A native lazy frame: what analyses take and return.
+NativeFrame = duckdb.DuckDBPyRelation | pl.LazyFrame
+#: A Polars column type as schemas write it: ``pl.String`` (the class) or ``pl.Datetime("us", "UTC")``.
+PolarsType = pl.DataType | type[pl.DataType]
+
+
+def _unwrap(frame: Any) -> Any:
+    """The native object behind a ``Flows`` (its ``.frame``) or a Narwhals frame."""
+    frame = getattr(frame, "frame", frame)  # a Flows object
+    if isinstance(frame, nw.LazyFrame | nw.DataFrame):
+        frame = frame.to_native()
+    return frame
+
+
+def native(flows: Any) -> NativeFrame:
+    """``flows`` as a native lazy frame: a ``Flows`` gives its ``.frame``, a Narwhals frame
+    its native frame, a Polars ``DataFrame`` its ``.lazy()``; a DuckDB relation or a Polars
+    ``LazyFrame`` is returned as is. Anything else raises :class:`~flowtools.errors.UsageError`.
+    Costs nothing (no execution)."""
+    frame = _unwrap(flows)
+    if isinstance(frame, pl.DataFrame):
+        frame = frame.lazy()
+    if not isinstance(frame, pl.LazyFrame | duckdb.DuckDBPyRelation):
+        raise UsageError(f"flows must be a Flows, a DuckDB relation or a Polars frame, not {type(frame).__name__}")
+    return frame
+
+
+def lazy(flows: Any) -> nw.LazyFrame:
+    """``flows`` (any form :func:`native` takes) as a Narwhals ``LazyFrame``. No execution."""
+    return nw.from_native(native(flows))
+
+
+def to_polars(frame: Any) -> pl.DataFrame:
+    """Execute ``frame`` (a ``Flows``, a DuckDB relation, a Polars lazy or eager frame, a
+    Narwhals frame) and return a Polars ``DataFrame``. Cost: the frame's whole plan and its
+    result in memory: use it on small results (findings, aggregates)."""
+    frame = _unwrap(frame)
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        return frame.pl()
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    raise TypeError(f"to_polars: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+def side_table(like: Any, table: pl.DataFrame) -> NativeFrame:
+    """``table`` as a native frame on the engine of ``like``, ready to join with it.
+
+    ``like`` is a ``Flows``, a Narwhals frame or a native frame: a Polars
+    ``LazyFrame``/``DataFrame`` gives ``table.lazy()``; a ``duckdb.DuckDBPyRelation``
+    gives a relation on the relation's own connection (a ``DuckDBPyConnection`` is
+    accepted too). Anything else raises ``TypeError``.
+
+    DuckDB: a relation does not expose its connection, but ``relation.query(name, sql)``
+    runs SQL on it. The Arrow form of ``table`` is bound there through DuckDB's
+    replacement scan of Python variables (the relation keeps the Arrow table alive; no
+    copy). When the connection disables replacement scans (``python_enable_replacements
+    = false``) the table goes through a temporary Parquet file into a ``TEMP`` table of
+    that connection instead. Cost: the size of ``table``, never of ``like``.
+    """
+    frame = _unwrap(like)
+    if isinstance(frame, pl.LazyFrame | pl.DataFrame):
+        return table.lazy()
+    if isinstance(frame, duckdb.DuckDBPyConnection):
+        return frame.from_arrow(table.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        return _duckdb_side_table(frame, table)
+    raise TypeError(f"side_table: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+def materialised(frame: Any) -> NativeFrame:
+    """Execute ``frame`` (a native lazy frame, or a Narwhals frame) now and return a native
+    lazy frame of the same engine over its result, held in memory.
+
+    Use it for an intermediate result that several branches of a plan read: DuckDB runs a
+    relation that a plan uses twice twice (no common subplans across relation branches),
+    and Polars' streaming engine may too. Polars: ``collect().lazy()``. DuckDB: the result
+    as an Arrow table (plain strings) bound on the relation's own connection, as
+    :func:`side_table` does (no copy back into DuckDB storage). Cost: one execution of
+    ``frame`` plus the size of its result in memory, which must be small enough to hold
+    (never materialise the records themselves).
+    """
+    frame = _unwrap(frame)
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect().lazy()
+    if isinstance(frame, pl.DataFrame):
+        return frame.lazy()
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        return _duckdb_side_table(frame, frame.to_arrow_table())
+    raise TypeError(f"materialised: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    """Make the Polars ``frame`` the view ``name`` of ``con`` for SQL, and return it as a
+    relation. Its Arrow form is scanned in place, not copied into DuckDB storage; strings
+    are plain Arrow strings (one conversion of the string columns), because DuckDB pushes
+    filters into the scan and pyarrow has no kernels for string views. The connection holds
+    the table until ``con.unregister(name)``."""
+    con.register(name, frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    return con.table(name)
+
+
+_ANCHOR = "_flowtools_anchor"  # the name `like` gets inside relation.query(); never referenced
+
+
+def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame | pa.Table) -> duckdb.DuckDBPyRelation:
+    # Plain (large) strings, not string views: DuckDB pushes filters down into the Arrow
+    # scan and pyarrow has no comparison kernels for string views.
+    if isinstance(table, pl.DataFrame):
+        table = table.to_arrow(compat_level=pl.CompatLevel.oldest())
+    _flowtools_side_table = table  # noqa: F841 (found by DuckDB's replacement scan)
+    try:
+        return relation.query(_ANCHOR, "SELECT * FROM _flowtools_side_table")
+    except duckdb.CatalogException:
+        pass  # replacement scans disabled on this connection
+    name = f"_flowtools_side_{uuid.uuid4().hex}"
+    fd, path = tempfile.mkstemp(suffix=".parquet", prefix="flowtools-side-")
+    os.close(fd)
+    try:
+        pq.write_table(table, path)
+        quoted = path.replace("'", "''")
+        relation.query(_ANCHOR, f'CREATE TEMP TABLE "{name}" AS SELECT * FROM read_parquet(\'{quoted}\')')
+    finally:
+        os.unlink(path)
+    return relation.query(_ANCHOR, f'SELECT * FROM "{name}"')

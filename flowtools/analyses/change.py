@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import narwhals.stable.v2 as nw
+import narwhals as nw
 import polars as pl
 
 from flowtools.errors import FlowtoolsError

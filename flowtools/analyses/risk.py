@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import narwhals.stable.v2 as nw
+import narwhals as nw
 import polars as pl
 
 from flowtools import frames

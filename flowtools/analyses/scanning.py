@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import narwhals.stable.v2 as nw
+import narwhals as nw
 import polars as pl
 
 from flowtools import addresses as addr

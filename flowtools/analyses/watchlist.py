@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import narwhals.stable.v2 as nw
+import narwhals as nw
 import polars as pl
 
 from flowtools import addresses, frames

@@ -172,15 +172,16 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
     native = native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
-    options = {"inventory": inventory, "naive": method == "naive", "ip_ranges": ip_ranges}
+    naive = method == "naive"
     limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
     batches = interface_batches(native, limit)
     if batches is None:
-        findings, observed = _findings_and_keys(native, **options)
+        findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges)
     else:
         parts, seen = [], []
         for condition in batches:
-            f, o = _findings_and_keys(nw.from_native(native).filter(condition).to_native(), **options)
+            f, o = _findings_and_keys(nw.from_native(native).filter(condition).to_native(), inventory=inventory,
+                                      naive=naive, ip_ranges=ip_ranges)
             parts.append(to_polars(f))
             if o is not None:
                 seen.append(to_polars(o))

@@ -659,3 +659,19 @@ def test_engines_agree_and_findings_name_input_interfaces(fl, specs, method):
 def test_thresholds_are_documented():
     assert exposure_module.SERVICE_FAN_IN >= 2 and exposure_module.CLIENT_FAN_OUT >= 2
     assert 51820 in exposure_module.KNOWN_SERVICE_PORTS and 443 not in exposure_module.KNOWN_SERVICE_PORTS
+
+
+@pytest.mark.parametrize("direction", [True, False])
+def test_a_single_peer_on_an_unregistered_port_is_decided_by_the_ephemeral_port(exposure, fl, direction):
+    """UDP 7777 (no service port, one client: no fan-in) reached from the client's ephemeral
+    port 50123, the answer logged in a window that starts before the request's: who was
+    seen first would say the server called the client; the ephemeral port says otherwise."""
+    records = fl.udp(WEB, "198.51.100.77", 50123, WEB_IP, 7777, direction=direction, t=10)
+    records[1]["start"] -= 5  # the answer's window starts first
+    rows = exposure(records)
+    assert [(r["port"], r["protocol"], r["status"], r["peers"]) for r in rows] == [(7777, "udp", "exposed", 1)]
+    assert rows[0]["confidence"] == ("medium" if direction else "low")
+    # the mirror image: the interface's own client port to a peer's unregistered port
+    out = fl.udp(WEB, WEB_IP, 50123, "198.51.100.77", 7777, local="client", direction=direction, t=10)
+    out[0]["start"] += 5  # its request is logged after the answer
+    assert exposure(out) == []

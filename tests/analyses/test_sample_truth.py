@@ -160,10 +160,10 @@ def test_cli_table_fits_100_columns_and_csv_has_the_contract_columns(monkeypatch
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 100
     header = lines[0].split()
-    assert header[:2] == ["status", "interface_id"] and "peers" in header and "port" in header
-    assert lines[2].startswith("exposed")
+    assert header[:3] == ["risk", "status", "interface_id"] and "peers" in header and "port" in header
+    assert lines[2].split()[1] == "exposed" and lines[2].split()[0] in ("critical", "high", "medium", "low")
     # tag values are user-controlled: a terminal table never carries their control characters
     assert all(ch.isprintable() for line in lines for ch in line)
     assert '<b>legacy</b> "ftp"?w' in out  # the sample's Name tag holds a tab
     code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "csv")
-    assert out.splitlines()[0].split(",")[:22] == list(flowtools.analyses.exposure.COLUMNS)
+    assert out.splitlines()[0].split(",")[:23] == list(flowtools.analyses.exposure.COLUMNS)

@@ -191,7 +191,7 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
         configured = configured_findings(observed, native, inventory, POLARS_TYPES)
         findings = nw.concat([findings.select(*POLARS_TYPES), configured.select(*POLARS_TYPES)], how="vertical")
     findings = with_risk(findings, native, policy=risk_policy)
-    return ordered(findings).to_native()
+    return ordered(findings.select(*COLUMNS, *EXTRA_COLUMNS, "status_rank")).to_native()
 
 
 def interface_batches(native: Any, limit: int) -> list[nw.Expr] | None:

@@ -28,6 +28,10 @@ SERVICE_FAN_IN = 4
 #: A remote (address, port) reached from at least this many distinct local ports is a
 #: service the interface calls (a client's lookups from random ports to a resolver).
 CLIENT_FAN_OUT = 4
+#: Ephemeral (client) ports: Linux's default range 32768-60999 and IANA's 49152-65535,
+#: together. A port in it facing a port outside it (and not a known service port) is the
+#: client's side (docs/format.md, "Ports"): stronger evidence than who was seen first.
+EPHEMERAL_MIN, EPHEMERAL_MAX = 32768, 65535
 #: Ports above 1023 that count as well known for port evidence (with 1-:data:`WELL_KNOWN_MAX`):
 #: the ``server`` mark of the shipped port list (:func:`flowtools.enrichment.ports.server_ports`).
 KNOWN_SERVICE_PORTS: tuple[int, ...] = server_ports()
@@ -102,6 +106,12 @@ def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
             + nw.when(known).then(lit(1)).otherwise(lit(0)))
 
 
+def _ephemeral(port: str) -> nw.Expr:
+    """Whether ``port`` is in the ephemeral range and not a known service port."""
+    p = col(port)
+    return ((p >= EPHEMERAL_MIN) & (p <= EPHEMERAL_MAX) & ~p.is_in(list(KNOWN_SERVICE_PORTS))).fill_null(False)
+
+
 def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], name: str) -> nw.LazyFrame:
     """``keys`` and how many distinct ``values`` each has: two hash aggregates (cheaper than
     a ``COUNT(DISTINCT) OVER`` window, seconds per million rows on DuckDB)."""
@@ -148,9 +158,13 @@ def decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFra
         col("local_port") != col("remote_port"))
     lscore = _service_score("local_port", "fan_in", SERVICE_FAN_IN)
     rscore = _service_score("remote_port", "fan_out", CLIENT_FAN_OUT)
+    lephemeral, rephemeral = _ephemeral("local_port"), _ephemeral("remote_port")
     port_decision = (
         nw.when(ports_usable & (lscore > rscore)).then(lit("remote"))
         .when(ports_usable & (rscore > lscore)).then(lit("local"))
+        # no fan-in/out or service port to go by: the side on an ephemeral port is the client
+        .when(ports_usable & rephemeral & ~lephemeral).then(lit("remote"))
+        .when(ports_usable & lephemeral & ~rephemeral).then(lit("local"))
     )
     fi, fo = col("first_in"), col("first_out")
     first_decision = (

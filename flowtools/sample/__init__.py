@@ -17,8 +17,9 @@ AWS inventory, an ip-ranges fixture, and the ground truth of what the internet r
 
 The output is a pure function of the arguments: the same call writes the same bytes.
 Cost: the scenario's conversations are drawn for the whole window at once (about 80 bytes
-each, a quarter as many as records: each case's random streams cover the window), then the
-records are built and written one time slice at a time (about 100 k conversations, 0.4 M
+each, a quarter as many as records: each case's random streams cover the window), the truth
+is computed from them (per-conversation window totals in numpy, one group at a time), then
+the records are built and written one time slice at a time (about 100 k conversations, 0.4 M
 records each; files are encoded on a thread pool), so memory grows with the conversations
 only: peak RSS about 0.35 GB at scale 1, 0.65 GB at scale 14 (~2 M records), 1.5 GB at
 scale 130 (~20 M records). Scale 1 (24 h, ~150 k records) takes about 3 s, scale 14 about

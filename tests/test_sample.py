@@ -14,15 +14,20 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from flowtools.analyses.watchlist import Watchlist
 from flowtools.errors import UsageError
 from flowtools.fields import BY_NAME, DEFAULT_FORMAT, field_type
 from flowtools.sample import SampleSummary, generate
+from flowtools.sample.scenario import WATCHLIST
+from flowtools.sample.traffic import ANSWERED
 
 BASE = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 NAME = re.compile(
@@ -470,3 +475,89 @@ def test_options_and_folders(tmp_path):
     second = generate(again, hours=1, seed=2)  # an earlier sample is replaced, not mixed in
     assert len(flow_log_files(again)) == second.files
     assert set(first.paths) != set(second.paths)
+
+
+# -- the decisions' truth ---------------------------------------------------------------------
+
+def test_window_totals_are_what_expand_writes():
+    """The truth's per-conversation totals (records, packets, bytes of one half) equal the
+    records the generator writes, for conversations of one and of many windows."""
+    from flowtools.sample.estate import Estate
+    from flowtools.sample.scenario import Scenario
+    from flowtools.sample.traffic import expand, window_totals
+
+    estate = Estate()
+    groups = {g.name: g for g in Scenario(estate, seed=1, hours=6, scale=0.3).build()}
+    for name in ("web-1/https", "vpn/wireguard", "app-2/c2"):
+        g = groups[name]
+        for leg in g.legs:
+            agg = estate.agg(leg.iface)
+            records = expand(replace(g, legs=[leg]), estate.agg)
+            for half in leg.halves:
+                side = "f" if half.initiator else "r"
+                conv = g.conversations if half.initiator else g.conversations.filter(pl.col("kind").is_in(ANSWERED))
+                n, packets, nbytes = window_totals(conv, agg, side)
+                mine = records.filter(pl.col("flow_direction") == half.direction)
+                assert (int(n.sum()), int(packets.sum()), int(nbytes.sum())) == (
+                    mine.height, mine["packets"].sum(), mine["bytes"].sum()), (name, leg.iface, half.direction)
+
+
+def test_watchlist_file(day):
+    root, summary = day
+    assert "watchlist.txt" in summary.paths
+    text = (root / "watchlist.txt").read_text(encoding="utf-8")
+    entries = Watchlist.parse(text).entries
+    assert [(e.text, e.label) for e in entries] == list(WATCHLIST)
+    assert any(e.network.prefixlen < 32 and e.network.version == 4 for e in entries)
+    assert "," in text and "#" in text  # both separators, a comment
+
+
+def test_decisions_truth_schema(truth, enis):
+    (single,) = truth["single_peer"]
+    assert (single["port"], single["protocol"], single["peers"], single["connections"]) == (7777, "udp", 1, 1)
+    listed = {item for item, _ in WATCHLIST}
+    for w in truth["watchlist"]:
+        assert w["interface_id"] in enis and w["entry"] in listed and w["direction"] in ("to listed", "from listed")
+        assert w["action"] in ("ACCEPT", "REJECT") and 1 <= w["records"] <= w["packets"] and w["bytes"] >= 40
+        assert ipaddress.ip_address(w["listed_address"]) in ipaddress.ip_network(w["entry"])
+    types = {i: n["InterfaceType"] for i, n in enis.items()}
+    for e in truth["egress"]:
+        assert types[e["interface_id"]] == "interface" and e["via"] == "direct" and e["bytes"] > 0
+    assert len({(e["interface_id"], e["via"], e["destination"]) for e in truth["egress"]}) == len(truth["egress"])
+    for s in truth["scanners"]:
+        assert s["ports"] >= 5 or s["interfaces"] >= 3
+        assert s["outcome"] in ("answered", "accepted", "blocked") and public(s["source"])
+    assert {s["outcome"] for s in truth["scanners"]} >= {"answered", "blocked"}
+    assert truth["changes"] is None
+
+
+def test_single_peer_records_tie(truth, records):
+    """The single-peer service's records: request and reply with the same start in every
+    window, the reply written first; no flags, no direction in that format."""
+    (single,) = truth["single_peer"]
+    mine = [r for r in records if r["interface-id"] == single["interface_id"] and r["protocol"] == "17"
+            and "7777" in (r["srcport"], r["dstport"])]
+    assert mine and "flow-direction" not in mine[0] and "tcp-flags" not in mine[0]
+    windows = defaultdict(list)
+    for r in mine:
+        windows[(r["_file"], r["start"])].append("request" if r["dstport"] == "7777" else "reply")
+    assert {tuple(v) for v in windows.values()} == {("reply", "request")}
+    assert {r["srcaddr"] for r in mine if r["dstport"] == "7777"} == {"192.0.2.77"}
+    assert {r["srcport"] for r in mine if r["dstport"] == "7777"} == {"50123"}
+
+
+def test_reports_logs_nodata_only_where_it_has_no_traffic():
+    """Case 17: reports is idle on day 1 (NODATA in every window) and serves from day 2:
+    no NODATA window overlaps its traffic."""
+    from flowtools.sample.estate import Estate
+    from flowtools.sample.scenario import REPORTS_LIVE_HOUR, Scenario
+
+    estate = Estate()
+    scenario = Scenario(estate, seed=0, hours=48, scale=0.2)
+    scenario.build()
+    agg = estate.agg("reports")
+    busy = scenario._busy_windows("reports", agg)
+    nodata = next(f for f in scenario.status_frames() if f["iface"][0] == "reports")["start"].to_numpy()
+    assert busy.size and busy.min() >= scenario.base + REPORTS_LIVE_HOUR * 3600
+    assert not set(busy) & set(nodata)
+    assert len(set(busy) | set(nodata)) == 48 * 3600 // agg

@@ -8,13 +8,20 @@ ip-ranges, e.g. ``S3``; ``internet`` for the rest), ``aws_region`` (null for
 ``internet``), ``bytes_out``, ``packets_out``, ``conversations``, ``peers``,
 ``first_seen``, ``last_seen``; ordered by ``bytes_out`` descending.
 
-Each byte is counted once, from the record that sees it leave its host:
+Each byte is counted once, from the ACCEPTed record that sees it leave its host (a
+REJECTed egress record's packets were dropped: they never left):
 
 - **direct**: an egress record (``flow-direction`` = egress, or, without that field, a
   record whose source is the interface's own side) of an interface that does not forward
   traffic, whose packet destination (``pkt-dstaddr``, else ``dstaddr``) is on the
   internet. An instance behind a NAT gateway logs its own egress like this too: its record
   already shows the internet destination.
+- **forwarders**: a transit gateway's interface (inventory or record ``interface-type``),
+  and any egress record whose ``pkt-srcaddr`` is not its ``srcaddr`` (carried for another
+  host, which logs it, or whose NAT gateway does), are never counted. A load balancer's
+  interface (``network_load_balancer``, ``gateway_load_balancer``...) counts only
+  conversations no other interface sent to the same internet address and port: with
+  client IP preservation the targets log the answers themselves.
 - **NAT gateway**: a NAT gateway's interface logs two legs of every connection. The
   inside leg (``srcaddr`` = the instance, ``dstaddr`` = the gateway, ``pkt-dstaddr`` = the
   internet host) is attributed to the instance through its address; the outside leg
@@ -43,6 +50,9 @@ from flowtools import frames
 __all__ = ["egress"]
 
 _NAT_TYPES = ("nat_gateway", "natgateway", "regional_nat_gateway")
+_TRANSIT_TYPES = ("transit_gateway", "transitgateway")
+_BALANCER_TYPES = ("network_load_balancer", "gateway_load_balancer", "gateway_load_balancer_endpoint",
+                   "load_balancer")
 
 
 def _values(frame: nw.LazyFrame, name: str) -> list[Any]:
@@ -71,7 +81,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         "start_time", "end_time",
         pdst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
         psrc=nw.coalesce(column("pkt_srcaddr"), nw.col("srcaddr")),
-        direction=column("flow_direction"), itype=column("interface_type"),
+        direction=column("flow_direction"), itype=column("interface_type"), action=column("action"),
     )
     # -- the small side tables: destination classes, NAT gateway interfaces, address owners
     distinct = nw.from_native(frames.materialised(
@@ -101,21 +111,38 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     gateways_seen = rec.filter(inside | nw.col("itype").str.to_lowercase().is_in(nat_types)).group_by(
         "interface_id").agg(nw.len().alias("_n")).drop("_n")
     gateway_ids = set(_values(gateways_seen, "interface_id"))
+    itype = nw.col("itype").str.to_lowercase()
     owners = pl.DataFrame(schema={"address": pl.String, "owner": pl.String})
+    transit_ids: set[str] = set()
+    balancer_ids: set[str] = set()
     if inventory is not None and inventory.interfaces.height:
         interfaces = inventory.interfaces
+        typed = pl.col("interface_type").fill_null("").str.to_lowercase()
         nat = interfaces.filter(
-            pl.col("interface_type").fill_null("").str.to_lowercase().is_in(nat_types)
-            | pl.col("description").fill_null("").str.starts_with("Interface for NAT Gateway"))
+            typed.is_in(nat_types) | pl.col("description").fill_null("").str.starts_with("Interface for NAT Gateway"))
         gateway_ids |= set(nat["interface_id"].to_list())
+        transit_ids = set(interfaces.filter(typed.is_in(list(_TRANSIT_TYPES)))["interface_id"].to_list())
+        balancer_ids = set(interfaces.filter(typed.is_in(list(_BALANCER_TYPES)))["interface_id"].to_list())
         owners = inventory.interface_addresses().select(address="address", owner="interface_id")
     gateway = nw.col("interface_id").is_in(sorted(gateway_ids))
-    # -- direct egress of non-forwarding interfaces
+    transit = nw.col("interface_id").is_in(sorted(transit_ids)) | itype.is_in(list(_TRANSIT_TYPES)).fill_null(False)
+    balancer = (nw.col("interface_id").is_in(sorted(balancer_ids))
+                | itype.is_in(list(_BALANCER_TYPES)).fill_null(False))
+    accepted = (nw.col("action") == "ACCEPT").fill_null(False)
+    rec = rec.filter(accepted)
+    # -- direct egress of non-forwarding interfaces (and of load balancers: see below)
     outbound = nw.when(nw.col("direction").is_null()).then(~nw.col("src_inet").fill_null(False)).otherwise(
         nw.col("direction") == "egress")
-    direct = rec.filter(~gateway & outbound & nw.col("inet").fill_null(False)).select(
+    carried = nw.col("psrc") != nw.col("srcaddr")  # the packet's source is another host
+    sent = rec.filter(~gateway & ~transit & outbound & nw.col("inet").fill_null(False) & ~carried).select(
         "interface_id", "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
-        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"))
+        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"),
+        balancer=balancer)
+    hosts = sent.filter(~nw.col("balancer"))
+    endpoint = ["remote", "dstport", "protocol"]
+    answered = hosts.group_by(endpoint).agg(nw.len().alias("_n")).drop("_n")
+    direct = nw.concat([hosts.drop("balancer"), sent.filter(nw.col("balancer")).drop("balancer")
+                        .join(answered, on=endpoint, how="anti")], how="vertical")
     # -- NAT inside legs, attributed to the instance's interface, unless it logged them itself
     legs = rec.filter(gateway & inside).select(
         "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",

@@ -13,7 +13,11 @@ ordered), ``first_seen``, ``last_seen``. Order: answered first, then accepted, t
 blocked; then ports and interfaces descending, source.
 
 A probe is an inbound record from an internet address (``flow-direction`` = ingress, or
-without that field a record whose source is on the internet). A target answered when the
+without that field a record whose source is on the internet) that is not an answer to a
+connection the estate opened: not a SYN-ACK (TCP flags 18), and not sent from a service
+port (1-1023 or a known service port, see :mod:`flowtools.analyses.exposure`) to a port
+that is neither (an S3 endpoint or a package mirror answering the estate's calls would
+otherwise "probe" thousands of ephemeral ports). A target answered when the
 same interface sent an ACCEPTed record back from the probed port to the prober's address
 and port that is not a bare reset (TCP flags with RST but no SYN: the port refused).
 
@@ -34,7 +38,13 @@ from flowtools import frames
 __all__ = ["OUTCOMES", "scanner_outcomes"]
 
 OUTCOMES = ("answered", "accepted", "blocked")
-_SYN, _RST = 2, 4
+_SYN, _RST, _ACK = 2, 4, 16
+
+
+def _service_port(port: nw.Expr) -> nw.Expr:
+    from flowtools.analyses.exposure import KNOWN_SERVICE_PORTS, WELL_KNOWN_MAX
+
+    return ((port > 0) & ((port <= WELL_KNOWN_MAX) | port.is_in(list(KNOWN_SERVICE_PORTS)))).fill_null(False)
 
 
 def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, min_interfaces: int = 3,
@@ -63,7 +73,10 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
     rec = records.join(nw.from_native(frames.side_table(native, classes)), on="src", how="left")
     inbound = nw.when(nw.col("direction").is_null()).then(nw.col("src_inet").fill_null(False)).otherwise(
         nw.col("direction") == "ingress")
-    probes = rec.filter(inbound & nw.col("src_inet").fill_null(False)).select(
+    syn_ack = (~nw.col("flags").is_null() & ((nw.col("flags") // _SYN) % 2 == 1)
+               & ((nw.col("flags") // _ACK) % 2 == 1))
+    answer = syn_ack | (_service_port(nw.col("srcport")) & ~_service_port(nw.col("dstport")))
+    probes = rec.filter(inbound & nw.col("src_inet").fill_null(False) & ~answer).select(
         "interface_id", "src", "srcport", "dstport", "action", "start_time", "end_time")
     reset_only = (~nw.col("flags").is_null() & ((nw.col("flags") // _RST) % 2 == 1)
                   & ((nw.col("flags") // _SYN) % 2 == 0))

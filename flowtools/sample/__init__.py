@@ -12,12 +12,14 @@ AWS inventory, an ip-ranges fixture, and the ground truth of what the internet r
       central/AWSLogs/222222222222/vpcflowlogs/us-east-1/2026/11/20/...  under a user prefix
       inventory/<account>-<region>-describe-<kind>.json               AWS CLI JSON
       ip-ranges.json                                                   AWS's format, small
+      watchlist.txt                                                    addresses to watch
       truth.json                                                       the ground truth
 
 The output is a pure function of the arguments: the same call writes the same bytes.
 Cost: the scenario's conversations are drawn for the whole window at once (about 80 bytes
-each, a quarter as many as records: each case's random streams cover the window), then the
-records are built and written one time slice at a time (about 100 k conversations, 0.4 M
+each, a quarter as many as records: each case's random streams cover the window), the truth
+is computed from them (per-conversation window totals in numpy, one group at a time), then
+the records are built and written one time slice at a time (about 100 k conversations, 0.4 M
 records each; files are encoded on a thread pool), so memory grows with the conversations
 only: peak RSS about 0.35 GB at scale 1, 0.65 GB at scale 14 (~2 M records), 1.5 GB at
 scale 130 (~20 M records). Scale 1 (24 h, ~150 k records) takes about 3 s, scale 14 about
@@ -41,13 +43,13 @@ from flowtools.sample.deliver import BATCH_SECONDS, REACH_SECONDS, FlowLogWriter
 from flowtools.sample.estate import BASE_TIME, Estate
 from flowtools.sample.inventory import write_inventory
 from flowtools.sample.ip_ranges import document as ip_ranges_document
-from flowtools.sample.scenario import HOUR, Scenario
+from flowtools.sample.scenario import HOUR, WATCHLIST, Scenario, watchlist_text
 from flowtools.sample.traffic import expand, slice_rows
 
 __all__ = ["SampleSummary", "generate"]
 
 #: What a previous run wrote (removed before writing again into the same folder).
-_OUTPUTS = ("AWSLogs", "central", "inventory", "ip-ranges.json", "truth.json")
+_OUTPUTS = ("AWSLogs", "central", "inventory", "ip-ranges.json", "watchlist.txt", "truth.json")
 #: Conversations per time slice when no slice length is given (about 0.4 M records).
 _SLICE_CONVERSATIONS = 100_000
 
@@ -71,7 +73,7 @@ class SampleSummary:
         return (f"{self.files} flow-log files ({self.records} records, {self.bytes / 1e6:.1f} MB) of "
                 f"{len(self.flow_logs)} flow logs in {len(self.accounts)} accounts, "
                 f"{len(self.regions)} regions, {self.start:%Y-%m-%dT%H:%MZ} to "
-                f"{self.end:%Y-%m-%dT%H:%MZ}, inventory, ip-ranges.json and truth.json in {self.out_dir}")
+                f"{self.end:%Y-%m-%dT%H:%MZ}, inventory, ip-ranges.json, watchlist.txt and truth.json in {self.out_dir}")
 
 
 def _prepare(out: Path) -> None:
@@ -163,6 +165,14 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
     not_exposure = _truth.not_exposure(groups, estate, exposure)
     configured = _truth.configured(estate, used)
     del used
+    exposure, single_peer = _truth.split_single_peer(groups, estate, exposure)
+    decisions = {
+        "single_peer": single_peer,
+        "watchlist": _truth.watchlist(groups, estate, WATCHLIST),
+        "egress": _truth.egress(groups, estate),
+        "scanners": _truth.scanners(groups, estate),
+        "changes": _truth.changes(groups, estate, scenario.base, hours),
+    }
     window = hours * HOUR
     size = _slice_seconds(sum(g.conversations.height for g in groups), window, _slice_minutes)
     count = -(-window // size)
@@ -181,6 +191,7 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
     written = writer.written
     inventory = write_inventory(estate, out / "inventory")
     (out / "ip-ranges.json").write_text(json.dumps(ip_ranges_document(), indent=2) + "\n")
+    (out / "watchlist.txt").write_text(watchlist_text(), encoding="utf-8")
 
     start = BASE_TIME
     end = BASE_TIME + timedelta(hours=hours)
@@ -203,10 +214,11 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
         "exposure": exposure,
         "configured": configured,
         "not_exposure": not_exposure,
+        **decisions,
     }
     (out / "truth.json").write_text(_dump_truth(doc), encoding="utf-8")
     paths = sorted([w.path for w in written] + [p.relative_to(out).as_posix() for p in inventory]
-                   + ["ip-ranges.json", "truth.json"])
+                   + ["ip-ranges.json", "watchlist.txt", "truth.json"])
     flow_logs = tuple(fl.id for fl in estate.flow_logs.values())
     return SampleSummary(
         out_dir=out, files=len(written), records=sum(w.records for w in written),

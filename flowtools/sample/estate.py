@@ -252,6 +252,8 @@ SECURITY_GROUPS: tuple[SecurityGroup, ...] = (
     SecurityGroup("legacy", "prod", "legacy web and ftp", (
         Rule("tcp", 80, 80, ANY4), Rule("tcp", 443, 443, ANY4),
         Rule("tcp", 21, 21, ANY4, description="ftp (unused)"),
+        Rule("tcp", 22, 22, ANY4, description="ssh (old admin access)"),
+        Rule("udp", 7777, 7777, ("192.0.2.77/32",), description="game server: its one tester"),
     )),
     SecurityGroup("checkout", "prod", "checkout tasks", (Rule("tcp", 8080, 8080, ("10.10.0.0/16",)),)),
     SecurityGroup("ecs-node", "prod", "ECS container instances", ()),

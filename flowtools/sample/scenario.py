@@ -6,8 +6,9 @@ these groups (see ``truth``), never from the records.
 
 Internet peers come from the documentation ranges, split by role so the truth is easy to
 read: 192.0.2.1-9 and .53/.123/.124 are internet servers the estate calls (mirror, API,
-git host, resolver, NTP), 192.0.2.10-12 the admins, 192.0.2.128-254 and 203.0.113.200-254
-scanners, 198.51.100.1-199 and 203.0.113.1-149 web clients, 203.0.113.150-179 VPN peers,
+git host, resolver, NTP), 192.0.2.10-12 the admins, 192.0.2.66 a known C2 host (on the
+sample's watchlist), 192.0.2.77 the game server's one tester, 192.0.2.100 a scanner that
+gets an answer, 192.0.2.128-254 and 203.0.113.200-254 scanners, 198.51.100.1-199 and 203.0.113.1-149 web clients, 203.0.113.150-179 VPN peers,
 203.0.113.180-199 ping monitors, 198.51.100.200-254 DNS resolvers, 2001:db8:c000::/40
 IPv6 clients. AWS service peers (S3, CloudFront, the ECS API) are in the ip-ranges
 fixture's ranges.
@@ -36,6 +37,7 @@ from flowtools.sample.traffic import (
     Col,
     Exposure,
     Group,
+    Leg,
     client_leg,
     hop_in_leg,
     hop_out_leg,
@@ -78,6 +80,19 @@ S3_EUW1 = _sample_net("52.218.0.0/17", 16, 2)
 S3_V6 = _sample_net("2600:1fa0:8000::/39", 16, 3)
 CLOUDFRONT = _sample_net("13.32.0.0/15", 24, 4)
 ECS_API = "3.227.250.10"  # in an AMAZON-only range
+C2 = "192.0.2.66"  # case 15: a known C2 host app-2 beacons to (on the watchlist)
+SSH_SCANNER = "192.0.2.100"  # case 16: the scanner SSH answers (on the watchlist)
+GAME_PEER, GAME_PEER_PORT, GAME_PORT = "192.0.2.77", 50123, 7777  # case 18
+
+#: The sample's watchlist (``watchlist.txt``, the format of flowtools.analyses.watchlist):
+#: (address or CIDR, label). Two entries are never seen in the traffic.
+WATCHLIST: tuple[tuple[str, str], ...] = (
+    (C2, "known C2 server"),
+    (SSH_SCANNER, "ssh brute forcer"),
+    ("192.0.2.99", "phishing kit host (never seen)"),
+    ("192.0.2.240/28", "scanner farm"),
+    ("2001:db8:bad::/48", "tor exit nodes (never seen)"),
+)
 
 # Hourly activity profiles (UTC), relative.
 WEB = [3, 2, 2, 2, 2, 3, 4, 6, 8, 9, 10, 10, 10, 11, 12, 12, 12, 11, 10, 9, 8, 6, 5, 4]
@@ -89,6 +104,18 @@ BATCH_JOBS = [6, 6, 6, 2, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 4, 6, 
 LONG_SESSION = (4 * HOUR + 41 * 60 + 7, 55 * 60 + 45)
 #: Case 12: the preview site answers only during hour 2.
 PREVIEW_HOURS = (2, 3)
+#: Case 17: reports goes live at the start of the second day (a 48-hour sample shows it new).
+REPORTS_LIVE_HOUR = 24
+#: Case 18: the game tester's sessions each day (start in the day, duration), seconds.
+GAME_SESSIONS = ((12 * HOUR + 3 * 60 + 10, 40 * 60), (19 * HOUR + 12 * 60 + 5, 2 * HOUR + 17 * 60))
+
+
+def watchlist_text() -> str:
+    """``watchlist.txt``: :data:`WATCHLIST` in the watchlist file format."""
+    lines = ["# flowtools sample watchlist (documentation ranges; see truth.json \"watchlist\")"]
+    for n, (item, label) in enumerate(WATCHLIST):
+        lines.append(f"{item}, {label}" if n == 3 else f"{item:<20} {label}")  # both separators
+    return "\n".join(lines) + "\n"
 
 
 class Scenario:
@@ -185,6 +212,9 @@ class Scenario:
         self.edge()
         self.transit()
         self.sandbox()
+        self.answered_scanner()
+        self.reports_live()
+        self.game_server()
         return self.groups
 
     def _web_clients(self, name: str, iface: str, port: int, per_day: float, *, long_per_day: float = 0,
@@ -410,6 +440,10 @@ class Scenario:
         self._via_nat("ecs-node/ecs-api", "ecs-node", nat, 60, servers=[ECS_API], port=443, dur=(20, 60),
                       why="reply to own call to the ECS API through the NAT gateway",
                       description="ECS agent polls the ECS API through the NAT gateway")
+        self._via_nat("app-2/c2", "app-2", nat, 96, servers=[C2], port=443, dur=(1, 20), up=(300, 3_000),
+                      down=(200, 2_000), why="reply to own call (to a watchlisted host) through the NAT gateway",
+                      description=f"case 15: app-2 beacons to {C2} (the watchlist's known C2 server) "
+                                  "through the NAT gateway")
         self._via_nat("app-1/web-1-public", "app-1", nat, 96, servers=[self.estate.interfaces["web-1"].public_ip],
                       port=443, target="web-1", target_port=443, dur=(0, 5),
                       why="reply from the estate's own public IP",
@@ -562,7 +596,72 @@ class Scenario:
                        why="reply to own call to a package mirror",
                        description="sandbox-1 package updates (its only traffic)")
 
+    def answered_scanner(self) -> None:
+        """Case 16: a scanner (on the watchlist) sweeps web-legacy's ports: SSH, open to the
+        internet, answers; every other port is rejected by the security group."""
+        name = "scan/web-legacy-ssh"
+        rng = self.rng(name)
+        sweeps = self.times(rng, 6)
+        ports = np.array([22, 23, 25, 110, 143, 445, 1433, 3306, 3389, 5432, 5900, 6379], dtype=np.int64)
+        n = len(sweeps) * len(ports)
+        t0 = np.repeat(sweeps, len(ports)) + np.tile(np.arange(len(ports)) * 2, len(sweeps))
+        port = np.tile(ports, len(sweeps))
+        order = np.argsort(t0, kind="stable")
+        t0, port = t0[order], port[order]
+        ok = port == 22
+        conv = self.conversations(
+            t0, np.where(ok, rng.integers(2, 12, n), 0), c_addr=SSH_SCANNER, c_port=self.ephemeral(rng, n),
+            s_addr=self.ip("web-legacy"), s_port=port, by_f=np.where(ok, rng.integers(1_500, 4_000, n), 44),
+            by_r=np.where(ok, rng.integers(2_000, 5_000, n), 0), pk_f=np.where(ok, rng.integers(8, 20, n), 1),
+            pk_r=np.where(ok, rng.integers(6, 15, n), 0), kind=np.where(ok, OK, REJECTED),
+        )
+        self.add(Group(name, TCP, conv, [server_leg("web-legacy", tp=2)],
+                       f"case 16: {SSH_SCANNER} (on the watchlist) sweeps 12 ports of web-legacy: SSH (open "
+                       "to the internet) answers, the others are rejected by its security group",
+                       internet=True, exposes=[Exposure("web-legacy")]))
+
+    def reports_live(self) -> None:
+        """Case 17: reports, idle on the first day, serves internet viewers from the second."""
+        h0 = REPORTS_LIVE_HOUR
+        self._web_clients("reports/viewers", "reports", 8000, 1500, long_per_day=10, profile=OFFICE,
+                          active=lambda h: h >= h0,
+                          description="case 17: reports goes live on the second day: internet viewers on "
+                                      "tcp/8000 (its security group's 8000-8100 rule)")
+
+    def game_server(self) -> None:
+        """Case 18: a game server on an unregistered UDP port used by ONE internet tester from
+        one source port, logged in the default format (no flags, no direction): each window
+        holds the request and the reply with the same start, the reply written first."""
+        name = "web-legacy/game"
+        rng = self.rng(name)
+        days = -(-self.hours // 24)
+        t0 = np.array([self.base + d * 24 * HOUR + s for d in range(days) for s, _ in GAME_SESSIONS], dtype=np.int64)
+        dur = np.array([d for _ in range(days) for _, d in GAME_SESSIONS], dtype=np.int64)
+        keep = t0 < self.end
+        t0, dur = t0[keep], dur[keep]
+        n = len(t0)
+        by_f, by_r = dur * rng.integers(2_000, 3_000, n), dur * rng.integers(5_000, 8_000, n)
+        conv = self.conversations(t0, dur, c_addr=GAME_PEER, c_port=GAME_PEER_PORT, s_addr=self.ip("web-legacy"),
+                                  s_port=GAME_PORT, by_f=by_f, by_r=by_r, pk_f=by_f // 80, pk_r=by_r // 300)
+        leg = server_leg("web-legacy", tp=2)
+        self.add(Group(name, UDP, conv, [Leg(leg.iface, tuple(reversed(leg.halves)))],
+                       f"case 18: web-legacy game server on udp/{GAME_PORT}, used by one tester "
+                       f"({GAME_PEER} port {GAME_PEER_PORT}) in the default format: who was seen first "
+                       "is a tie in every window",
+                       internet=True, exposes=[Exposure("web-legacy")], ambiguous=True))
+
     # -- records that carry no traffic ----------------------------------------------------
+
+    def _busy_windows(self, iface: str, agg: int) -> np.ndarray:
+        """The start of every aggregation window in which ``iface`` logs traffic."""
+        out = [np.zeros(0, dtype=np.int64)]
+        for g in self.groups:
+            if any(leg.iface == iface for leg in g.legs) and g.conversations.height:
+                k0 = g.conversations["t0"].to_numpy() // agg
+                k1 = g.conversations["t1"].to_numpy() // agg
+                nw = k1 - k0 + 1
+                out.append((np.repeat(k0, nw) + np.arange(nw.sum()) - np.repeat(np.cumsum(nw) - nw, nw)) * agg)
+        return np.unique(np.concatenate(out))
 
     def status_frames(self) -> list[pl.DataFrame]:
         """NODATA for idle interfaces (every window: reports; sandbox-1 outside its update
@@ -570,6 +669,7 @@ class Scenario:
         frames = []
         agg = self.estate.agg("reports")
         starts = np.arange(self.base, self.end, agg, dtype=np.int64)
+        starts = starts[~np.isin(starts, self._busy_windows("reports", agg))]  # case 17's day
         frames.append(status_records("reports", starts, agg, "NODATA"))
         agg = self.estate.agg("sandbox-1")
         starts = np.arange(self.base, self.end, agg, dtype=np.int64)

@@ -11,6 +11,24 @@
   estate's own public addresses.
 * ``configured``: security-group rules admitting 0.0.0.0/0 or ::/0 on an interface that
   no internet-initiated conversation of the scenario uses.
+* ``single_peer``: exposure entries (as in ``exposure``) of the groups whose records leave
+  the initiator ambiguous (one internet peer, one source port, unregistered ports, no
+  flags, no direction, request and reply with the same start): exposure, kept apart so
+  that ``exposure`` stays what the exposure analysis decides. Exposure is
+  ``exposure`` + ``single_peer``.
+* ``watchlist``: per (interface, listed address, direction, action) the records, packets
+  and bytes the interface logs with a watchlisted address on one side (the packet-level
+  address where the flow log has ``pkt-*`` fields, else the header's).
+* ``egress``: bytes leaving the estate for internet addresses, per interface of the
+  sending host and destination class (the ip-ranges fixture's service, else
+  ``internet``), each byte once: from the sender's own accepted egress records; a NAT
+  gateway's inside leg only for a host whose own interface does not log the conversation;
+  forwarding interfaces (NAT and transit gateways, load balancers) never send.
+* ``scanners``: internet sources that initiated conversations with at least 5 distinct
+  local ports or 3 interfaces: outcome ``answered`` (one accepted and answered),
+  ``accepted`` (let in, answered at most with a reset, or the answer rejected), ``blocked``.
+* ``changes`` (48 hours or more, else null): exposure keys new and gone from the first day
+  to the second.
 """
 
 from __future__ import annotations
@@ -23,16 +41,22 @@ import polars as pl
 
 from flowtools.enrichment.naming import resource_name
 from flowtools.sample.estate import Estate, Rule
+from flowtools.sample.ip_ranges import service_of
 from flowtools.sample.traffic import (
+    ANSWERED,
     ICMP,
     ICMPV6,
+    NACL,
+    NOANSWER,
     OK,
     PROTOCOL_NAMES,
     REJECTED,
     RST,
     Col,
     Group,
+    Half,
     Value,
+    window_totals,
 )
 
 _NOT_PUBLIC = [ipaddress.ip_network(c) for c in (
@@ -218,3 +242,222 @@ def configured(estate: Estate, conv: pl.DataFrame) -> list[dict]:
                 })
     out.sort(key=lambda e: (e["interface_id"], e["protocol"], e["port"] or 0))
     return out
+
+
+# -- the decisions: single peer, watchlist, egress, scanners, changes ----------------------
+
+#: Interface types that only carry other hosts' packets (never the sender of a byte).
+FORWARDING = ("nat_gateway", "natGateway", "transit_gateway", "network_load_balancer")
+NAT_TYPES = ("nat_gateway", "natGateway")
+DAY = 24 * 3600
+
+
+def split_single_peer(groups: list[Group], estate: Estate, entries: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``exposure``'s entries split into (the others, those of ambiguous groups)."""
+    ambiguous, clear = set(), set()
+    for g in groups:
+        for e in g.exposes:
+            ports = g.conversations.select(_value(e.local_port, pl.Int32).unique()).to_series().to_list()
+            keys = {(estate.interfaces[e.iface].id, None if g.protocol in (ICMP, ICMPV6) else p,
+                     PROTOCOL_NAMES[g.protocol]) for p in ports}
+            (ambiguous if g.ambiguous else clear).update(keys)
+    assert not ambiguous & clear, f"ambiguous exposure shares a key with other cases: {ambiguous & clear}"
+    single = [e for e in entries if (e["interface_id"], e["port"], e["protocol"]) in ambiguous]
+    return [e for e in entries if e not in single], single
+
+
+def _fields(estate: Estate, iface: str) -> tuple[str, ...]:
+    return estate.flow_logs[estate.interfaces[iface].flow_log].fields
+
+
+def _logged(half: Half, estate: Estate, iface: str) -> tuple[Value, Value]:
+    """The half's (source, destination) as an address-level reading sees them: the
+    packet-level addresses where the flow log has them, else the header's."""
+    fields = _fields(estate, iface)
+    return (half.pkt_src if "pkt-srcaddr" in fields else half.src,
+            half.pkt_dst if "pkt-dstaddr" in fields else half.dst)
+
+
+def _recorded(g: Group, half: Half) -> tuple[pl.Expr, pl.Expr]:
+    """(which conversations have records of this half, whether those records are ACCEPT)."""
+    kind = pl.col("kind")
+    if half.initiator:
+        return pl.lit(True), kind != REJECTED
+    return kind.is_in(ANSWERED), kind != NACL
+
+
+def _totals(conv: pl.DataFrame, agg: int, side: str) -> pl.DataFrame:
+    """``conv`` with the records, packets and bytes of one half (see ``window_totals``)."""
+    records, packets, nbytes = window_totals(conv, agg, side)
+    return conv.with_columns(records=pl.Series(records, dtype=pl.Int64),
+                             packets=pl.Series(packets, dtype=pl.Int64), bytes=pl.Series(nbytes, dtype=pl.Int64))
+
+
+def watchlist(groups: list[Group], estate: Estate, listed: tuple[tuple[str, str], ...]) -> list[dict]:
+    """Per (interface, listed address, direction, action): records, packets, bytes. An
+    address matches the most specific entry holding it. Only conversations with a listed
+    address are expanded into windows (cost: those conversations' windows)."""
+    entries = sorted(((ipaddress.ip_network(item), item, label) for item, label in listed),
+                     key=lambda e: -e[0].prefixlen)
+    match: dict[str, tuple[str, str] | None] = {}
+
+    def entry(address: str) -> tuple[str, str] | None:
+        if address not in match:
+            ip = ipaddress.ip_address(address)
+            match[address] = next(((item, label) for net, item, label in entries
+                                   if net.version == ip.version and ip in net), None)
+        return match[address]
+
+    frames = []
+    for g in groups:
+        if g.conversations.height == 0:
+            continue
+        for leg in g.legs:
+            for half in leg.halves:
+                exists, accepted = _recorded(g, half)
+                src, dst = _logged(half, estate, leg.iface)
+                conv = g.conversations.filter(exists).with_columns(
+                    _src=_value(src, pl.String), _dst=_value(dst, pl.String), _accept=accepted)
+                for column, direction in (("_dst", "to listed"), ("_src", "from listed")):
+                    hits = [a for a in conv[column].unique().to_list() if entry(a)]
+                    if not hits:
+                        continue
+                    part = _totals(conv.filter(pl.col(column).is_in(hits)), estate.agg(leg.iface),
+                                   "f" if half.initiator else "r")
+                    frames.append(part.group_by(listed_address=pl.col(column), action=pl.col("_accept")).agg(
+                        pl.col("records").sum(), pl.col("packets").sum(), pl.col("bytes").sum(),
+                    ).with_columns(interface_id=pl.lit(estate.interfaces[leg.iface].id), direction=pl.lit(direction)))
+    if not frames:
+        return []
+    rows = (pl.concat(frames).with_columns(action=pl.when("action").then(pl.lit("ACCEPT")).otherwise(pl.lit("REJECT")))
+            .group_by("interface_id", "listed_address", "direction", "action")
+            .agg(pl.col("records").sum(), pl.col("packets").sum(), pl.col("bytes").sum()))
+    out = []
+    for r in rows.iter_rows(named=True):
+        item, label = entry(r["listed_address"])
+        out.append({"interface_id": r["interface_id"], "listed_address": r["listed_address"], "entry": item,
+                    "label": label, "direction": r["direction"], "action": r["action"],
+                    "records": r["records"], "packets": r["packets"], "bytes": r["bytes"]})
+    out.sort(key=lambda e: (-e["bytes"], e["interface_id"], e["listed_address"], e["direction"], e["action"]))
+    return out
+
+
+def egress(groups: list[Group], estate: Estate) -> list[dict]:
+    """Bytes to internet addresses per (interface of the sender, via, destination class)."""
+    own_nets = [ipaddress.ip_network(c) for c in estate.cidrs()]
+    own = estate.public_ips()
+    owner = {i.ip: i.key for i in estate.interfaces.values()}
+    internet: dict[str, bool] = {}
+    service: dict[str, str] = {}
+
+    def is_internet(a: str) -> bool:
+        if a not in internet:
+            ip = ipaddress.ip_address(a)
+            internet[a] = is_public(a) and a not in own and not any(ip.version == n.version and ip in n
+                                                                    for n in own_nets)
+            service[a] = service_of(a) or "internet"
+        return internet[a]
+
+    frames = []
+    for g in groups:
+        if g.conversations.height == 0:
+            continue
+        logged_by = {leg.iface for leg in g.legs}
+        for leg in g.legs:
+            itype = estate.interfaces[leg.iface].interface_type
+            for half in leg.halves:
+                exists, accepted = _recorded(g, half)
+                src, dst = _logged(half, estate, leg.iface)
+                if itype not in FORWARDING and half.direction == "egress":
+                    sender, via = pl.lit(leg.iface), "direct"
+                elif (itype in NAT_TYPES and half.direction == "ingress" and half.initiator
+                      and "pkt-dstaddr" in _fields(estate, leg.iface)):
+                    # a NAT gateway's inside leg: the instance's bytes, if it does not log them
+                    sender = _value(src, pl.String).replace_strict(owner, default=None)
+                    via = estate.interfaces[leg.iface].id
+                else:
+                    continue
+                conv = g.conversations.filter(exists & accepted).with_columns(
+                    _sender=sender, _dst=_value(dst, pl.String))
+                if via != "direct":
+                    conv = conv.filter(pl.col("_sender").is_not_null() & ~pl.col("_sender").is_in(list(logged_by)))
+                peers = [a for a in conv["_dst"].unique().to_list() if is_internet(a)]
+                if not peers or conv.height == 0:
+                    continue
+                part = _totals(conv.filter(pl.col("_dst").is_in(peers)), estate.agg(leg.iface),
+                               "f" if half.initiator else "r")
+                frames.append(part.group_by("_sender", destination=pl.col("_dst").replace_strict(service)).agg(
+                    pl.col("packets").sum(), pl.col("bytes").sum()).with_columns(via=pl.lit(via)))
+    if not frames:
+        return []
+    rows = pl.concat(frames).group_by("_sender", "via", "destination").agg(pl.col("packets").sum(),
+                                                                          pl.col("bytes").sum())
+    out = [{"interface_id": estate.interfaces[r["_sender"]].id, "name": r["_sender"], "via": r["via"],
+            "destination": r["destination"], "bytes": r["bytes"], "packets": r["packets"]}
+           for r in rows.iter_rows(named=True)]
+    out.sort(key=lambda e: (-e["bytes"], e["interface_id"], e["via"], e["destination"]))
+    return out
+
+
+def scanners(groups: list[Group], estate: Estate, *, min_ports: int = 5, min_interfaces: int = 3) -> list[dict]:
+    """Internet sources that initiated conversations with at least ``min_ports`` distinct
+    local ports or ``min_interfaces`` interfaces (any protocol; ICMP's port is 0)."""
+    frames = []
+    for g in groups:
+        if not g.internet or g.conversations.height == 0:
+            continue
+        for e in g.exposes:
+            frames.append(g.conversations.select(
+                source=_value(e.remote_addr, pl.String), port=_value(e.local_port, pl.Int32),
+                interface_id=pl.lit(estate.interfaces[e.iface].id), kind=pl.col("kind")).unique())
+    if not frames:
+        return []
+    per = pl.concat(frames).unique()
+    rows = per.group_by("source").agg(
+        ports=pl.col("port").n_unique(), interfaces=pl.col("interface_id").n_unique(),
+        targets=pl.struct("interface_id", "port").n_unique(),
+        answered=(pl.col("kind") == OK).any(), accepted=pl.col("kind").is_in((RST, NOANSWER, NACL)).any(),
+    ).filter((pl.col("ports") >= min_ports) | (pl.col("interfaces") >= min_interfaces))
+    out = [{"source": r["source"], "ports": r["ports"], "interfaces": r["interfaces"], "targets": r["targets"],
+            "outcome": "answered" if r["answered"] else "accepted" if r["accepted"] else "blocked"}
+           for r in rows.iter_rows(named=True)]
+    rank = {"answered": 0, "accepted": 1, "blocked": 2}
+    out.sort(key=lambda e: (rank[e["outcome"]], -e["ports"], -e["interfaces"], e["source"]))
+    return out
+
+
+def _keys_between(groups: list[Group], estate: Estate, lo: int, hi: int) -> dict[tuple, str]:
+    """Exposure keys with an internet-initiated conversation that has records in
+    [lo, hi) (records never cross a day: windows divide it), and their status there."""
+    kinds: dict[tuple, set[int]] = {}
+    for g in groups:
+        if not g.internet or g.conversations.height == 0:
+            continue
+        conv = g.conversations.filter((pl.col("t0") < hi) & (pl.col("t1") >= lo))
+        for e in g.exposes:
+            for port, found in conv.group_by(port=_value(e.local_port, pl.Int32)).agg(
+                    pl.col("kind").unique()).iter_rows():
+                key = (estate.interfaces[e.iface].id, PROTOCOL_NAMES[g.protocol],
+                       None if g.protocol in (ICMP, ICMPV6) else port)
+                kinds.setdefault(key, set()).update(found)
+    return {k: _status(v) for k, v in kinds.items()}
+
+
+def changes(groups: list[Group], estate: Estate, start: int, hours: int) -> dict | None:
+    """Exposure keys new and gone from [start, start + 24 h) to [start + 24 h, start + 48 h)
+    (None under 48 hours)."""
+    if hours < 48:
+        return None
+    before = _keys_between(groups, estate, start, start + DAY)
+    after = _keys_between(groups, estate, start + DAY, start + 2 * DAY)
+
+    def rows(keys, statuses, side):
+        return [{"interface_id": k[0], "protocol": k[1], "port": k[2], f"status_{side}": statuses[k]}
+                for k in sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0))]
+
+    return {
+        "before": {"start": iso(start), "end": iso(start + DAY)},
+        "after": {"start": iso(start + DAY), "end": iso(start + 2 * DAY)},
+        "new": rows(after.keys() - before.keys(), after, "after"),
+        "gone": rows(before.keys() - after.keys(), before, "before"),
+    }

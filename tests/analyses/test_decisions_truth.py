@@ -111,15 +111,13 @@ def test_scanners_and_their_outcomes_are_the_truth(flows, inventory, truth):
 
 # -- a single-peer service on an unregistered UDP port -----------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the exposure rule cannot tell who started a UDP conversation between "
-                                       "two unregistered ports seen from one peer, with request and reply "
-                                       "in the same second and no flow-direction (another change fixes it)")
 def test_the_single_peer_service_is_exposed(flows, inventory, truth):
     (entry,) = truth["single_peer"]
     found = {(f["interface_id"], f["port"], f["protocol"]): f
              for f in findings_records(flowtools.internet_exposure(flows, inventory=inventory))}
     f = found[(entry["interface_id"], entry["port"], entry["protocol"])]
     assert (f["status"], f["peers"], f["connections"]) == (entry["status"], entry["peers"], entry["connections"])
+    assert "port" in f["evidence"] or "ephemeral" in f["evidence"]  # decided by port evidence, not by flags
 
 
 def test_the_single_peer_case_is_what_it_says(truth):

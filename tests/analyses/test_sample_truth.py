@@ -54,7 +54,8 @@ def findings(flows, inventory) -> dict[str, list[dict]]:
 
 def test_full_method_reports_exactly_the_ground_truth(findings, truth):
     observed = {key(f): f for f in findings["full"] if f["status"] != "configured"}
-    expected = {key(e): e for e in truth["exposure"]}
+    # the single-peer service on an unregistered port (decided by the client's ephemeral port)
+    expected = {key(e): e for e in truth["exposure"] + truth["single_peer"]}
     assert set(observed) == set(expected)
     for k, e in expected.items():
         f = observed[k]
@@ -71,7 +72,7 @@ def test_no_reply_to_an_outbound_connection_is_reported(findings, truth):
 
 def test_naive_method_reports_the_replies_as_false_positives(findings, truth):
     naive = {key(f) for f in findings["naive"]}
-    # single_peer is exposure too (kept apart: the full method cannot decide it yet)
+    # single_peer is exposure too (kept apart in truth.json: it is decided by port evidence alone)
     real = {key(e) for e in truth["exposure"] + truth["single_peer"]}
     false_positives = naive - real
     # every finding of the naive reading that is not exposure is one of the scenario's

@@ -56,8 +56,13 @@ from flowtools.window import Window
 
 _POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
 _ENGINE_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, RuntimeError)
-#: Files read in one engine pass; bounds the memory a chunk needs before it reaches the sink.
+#: Files read in one engine pass, at most; with :data:`CHUNK_BYTES` it bounds the memory a
+#: chunk needs before it reaches the sink.
 CHUNK_FILES = 512
+#: Stored (compressed) bytes read in one engine pass, at most (a single larger file is a chunk
+#: of its own): about 2 million records of gzip text, whose parse holds about 1 KB each, so a
+#: chunk's working set stays near 2 GB however large the files are.
+CHUNK_BYTES = 32 << 20
 
 
 class ObjectStore(Protocol):
@@ -268,12 +273,28 @@ class _Reader:
     # -- reading -----------------------------------------------------------------------
     def read(self, groups: list[_Group]) -> None:
         for g in groups:
-            for i in range(0, len(g.paths), CHUNK_FILES):
-                chunk = g.paths[i : i + CHUNK_FILES]
+            for chunk in self._chunks(g.paths):
                 if g.kind == "text":
                     self._text_chunk(g, chunk)
                 else:
                     self._parquet_chunk(g, chunk)
+
+    def _chunks(self, paths: list[str]) -> list[list[str]]:
+        """``paths`` cut into chunks of at most :data:`CHUNK_FILES` files and
+        :data:`CHUNK_BYTES` stored bytes (a larger single file is a chunk of its own)."""
+        chunks: list[list[str]] = []
+        current: list[str] = []
+        size = 0
+        for path in paths:
+            n = self.objects[path].size or 0
+            if current and (len(current) >= CHUNK_FILES or size + n > CHUNK_BYTES):
+                chunks.append(current)
+                current, size = [], 0
+            current.append(path)
+            size += n
+        if current:
+            chunks.append(current)
+        return chunks
 
     def _emit(self, checked: tx.Checked, paths: Sequence[str]) -> None:
         """Report per file (records, bad lines with line numbers); send good rows on."""

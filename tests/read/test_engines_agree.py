@@ -95,3 +95,35 @@ def test_duckdb_spilling_table_mode_gives_the_same_rows(tmp_path, monkeypatch):
     assert kinds == {"BASE TABLE"}
     frames_equal(in_memory.to_polars(), spilled.to_polars())
     assert spilled.report.records == 120
+
+
+def test_chunks_are_bounded_by_stored_bytes_too(tmp_path, monkeypatch):
+    """Large files make chunks of fewer files: the same rows and report, more passes."""
+    import flowtools.read.reader as reader_mod
+
+    rng = random.Random(11)
+    for i in range(5):
+        fields = list(DEFAULT_FORMAT)
+        lines = [" ".join(_value(rng, f, 1795169100) for f in fields) for _ in range(20)]
+        write_log(tmp_path, FOLDERS[0] + log_name("111111111111", "us-east-1", flow_log=f"fl-{i:08x}",
+                                                  ts="20261120T1005Z", hash_=f"{i:08x}"), lines, header=" ".join(fields))
+    whole = flowtools.load(tmp_path, engine="polars", store=False)
+    passes: list[int] = []
+    real = reader_mod._Reader._chunks
+
+    def counted(self, paths):
+        out = real(self, paths)
+        passes.append(len(out))
+        return out
+
+    monkeypatch.setattr(reader_mod._Reader, "_chunks", counted)
+    biggest = max(p.stat().st_size for p in tmp_path.rglob("*.log.gz"))
+    monkeypatch.setattr(reader_mod, "CHUNK_BYTES", 2 * biggest)  # two files a chunk at most
+    chunked = flowtools.load(tmp_path, engine="polars", store=False)
+    assert passes == [3]
+    frames_equal(whole.to_polars(), chunked.to_polars())
+    assert chunked.report.to_dict() == whole.report.to_dict()
+    monkeypatch.setattr(reader_mod, "CHUNK_BYTES", 1)  # every file larger than a chunk: one each
+    passes.clear()
+    flowtools.load(tmp_path, engine="polars", store=False)
+    assert passes == [5]

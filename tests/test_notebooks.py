@@ -30,7 +30,7 @@ EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_
             "05_ad_hoc_sql"]
 PARAMETERS = ("source", "start", "end", "inventory", "ip_ranges", "engine", "strict", "load_options")
 #: Figures each notebook shows on the sample.
-FIGURES = {"01_quickstart": 0, "02_internet_exposure": 4, "03_traffic_overview": 7, "04_investigate_resource": 1,
+FIGURES = {"01_quickstart": 0, "02_internet_exposure": 5, "03_traffic_overview": 7, "04_investigate_resource": 1,
            "05_ad_hoc_sql": 0}
 
 
@@ -117,6 +117,13 @@ def test_runs_top_to_bottom_on_the_sample(sample_dir, path, tmp_path):
     if path.stem == "02_internet_exposure":
         assert 'id="findings"' in html and "TCP SYN from internet peers accepted, SYN-ACK sent" in html
         assert "sandbox-1" in html  # configured but not observed (security groups in the inventory)
+        # the summary first: findings by risk and status, then the few that need action
+        assert html.index("Findings by risk and status") < html.index('id="needs-action"') < html.index('id="findings"')
+        action = html[html.index('id="needs-action"'):]
+        action = action[:action.index("</table>")]
+        assert "status-critical" in action and "bastion" in action
+        assert "status-low" not in action and "status-medium" not in action  # critical and high only
+        assert "No earlier findings given" in _text(nb)  # no `previous`: the changes section says so
 
 
 @pytest.mark.slow
@@ -125,7 +132,7 @@ def test_exposure_notebook_on_polars_with_a_window(sample_dir, tmp_path):
                                           "end": "2026-11-20T03:00:00Z"}, cwd=tmp_path)
     assert not _errors(nb)
     assert "[2026-11-20T02:00:00Z, 2026-11-20T03:00:00Z)" in _html(nb)
-    assert figure_count(nb) == 4
+    assert figure_count(nb) == FIGURES["02_internet_exposure"]
 
 
 @pytest.mark.slow

@@ -345,6 +345,7 @@ body {{ font: 14px/1.45 -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0
 h1, h2, h3 {{ font-weight: 600; }}
 a.anchor-link {{ display: none; }}
 table {{ border-collapse: collapse; }}
+.jp-RenderedHTMLCommon, .jp-OutputArea-output, .output_html {{ max-width: 100%; overflow-x: auto; }}
 th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 pre {{ white-space: pre-wrap; }}
 .jp-InputArea, .input, .prompt, .jp-InputPrompt, .jp-OutputPrompt {{ display: none; }}

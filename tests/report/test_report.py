@@ -206,11 +206,10 @@ def test_the_report_holds_the_findings_and_the_method_comparison(sample_report):
     table = table[:table.index("</table>")]
     rows = table.count("<tr>") - 1
     truth = _sample_truth()
-    assert rows == len(truth["exposure"])  # the sample's ground truth: exposed, reachable, blocked
+    # the sample's ground truth: exposed, reachable, blocked, and the single-peer service
+    assert rows == len(truth["exposure"]) + len(truth["single_peer"])
     assert "TCP SYN from internet peers accepted, SYN-ACK sent" in table  # evidence
-    # the naive reading's (truth.json's not_exposure, and the single-peer service the full
-    # method does not decide yet: the report counts it among the naive method's extras)
-    assert f"{len(truth['not_exposure']) + len(truth['single_peer'])} false positives" in text
+    assert f"{len(truth['not_exposure'])} false positives" in text  # the naive reading's (truth's not_exposure)
     assert "configured" in text and "sandbox-1" in text  # security groups open, nothing observed
 
 
@@ -227,6 +226,65 @@ def test_strings_from_the_inventory_are_escaped(tainted_report, tainted_names):
     assert not [u for u in page.urls if u[2] == "x"]  # <img src=x> never became an element
     assert [h for h in page.handlers if h != ("input", "oninput", "flowtoolsFilter(this)")] == []
     assert not any(s.strip() == "alert(1)" for s in page.scripts)
+
+
+def _table(text: str, ident: str) -> str:
+    table = text[text.index(f'<table id="{ident}">'):]
+    return table[:table.index("</table>")]
+
+
+def test_the_sample_report_starts_with_the_summary_and_what_needs_action(sample_report):
+    text = sample_report.text
+    truth = _sample_truth()
+    assert text.index("Findings by risk and status") < text.index('id="needs-action"') < text.index('id="findings"')
+    summary = _table(text, "risk-summary")
+    totals = {m.group(1): int(m.group(2)) for m in re.finditer(r"<tr><td[^>]*>(\w+)</td>(?:<td[^>]*>\d+</td>)*"
+                                                                   r"<td[^>]*>(\d+)</td></tr>", summary)}
+    assert list(totals) == ["critical", "high", "medium", "low"]
+    findings = len(truth["exposure"]) + len(truth["single_peer"]) + len(truth["configured"])
+    assert sum(totals.values()) == findings  # every finding counted once
+    action = _table(text, "needs-action")
+    assert action.count("<tr>") - 1 == min(10, totals["critical"] + totals["high"])  # the default top 10
+    assert "bastion" in action and "status-critical" in action and "status-low" not in action
+    assert "nothing to compare" in text  # no --previous: the changes section says so
+
+
+def test_previous_findings_show_what_changed_and_param_sets_a_notebook_parameter(tainted_report, tainted_names,
+                                                                                 tainted_options):
+    text = tainted_report.text
+    assert _table(text, "needs-action").count("<tr>") - 1 == tainted_options["action_rows"]  # --param
+    assert re.search(r"What changed since \S*findings\.json: [1-9]\d* new, 1 changed, 1 gone", text)
+    assert "no longer seen (was exposed)" in text and tainted_options["gone"]["interface_id"] in text
+    assert "status reachable -&gt; exposed; risk high -&gt; critical" in text  # the bastion's SSH: changed
+    assert html.escape(tainted_names["bastion"], quote=False) in text  # the name of the after side, escaped
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--param", "nothing=1"], "does not declare 'nothing' in its parameters cell (it declares action_rows, end, "),
+    (["--param", "start=2026-11-20"], "--param start: set it with --start"),
+    (["--param", "action_rows"], "use NAME=VALUE"),
+    (["--notebook", "03_traffic_overview", "--previous", str(SAMPLES / "truth.json")],
+     "--previous: 03_traffic_overview.ipynb does not declare a parameter 'previous'"),
+    (["--previous", str(SAMPLES / "truth.json")], None),
+])
+def test_bad_params_are_usage_errors_before_any_kernel_starts(args, message, tmp_path, capsys, monkeypatch):
+    def no_kernel(*a, **kw):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(render, "execute", no_kernel)
+    code = main(["report", str(SAMPLES), "--out", str(tmp_path / "r.html"), *args])
+    err = capsys.readouterr().err
+    if message is None:  # truth.json is not a findings array: the file is named, exit 1
+        assert code == 1 and f"{SAMPLES / 'truth.json'}: not a JSON array of findings" in err
+    else:
+        assert code == 2 and message in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_param_values_are_json_when_they_parse_else_strings():
+    declared = {"n", "flag", "names", "every", "none"}
+    got = render.parse_parameters(["n=5", "flag=true", 'names=["a", "b"]', "every=1h", "none=null", "n=7"], declared)
+    assert got == {"n": 7, "flag": True, "names": ["a", "b"], "every": "1h", "none": None}
 
 
 # -- the renderer -----------------------------------------------------------------------------

@@ -407,3 +407,12 @@ def test_cli_source_errors(tmp_path, capsys):
     assert "SOURCE not found" in capsys.readouterr().err
     assert main(["report", "s3://bucket/prefix", "--out", str(tmp_path / "r.html")]) == 2
     assert "needs --start/--end" in capsys.readouterr().err
+
+
+def test_the_watchlist_of_a_notebook_is_the_parameter_else_sources_watchlist_txt(tmp_path):
+    from flowtools.report import watchlist_path
+
+    assert watchlist_path(SAMPLES) == str(SAMPLES / "watchlist.txt")  # the sample has one
+    assert watchlist_path(tmp_path) is None  # a folder without one: the notebook says so
+    assert watchlist_path(tmp_path, "/lists/intel.txt") == "/lists/intel.txt"  # the parameter wins
+    assert watchlist_path("s3://bucket/prefix") is None

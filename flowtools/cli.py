@@ -154,9 +154,17 @@ def cmd_info(args) -> int:
 def cmd_sql(args) -> int:
     import duckdb
 
+    from flowtools.enrichment.inventory import Inventory
     from flowtools.errors import QueryError
 
+    inventory = Inventory.load(args.inventory) if args.inventory else None  # before the load: a bad file fails fast
+    ip_ranges = _ip_ranges(args.ip_ranges)
     flows = _load(args)
+    if inventory is not None or ip_ranges is not None:  # the view 'enriched', lazy like 'flows'
+        from flowtools import enrich
+
+        base = flows.frame if flows.engine == "duckdb" else flows.sql("SELECT * FROM flows")  # same connection
+        enrich(base, inventory=inventory, ip_ranges=ip_ranges).create_view("enriched")
     relation = flows.sql(args.query)  # several statements run in order; the last one's result
     if relation is None:  # CREATE, DROP, COPY ... TO (a count row in some DuckDB versions: printed)
         print("flowtools sql: statement executed (no result rows)", file=sys.stderr)
@@ -399,8 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(p)
     _format_option(p, choices=("table", "json"))  # one report, not rows: no CSV
 
-    p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows'.")
+    p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows' (and 'enriched' with --inventory/--ip-ranges).")
     _source_options(p)
+    p.add_argument("--inventory", metavar="PATH",
+                   help="folder of AWS CLI describe-* JSON files: adds the view 'enriched' (flows with resource "
+                        "names, types and owners of both ends)")
+    p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json: adds the view 'enriched' (with the AWS "
+                   "service and region of both ends)")
     p.add_argument("query", metavar="QUERY",
                    help="SQL over the view 'flows'; several statements separated by ';' run in order and the "
                         "last one's result is printed. A statement without result rows (CREATE, DROP, COPY ... TO) "

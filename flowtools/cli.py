@@ -154,9 +154,17 @@ def cmd_info(args) -> int:
 def cmd_sql(args) -> int:
     import duckdb
 
+    from flowtools.enrichment.inventory import Inventory
     from flowtools.errors import QueryError
 
+    inventory = Inventory.load(args.inventory) if args.inventory else None  # before the load: a bad file fails fast
+    ip_ranges = _ip_ranges(args.ip_ranges)
     flows = _load(args)
+    if inventory is not None or ip_ranges is not None:  # the view 'enriched', lazy like 'flows'
+        from flowtools import enrich
+
+        base = flows.frame if flows.engine == "duckdb" else flows.sql("SELECT * FROM flows")  # same connection
+        enrich(base, inventory=inventory, ip_ranges=ip_ranges).create_view("enriched")
     relation = flows.sql(args.query)  # several statements run in order; the last one's result
     if relation is None:  # CREATE, DROP, COPY ... TO (a count row in some DuckDB versions: printed)
         print("flowtools sql: statement executed (no result rows)", file=sys.stderr)
@@ -286,9 +294,17 @@ def cmd_cache(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from flowtools.analyses.change import FindingsFileError, read_findings
     from flowtools.enrichment.ip_ranges import IpRangesError
     from flowtools.errors import InventoryError, SourceError
-    from flowtools.report.render import NothingToReport, notebook_path, preflight, report
+    from flowtools.report.render import (
+        NothingToReport,
+        declared_parameters,
+        notebook_path,
+        parse_parameters,
+        preflight,
+        report,
+    )
     from flowtools.window import Window, iso
 
     # Checked here, before a kernel starts: bad times, a missing file, an unbounded remote read.
@@ -312,7 +328,18 @@ def cmd_report(args) -> int:
                   "start": iso(window.start) if window.start else None, "end": iso(window.end) if window.end else None,
                   "inventory": local(args.inventory, InventoryError, "inventory"),
                   "ip_ranges": local(args.ip_ranges, IpRangesError, "ip-ranges file"),
-                  "engine": args.engine, "strict": args.strict, "load_options": load_options}
+                  "engine": args.engine, "strict": args.strict, "load_options": load_options,
+                  "previous": local(args.previous, FindingsFileError, "previous findings file")}
+    options = {"source": "SOURCE", "start": "--start", "end": "--end", "inventory": "--inventory",
+               "ip_ranges": "--ip-ranges", "engine": "--engine", "strict": "--strict",
+               "load_options": "--all/--accounts/--regions/--log-format/--profile/--s3-mode",
+               "previous": "--previous"}
+    declared = declared_parameters(notebook)
+    parameters.update(parse_parameters(args.param, declared, reserved=options, notebook=notebook.name))
+    if parameters["previous"]:
+        if "previous" not in declared:
+            raise UsageError(f"--previous: {notebook.name} does not declare a parameter 'previous'")
+        read_findings(parameters["previous"])  # a file that cannot be compared fails here, not in the kernel
     # The read report comes back from the kernel (the loading cell displays it); an empty
     # window is an error (exit 1), found before a kernel starts for a local SOURCE.
     try:
@@ -380,8 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     _source_options(p)
     _format_option(p, choices=("table", "json"))  # one report, not rows: no CSV
 
-    p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows'.")
+    p = add("sql", cmd_sql, "Run DuckDB SQL over the view 'flows' (and 'enriched' with --inventory/--ip-ranges).")
     _source_options(p)
+    p.add_argument("--inventory", metavar="PATH",
+                   help="folder of AWS CLI describe-* JSON files: adds the view 'enriched' (flows with resource "
+                        "names, types and owners of both ends)")
+    p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json: adds the view 'enriched' (with the AWS "
+                   "service and region of both ends)")
     p.add_argument("query", metavar="QUERY",
                    help="SQL over the view 'flows'; several statements separated by ';' run in order and the "
                         "last one's result is printed. A statement without result rows (CREATE, DROP, COPY ... TO) "
@@ -418,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="curated notebook name (default 02_internet_exposure) or the path of a notebook whose "
                         "cell tagged `parameters` declares source, start, end, inventory, ip_ranges, engine, "
                         "strict and load_options like the curated ones")
+    p.add_argument("--previous", metavar="FILE.json",
+                   help="findings of an earlier run (`flowtools exposure --format json > FILE.json`): the report "
+                        "adds what changed since (new, changed and gone findings)")
+    p.add_argument("--param", metavar="NAME=VALUE", action="append",
+                   help="set a parameter the notebook's `parameters` cell declares (repeatable); VALUE is read "
+                        "as JSON when it parses (5, true, [\"a\"]), else as a string")
 
     p = add("fetch", cmd_fetch,
             "Copy the flow-log objects of a window from S3 into a local folder (same layout), for offline work.")

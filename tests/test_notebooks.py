@@ -23,6 +23,7 @@ import pytest
 from flowlog_files import REPO, SAMPLES
 
 import flowtools.notebook
+from flowtools.analyses.watchlist import Watchlist
 from flowtools.report.render import execute, figure_count, notebooks, read_report
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -30,7 +31,7 @@ EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_
             "05_ad_hoc_sql"]
 PARAMETERS = ("source", "start", "end", "inventory", "ip_ranges", "engine", "strict", "load_options")
 #: Figures each notebook shows on the sample.
-FIGURES = {"01_quickstart": 0, "02_internet_exposure": 4, "03_traffic_overview": 7, "04_investigate_resource": 1,
+FIGURES = {"01_quickstart": 0, "02_internet_exposure": 5, "03_traffic_overview": 8, "04_investigate_resource": 1,
            "05_ad_hoc_sql": 0}
 
 
@@ -117,6 +118,23 @@ def test_runs_top_to_bottom_on_the_sample(sample_dir, path, tmp_path):
     if path.stem == "02_internet_exposure":
         assert 'id="findings"' in html and "TCP SYN from internet peers accepted, SYN-ACK sent" in html
         assert "sandbox-1" in html  # configured but not observed (security groups in the inventory)
+        # the summary first: findings by risk and status, then the few that need action
+        assert html.index("Findings by risk and status") < html.index('id="needs-action"') < html.index('id="findings"')
+        action = html[html.index('id="needs-action"'):]
+        action = action[:action.index("</table>")]
+        assert "status-critical" in action and "bastion" in action
+        assert "status-low" not in action and "status-medium" not in action  # critical and high only
+        assert "No earlier findings given" in _text(nb)  # no `previous`: the changes section says so
+    if path.stem == "03_traffic_overview":
+        truth = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))
+        assert "Egress: bytes sent to the internet, by sender and destination" in html
+        assert truth["egress"][0]["interface_id"] in html  # the sample's biggest sender is listed
+        answered = [s["source"] for s in truth["scanners"] if s["outcome"] == "answered"]
+        assert f"{len(answered)} answered" in _text(nb) and all(s in html for s in answered)
+        seen = {h["listed_address"] for h in truth["watchlist"]}
+        entries = len(Watchlist.load(SAMPLES / "watchlist.txt"))
+        assert f"{SAMPLES / 'watchlist.txt'}: {entries} entries, {len(seen)} listed address(es) seen" in _text(nb)
+        assert all(h["label"] in html for h in truth["watchlist"])
 
 
 @pytest.mark.slow
@@ -125,7 +143,7 @@ def test_exposure_notebook_on_polars_with_a_window(sample_dir, tmp_path):
                                           "end": "2026-11-20T03:00:00Z"}, cwd=tmp_path)
     assert not _errors(nb)
     assert "[2026-11-20T02:00:00Z, 2026-11-20T03:00:00Z)" in _html(nb)
-    assert figure_count(nb) == 4
+    assert figure_count(nb) == FIGURES["02_internet_exposure"]
 
 
 @pytest.mark.slow

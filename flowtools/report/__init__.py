@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["READ_REPORT_MIME", "read_report_payload", "sample_paths", "show_read_report"]
+__all__ = ["READ_REPORT_MIME", "read_report_payload", "sample_paths", "show_read_report", "watchlist_path"]
 
 #: MIME type of the machine-readable read report a notebook's loading step displays next
 #: to its text (:func:`show_read_report`); ``flowtools report`` reads it from the executed
@@ -35,6 +35,19 @@ def sample_paths(source=None, inventory=None, ip_ranges=None):
     inventory = inventory if inventory is not None else str(root / "inventory")
     ip_ranges = ip_ranges if ip_ranges is not None else str(root / "ip-ranges.json")
     return os.fspath(root), inventory, ip_ranges
+
+
+def watchlist_path(source: str | os.PathLike, watchlist: str | os.PathLike | None = None) -> str | None:
+    """A notebook's watchlist: ``watchlist`` when given, else ``watchlist.txt`` in a local
+    SOURCE folder (the embedded sample has one: give the folder :func:`sample_paths`
+    returned), else None (no watchlist: the notebook says so). Only checks that the file
+    exists; :meth:`flowtools.analyses.watchlist.Watchlist.load` reads it."""
+    if watchlist is not None:
+        return os.fspath(watchlist)
+    if "://" in str(source):
+        return None
+    found = Path(source) / "watchlist.txt"
+    return os.fspath(found) if found.is_file() else None
 
 
 def read_report_payload(report: Any) -> dict[str, Any]:

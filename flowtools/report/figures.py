@@ -26,13 +26,17 @@ from plotly.subplots import make_subplots
 from flowtools import frames, protocols
 
 __all__ = [
-    "FINDINGS_COLUMNS", "STATUS_COLORS", "aws_services_chart", "collect", "esc", "exposed_ports",
-    "findings_table", "html_table", "method_comparison", "naive_vs_full", "peer_origins", "peers_over_time",
-    "rejects_chart", "resource_timeline", "scanners_chart", "show", "top_talkers_chart", "traffic_over_time",
+    "ACTION_COLUMNS", "FINDINGS_COLUMNS", "RISK_COLORS", "STATUS_COLORS", "action_table", "aws_services_chart",
+    "collect", "egress_chart", "esc", "exposed_ports", "findings_table", "html_table", "method_comparison",
+    "naive_vs_full", "needs_action", "peer_origins", "peers_over_time", "rejects_chart", "resource_timeline",
+    "risk_chart", "risk_summary", "scanners_chart", "show", "top_talkers_chart", "traffic_over_time",
     "traffic_paths_chart",
 ]
 
 STATUS_COLORS = {"exposed": "#d62728", "reachable": "#ff7f0e", "blocked": "#7f7f7f", "configured": "#1f77b4"}
+RISK_COLORS = {"critical": "#8b0000", "high": "#d62728", "medium": "#ff7f0e", "low": "#bdbdbd"}
+_RISKS = ("critical", "high", "medium", "low")
+_STATUSES = ("exposed", "reachable", "blocked", "configured")
 ACTION_COLORS = {"ACCEPT": "#2ca02c", "REJECT": "#d62728"}
 _FINDING_KEY = ["interface_id", "port", "protocol"]
 
@@ -93,6 +97,62 @@ def exposed_ports(findings: Any, *, n: int = 25) -> go.Figure:
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=df["label"].to_list())
     return _layout(fig, "Internet peers per resource and port", xaxis_title="distinct internet peers",
                    height=max(300, 22 * df.height + 120))
+
+
+def risk_summary(findings: Any) -> pl.DataFrame:
+    """Findings by risk and status: one row per risk level (critical first, every level
+    shown), one column per status (exposed, reachable, blocked, configured) and ``total``.
+    Findings without a ``risk`` (from elsewhere; see :func:`flowtools.analyses.risk.assess`)
+    count as ``low``."""
+    df = collect(findings)
+    risk = pl.col("risk").fill_null("low") if "risk" in df.columns else pl.lit("low")
+    counts = df.select(risk=risk, status=pl.col("status")).group_by("risk", "status").agg(n=pl.len().cast(pl.Int64))
+    grid = pl.DataFrame({"risk": list(_RISKS)})
+    for status in _STATUSES:
+        part = counts.filter(pl.col("status") == status).select("risk", pl.col("n").alias(status))
+        grid = grid.join(part, on="risk", how="left").with_columns(pl.col(status).fill_null(0))
+    return grid.with_columns(total=pl.sum_horizontal(list(_STATUSES)))
+
+
+def risk_chart(findings: Any) -> go.Figure:
+    """Findings by risk level (critical first), stacked by status (:func:`risk_summary`)."""
+    df = risk_summary(findings)
+    fig = go.Figure()
+    for status in _STATUSES:
+        fig.add_bar(y=df["risk"].to_list(), x=df[status].to_list(), orientation="h", name=status,
+                    marker_color=STATUS_COLORS[status], hovertemplate="%{y}, " + status + ": %{x}<extra></extra>")
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=list(_RISKS))
+    return _layout(fig, "Findings by risk and status", barmode="stack", xaxis_title="findings", height=300)
+
+
+#: The columns of the "needs action" table, in order.
+ACTION_COLUMNS = ("risk", "status", "resource_name", "interface_id", "protocol", "port", "port_to", "peers",
+                  "sample_peers", "risk_category", "evidence", "last_seen")
+
+
+def needs_action(findings: Any, *, levels: tuple[str, ...] = ("critical", "high"), n: int = 10) -> pl.DataFrame:
+    """The findings to act on: risk in ``levels`` (default critical and high), most severe
+    first, then exposed before reachable before configured before blocked, most peers
+    first; the first ``n`` rows (all with ``n=None``)."""
+    df = collect(findings)
+    if "risk" not in df.columns:
+        df = df.with_columns(risk=pl.lit(None, pl.String))
+    df = (df.filter(pl.col("risk").is_in(list(levels)))
+          .sort(pl.col("risk").replace_strict({r: i for i, r in enumerate(_RISKS)}, default=9),
+                pl.col("status").replace_strict({"exposed": 0, "reachable": 1, "configured": 2, "blocked": 3},
+                                                default=9),
+                pl.col("peers").fill_null(0), "interface_id", pl.col("port").fill_null(-1),
+                descending=[False, False, True, False, False]))
+    return df if n is None else df.head(n)
+
+
+def action_table(findings: Any, *, n: int = 10) -> _Html:
+    """:func:`needs_action` as an escaped HTML table (``id="needs-action"``), or a sentence
+    when nothing is critical or high."""
+    df = needs_action(findings, n=n)
+    if not df.height:
+        return _Html("<p>No critical or high-risk finding in the window.</p>")
+    return _Html(html_table(df, columns=ACTION_COLUMNS, table_id="needs-action"))
 
 
 def _inbound(flows: Any, findings: pl.DataFrame, statuses: tuple[str, ...]) -> nw.LazyFrame:
@@ -274,6 +334,35 @@ def aws_services_chart(services: Any) -> go.Figure:
     return _layout(fig, "Traffic to and from AWS services", barmode="stack", yaxis_title="bytes")
 
 
+def egress_chart(egress: Any, *, inventory: Any = None, n: int = 15) -> go.Figure:
+    """Bytes leaving for the internet per sender (its ``resource_name`` from ``inventory``
+    when given, else the interface) and destination (``internet`` or an AWS service and
+    region), from :func:`flowtools.analyses.egress.egress`: the ``n`` senders with most
+    bytes, stacked by destination."""
+    df = collect(egress)
+    interfaces = getattr(inventory, "interfaces", None)
+    if interfaces is not None and interfaces.height and "resource_name" not in df.columns:
+        df = df.join(interfaces.select("interface_id", "resource_name").unique("interface_id"), on="interface_id",
+                     how="left")
+    name = pl.coalesce(pl.col("resource_name"), pl.col("interface_id")) if "resource_name" in df.columns \
+        else pl.col("interface_id")
+    region = pl.col("aws_region").fill_null("")
+    df = df.with_columns(sender=name, dest=pl.when(region == "").then(pl.col("destination"))
+                         .otherwise(pl.concat_str([pl.col("destination"), region], separator=" ")))
+    senders = (df.group_by("sender").agg(pl.col("bytes_out").sum()).sort("bytes_out", "sender",
+                                                                          descending=[True, False]).head(n))
+    df = df.filter(pl.col("sender").is_in(senders["sender"].implode()))
+    order = [esc(s) for s in senders["sender"].to_list()]
+    fig = go.Figure()
+    for dest in df.group_by("dest").agg(pl.col("bytes_out").sum()).sort("bytes_out", "dest", descending=[True, False])["dest"]:
+        part = df.filter(pl.col("dest") == dest).group_by("sender").agg(pl.col("bytes_out").sum()).sort("sender")
+        fig.add_bar(y=[esc(s) for s in part["sender"].to_list()], x=part["bytes_out"].to_list(), orientation="h",
+                    name=esc(dest), hovertemplate="%{y} -> " + esc(dest) + ": %{x} bytes<extra></extra>")
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=order)
+    return _layout(fig, "Egress: bytes sent to the internet, by sender and destination", barmode="stack",
+                   xaxis_title="bytes sent", height=max(300, 26 * len(order) + 140))
+
+
 def resource_timeline(flows: Any, interface_id: str, *, every: str = "5m") -> go.Figure:
     """One interface over time: bytes per ``every`` (``30s``, ``5m``, ``1h``...: buckets as
     :func:`flowtools.analyses.traffic.time_bucket`), by action."""
@@ -308,11 +397,19 @@ function flowtoolsFilter(input) {
 """
 _TABLE_STYLE = """
 <style>
+.flowtools-table { max-width: 100%; overflow-x: auto; }
 .flowtools-table table { border-collapse: collapse; font: 12px sans-serif; }
 .flowtools-table th, .flowtools-table td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left;
-  vertical-align: top; max-width: 28em; overflow-wrap: anywhere; }
+  vertical-align: top; min-width: 4em; max-width: 36em; overflow-wrap: break-word; }
+.flowtools-table th { white-space: nowrap; position: sticky; top: 0; background: #fff; }
+.flowtools-table td.col-evidence, .flowtools-table td.col-what { min-width: 22em; }
+.flowtools-table td.col-sample_peers, .flowtools-table td.col-resource_name { min-width: 9em; }
+.flowtools-table td.col-interface_id, .flowtools-table td.col-first_seen, .flowtools-table td.col-last_seen,
+.flowtools-table td.col-local_ip, .flowtools-table td.col-source { white-space: nowrap; }
 .flowtools-table td.status-exposed { color: #d62728; font-weight: bold; }
 .flowtools-table td.status-reachable { color: #ff7f0e; font-weight: bold; }
+.flowtools-table td.status-critical { color: #fff; background: #8b0000; font-weight: bold; }
+.flowtools-table td.status-high { color: #d62728; font-weight: bold; }
 .flowtools-table input { margin: 6px 0; padding: 4px; width: 24em; }
 </style>
 """
@@ -343,7 +440,8 @@ def html_table(frame: Any, *, columns: tuple[str, ...] | list[str] | None = None
     for row in df.head(max_rows).select(cols).to_dicts():
         cells = []
         for c in cols:
-            klass = f' class="status-{esc(row[c], quote=True)}"' if c == "status" else ""
+            classes = [f"col-{c}"] + ([f"status-{row[c]}"] if c in ("status", "risk") and row[c] else [])
+            klass = f' class="{esc(" ".join(classes), quote=True)}"'
             cells.append(f"<td{klass}>{esc(_cell(row[c]))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>only the first {max_rows} rows are shown</p>" if df.height > max_rows else ""

@@ -43,8 +43,8 @@ from typing import Any
 from flowtools.errors import FlowtoolsError, UsageError
 from flowtools.report import READ_REPORT_MIME
 
-__all__ = ["NothingToReport", "ReportError", "ReportResult", "execute", "export_html", "notebook_path", "notebooks",
-           "preflight", "read_report", "remote_references", "report"]
+__all__ = ["NothingToReport", "ReportError", "ReportResult", "declared_parameters", "execute", "export_html",
+           "notebook_path", "notebooks", "parse_parameters", "preflight", "read_report", "remote_references", "report"]
 
 DEFAULT_NOTEBOOK = "02_internet_exposure"
 #: Seconds one cell may run before the report gives up (a month of logs can take minutes).
@@ -175,6 +175,42 @@ def _declared(cell: Any) -> set[str]:
         return set()
     return {t.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+
+
+def declared_parameters(notebook: str | os.PathLike) -> set[str]:
+    """The names a notebook's cell tagged ``parameters`` assigns (empty without one).
+    Reads the file only (no kernel)."""
+    import nbformat
+
+    nb = nbformat.read(notebook_path(notebook), as_version=4)
+    return next((_declared(c) for c in nb.cells if PARAMETERS_TAG in _tags(c)), set())
+
+
+def parse_parameters(items: list[str] | None, declared: set[str], *, reserved: dict[str, str] | None = None,
+                     notebook: str = "the notebook") -> dict[str, Any]:
+    """``NAME=VALUE`` strings (``flowtools report --param``) as parameters: VALUE parsed as
+    JSON when it parses (``5``, ``true``, ``null``, ``["a"]``, ``{"k": 1}``), else taken as
+    a string (``1h``, ``i-0abc``). A NAME the notebook's parameters cell does not declare,
+    a missing ``=`` and a NAME in ``reserved`` (a parameter an option sets: name -> the
+    option) are :class:`UsageError`. A later NAME replaces an earlier one."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--param {item!r}: use NAME=VALUE (e.g. --param action_rows=5)")
+        if reserved and name in reserved:
+            raise UsageError(f"--param {name}: set it with {reserved[name]}")
+        if name not in declared:
+            raise UsageError(f"--param {name}: {notebook} does not declare {name!r} in its parameters cell "
+                             f"(it declares {', '.join(sorted(declared)) or 'nothing'})")
+        try:
+            out[name] = json.loads(text)
+        except ValueError:
+            out[name] = text
+    return out
 
 
 def inject_parameters(nb: Any, parameters: dict[str, Any]) -> None:
@@ -345,6 +381,7 @@ body {{ font: 14px/1.45 -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0
 h1, h2, h3 {{ font-weight: 600; }}
 a.anchor-link {{ display: none; }}
 table {{ border-collapse: collapse; }}
+.jp-RenderedHTMLCommon, .jp-OutputArea-output, .output_html {{ max-width: 100%; overflow-x: auto; }}
 th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 pre {{ white-space: pre-wrap; }}
 .jp-InputArea, .input, .prompt, .jp-InputPrompt, .jp-OutputPrompt {{ display: none; }}

@@ -87,11 +87,42 @@ def tainted_inventory(tmp_path_factory, sample_dir) -> Path:
     return out
 
 
+#: ``--param`` of the tainted report: fewer rows in "Needs action" than the window has.
+TAINTED_ACTION_ROWS = 2
+#: A finding of the earlier run that the tainted window does not have ("gone").
+GONE = {"account_id": "111111111111", "region": "us-east-1", "interface_id": "eni-0000000000000dead",
+        "resource_name": "retired-host", "protocol": "tcp", "port": 3389, "port_to": None, "status": "exposed",
+        "risk": "critical", "peers": 12}
+
+
 @pytest.fixture(scope="session")
-def tainted_report(tmp_path_factory, tainted_inventory) -> Report:
+def tainted_options() -> dict:
+    """What the tainted report was given beyond the sample: the ``gone`` finding of the
+    earlier run and ``action_rows``."""
+    return {"gone": dict(GONE), "action_rows": TAINTED_ACTION_ROWS}
+
+
+@pytest.fixture(scope="session")
+def previous_findings(tmp_path_factory) -> Path:
+    """An earlier run's findings (``flowtools exposure --format json`` shape): :data:`GONE`
+    and the sample's bastion SSH, then only reachable by a single peer (changed since)."""
+    truth = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))
+    bastion = next(e for e in truth["exposure"] if e["resource_name"] == "bastion" and e["port"] == 22)
+    earlier = {k: bastion[k] for k in ("account_id", "region", "interface_id", "protocol", "port")}
+    earlier.update(resource_name="bastion", port_to=None, status="reachable", risk="high", peers=1)
+    out = tmp_path_factory.mktemp("previous") / "findings.json"
+    out.write_text(json.dumps([GONE, earlier]), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tainted_report(tmp_path_factory, tainted_inventory, previous_findings) -> Report:
+    """A shorter window, markup in Name tags, compared with :func:`previous_findings`, and
+    ``--param action_rows=TAINTED_ACTION_ROWS``."""
     out = tmp_path_factory.mktemp("tainted-report") / "exposure-report.html"
     return make_report(out, "--inventory", str(tainted_inventory), "--ip-ranges", str(SAMPLES / "ip-ranges.json"),
-                       "--start", TAINTED_WINDOW[0], "--end", TAINTED_WINDOW[1])
+                       "--start", TAINTED_WINDOW[0], "--end", TAINTED_WINDOW[1],
+                       "--previous", str(previous_findings), "--param", f"action_rows={TAINTED_ACTION_ROWS}")
 
 
 # -- headless Chromium over the DevTools protocol -------------------------------------------------

@@ -15,6 +15,7 @@ from flowlog_files import SAMPLES
 
 import flowtools
 from flowtools.analyses import traffic
+from flowtools.analyses.egress import egress
 from flowtools.report import figures
 
 pytestmark = pytest.mark.usefixtures("sample_dir")
@@ -50,6 +51,8 @@ FIGURES = {
     "traffic_paths_chart": lambda d: figures.traffic_paths_chart(traffic.traffic_paths(d["flows"])),
     "aws_services_chart": lambda d: figures.aws_services_chart(traffic.aws_services(d["enriched"])),
     "resource_timeline": lambda d: figures.resource_timeline(d["flows"], "eni-0279c59a66d9fc655"),
+    "risk_chart": lambda d: figures.risk_chart(d["findings"]),
+    "egress_chart": lambda d: figures.egress_chart(egress(d["flows"])),
 }
 
 
@@ -134,7 +137,7 @@ def test_html_tables_escape_every_cell_and_header():
     parser.feed(figures.html_table(odd))
     attributes = [a for _, attrs in elements for a in attrs]
     assert not [a for a in attributes if a[0].startswith("on")]  # the values stayed text
-    assert ("class", 'status-exposed" onmouseover="alert(1)') in attributes  # inside its attribute
+    assert ("class", 'col-status status-exposed" onmouseover="alert(1)') in attributes  # inside its attribute
     assert [t for t, _ in elements if t == "th"] == ["th", "th"]
 
 
@@ -147,3 +150,23 @@ def test_tables_fetch_only_what_they_show():
 
 def test_importing_figures_leaves_plotly_renderers_alone():
     assert type(pio.renderers["notebook"]).__module__.startswith("plotly.")
+
+
+def test_risk_summary_and_needs_action_from_the_findings(inputs):
+    findings = figures.collect(inputs["duckdb"]["findings"])
+    summary = figures.risk_summary(inputs["polars"]["findings"])
+    assert summary["risk"].to_list() == ["critical", "high", "medium", "low"]  # every level, most severe first
+    for row in summary.to_dicts():  # the counts are the findings', per risk and status
+        for status in ("exposed", "reachable", "blocked", "configured"):
+            assert row[status] == findings.filter((pl.col("risk") == row["risk"])
+                                                  & (pl.col("status") == status)).height
+        assert row["total"] == findings.filter(pl.col("risk") == row["risk"]).height
+    action = figures.needs_action(findings)
+    urgent = findings.filter(pl.col("risk").is_in(["critical", "high"]))
+    assert action.height == min(10, urgent.height) > 0
+    ranks = [("critical", "high").index(r) for r in action["risk"]]
+    assert ranks == sorted(ranks)  # most severe first
+    assert figures.needs_action(findings, n=1).height == 1
+    table = str(figures.action_table(findings))
+    assert 'id="needs-action"' in table and table.count("<tr>") == action.height + 1
+    assert "No critical or high-risk finding" in str(figures.action_table(findings.filter(pl.col("risk") == "low")))

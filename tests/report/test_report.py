@@ -228,6 +228,65 @@ def test_strings_from_the_inventory_are_escaped(tainted_report, tainted_names):
     assert not any(s.strip() == "alert(1)" for s in page.scripts)
 
 
+def _table(text: str, ident: str) -> str:
+    table = text[text.index(f'<table id="{ident}">'):]
+    return table[:table.index("</table>")]
+
+
+def test_the_sample_report_starts_with_the_summary_and_what_needs_action(sample_report):
+    text = sample_report.text
+    truth = _sample_truth()
+    assert text.index("Findings by risk and status") < text.index('id="needs-action"') < text.index('id="findings"')
+    summary = _table(text, "risk-summary")
+    totals = {m.group(1): int(m.group(2)) for m in re.finditer(r"<tr><td[^>]*>(\w+)</td>(?:<td[^>]*>\d+</td>)*"
+                                                                   r"<td[^>]*>(\d+)</td></tr>", summary)}
+    assert list(totals) == ["critical", "high", "medium", "low"]
+    findings = len(truth["exposure"]) + len(truth["single_peer"]) + len(truth["configured"])
+    assert sum(totals.values()) == findings  # every finding counted once
+    action = _table(text, "needs-action")
+    assert action.count("<tr>") - 1 == min(10, totals["critical"] + totals["high"])  # the default top 10
+    assert "bastion" in action and "status-critical" in action and "status-low" not in action
+    assert "nothing to compare" in text  # no --previous: the changes section says so
+
+
+def test_previous_findings_show_what_changed_and_param_sets_a_notebook_parameter(tainted_report, tainted_names,
+                                                                                 tainted_options):
+    text = tainted_report.text
+    assert _table(text, "needs-action").count("<tr>") - 1 == tainted_options["action_rows"]  # --param
+    assert re.search(r"What changed since \S*findings\.json: [1-9]\d* new, 1 changed, 1 gone", text)
+    assert "no longer seen (was exposed)" in text and tainted_options["gone"]["interface_id"] in text
+    assert "status reachable -&gt; exposed; risk high -&gt; critical" in text  # the bastion's SSH: changed
+    assert html.escape(tainted_names["bastion"], quote=False) in text  # the name of the after side, escaped
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--param", "nothing=1"], "does not declare 'nothing' in its parameters cell (it declares action_rows, end, "),
+    (["--param", "start=2026-11-20"], "--param start: set it with --start"),
+    (["--param", "action_rows"], "use NAME=VALUE"),
+    (["--notebook", "03_traffic_overview", "--previous", str(SAMPLES / "truth.json")],
+     "--previous: 03_traffic_overview.ipynb does not declare a parameter 'previous'"),
+    (["--previous", str(SAMPLES / "truth.json")], None),
+])
+def test_bad_params_are_usage_errors_before_any_kernel_starts(args, message, tmp_path, capsys, monkeypatch):
+    def no_kernel(*a, **kw):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(render, "execute", no_kernel)
+    code = main(["report", str(SAMPLES), "--out", str(tmp_path / "r.html"), *args])
+    err = capsys.readouterr().err
+    if message is None:  # truth.json is not a findings array: the file is named, exit 1
+        assert code == 1 and f"{SAMPLES / 'truth.json'}: not a JSON array of findings" in err
+    else:
+        assert code == 2 and message in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_param_values_are_json_when_they_parse_else_strings():
+    declared = {"n", "flag", "names", "every", "none"}
+    got = render.parse_parameters(["n=5", "flag=true", 'names=["a", "b"]', "every=1h", "none=null", "n=7"], declared)
+    assert got == {"n": 7, "flag": True, "names": ["a", "b"], "every": "1h", "none": None}
+
+
 # -- the renderer -----------------------------------------------------------------------------
 
 def test_remote_references_finds_what_a_browser_would_fetch():
@@ -348,3 +407,12 @@ def test_cli_source_errors(tmp_path, capsys):
     assert "SOURCE not found" in capsys.readouterr().err
     assert main(["report", "s3://bucket/prefix", "--out", str(tmp_path / "r.html")]) == 2
     assert "needs --start/--end" in capsys.readouterr().err
+
+
+def test_the_watchlist_of_a_notebook_is_the_parameter_else_sources_watchlist_txt(tmp_path):
+    from flowtools.report import watchlist_path
+
+    assert watchlist_path(SAMPLES) == str(SAMPLES / "watchlist.txt")  # the sample has one
+    assert watchlist_path(tmp_path) is None  # a folder without one: the notebook says so
+    assert watchlist_path(tmp_path, "/lists/intel.txt") == "/lists/intel.txt"  # the parameter wins
+    assert watchlist_path("s3://bucket/prefix") is None

@@ -15,12 +15,12 @@ File names carry the 5-minute batch time:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from flowtools.aws_names import ORGANIZATION_ID
+from flowtools.aws_names import ACCOUNT_ID, ORGANIZATION_ID, REGION_NAME
 from flowtools.window import Window
 
 #: Records in a file are batched by their ``end`` time in 5-minute batches.
@@ -40,17 +40,6 @@ FILE_NAME = re.compile(
 CWL_EXPORT_KEY = re.compile(
     r"(?:^|/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/(?P<stream>[^/]+)/\d{6}\.gz$"
 )
-_ORG = ORGANIZATION_ID
-_ACCOUNT = re.compile(r"^(\d{12}|unknown)$")
-_DAILY = re.compile(
-    r"^(?P<account>\d{12})/vpcflowlogs/(?P<region>[a-z0-9-]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})"
-    r"(?:/(?P<h>\d{2}))?$"
-)
-_HIVE = re.compile(
-    r"^aws-account-id=(?P<account>\d{12})/aws-service=vpcflowlogs/aws-region=(?P<region>[a-z0-9-]+)/"
-    r"year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})(?:/hour=(?P<h>\d{2}))?$"
-)
-
 Layout = Literal["daily", "hourly", "hive", "hive-hourly", "cwlogs-export"]
 #: How an object is read: text (``.log.gz``, header line first; CloudWatch exports without
 #: one), Parquet, or a CloudWatch Logs stream (text lines without a header).
@@ -102,6 +91,110 @@ class FlowLogObject:
         return True
 
 
+# -- the key grammar: one folder at a time ---------------------------------------------------
+
+#: What a folder of a flow-log key is, in the order AWS nests them: user prefix folders,
+#: ``AWSLogs``, the optional organisation, account, service (``vpcflowlogs``), region, then
+#: year, month, day and (per-hour delivery) hour.
+Level = Literal["prefix", "awslogs", "org", "account", "service", "region", "year", "month", "day", "hour"]
+#: The levels that may follow each level (``None``: the top of the bucket or SOURCE).
+NEXT_LEVELS: dict[Level | None, tuple[Level, ...]] = {
+    None: ("prefix", "awslogs"), "prefix": ("prefix", "awslogs"), "awslogs": ("org", "account"),
+    "org": ("account",), "account": ("service",), "service": ("region",), "region": ("year",),
+    "year": ("month",), "month": ("day",), "day": ("hour",), "hour": (),
+}
+#: The Hive key of each level of the Hive-compatible layout (``aws-account-id=123456789012``);
+#: the layout is Hive from the account folder down, or not at all.
+HIVE_KEYS: dict[Level, str] = {"account": "aws-account-id", "service": "aws-service", "region": "aws-region",
+                               "year": "year", "month": "month", "day": "day", "hour": "hour"}
+SERVICE = "vpcflowlogs"
+AWSLOGS = "AWSLogs"
+_YEAR = re.compile(r"^\d{4}$")
+_TWO_DIGITS = re.compile(r"^\d{2}$")
+_VALUE: dict[Level, re.Pattern[str]] = {"org": ORGANIZATION_ID, "account": ACCOUNT_ID, "region": REGION_NAME,
+                                        "year": _YEAR, "month": _TWO_DIGITS, "day": _TWO_DIGITS,
+                                        "hour": _TWO_DIGITS}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One folder of a key, parsed: its level, its value (without the Hive key: the account
+    id, the region, ``2026``...) and whether it is written the Hive way."""
+
+    level: Level
+    value: str
+    hive: bool = False
+
+    @property
+    def name(self) -> str:
+        """The folder name: ``eu-west-1``, or ``aws-region=eu-west-1`` when Hive."""
+        return f"{HIVE_KEYS[self.level]}={self.value}" if self.hive else self.value
+
+
+def next_segment(previous: Segment | None, name: str) -> Segment | None:
+    """Folder ``name`` parsed as the folder below ``previous`` (``None``: the top), or
+    ``None`` when the grammar has no place for it there. A few comparisons, no I/O.
+
+    Below the top (or a user prefix) comes ``AWSLogs`` or another user-prefix folder (any
+    other name); below ``AWSLogs`` an organisation id or an account; below an account the
+    rest, all plain (``123456789012/vpcflowlogs/eu-west-1/2026/11/20/10``) or all Hive
+    (``aws-account-id=.../aws-service=vpcflowlogs/aws-region=.../year=2026/month=11/day=20/hour=10``).
+    Nothing may follow the hour.
+    """
+    if not name:
+        return None
+    for level in NEXT_LEVELS[previous.level if previous is not None else None]:
+        if level == "prefix":
+            if name != AWSLOGS:
+                return Segment("prefix", name)
+            continue
+        if level == "awslogs":
+            if name == AWSLOGS:
+                return Segment("awslogs", name)
+            continue
+        value, hive = name, False
+        if level in HIVE_KEYS:
+            key, sep, rest = name.partition("=")
+            hive = bool(sep) and key == HIVE_KEYS[level]
+            if level != "account" and previous is not None and hive != previous.hive:  # Hive from the account down, or not at all
+                continue
+            value = rest if hive else name
+        if level == "service":
+            ok = value == SERVICE
+        else:
+            ok = _VALUE[level].match(value) is not None
+        if ok:
+            return Segment(level, value, hive)
+    return None
+
+
+def parse_segments(names: Iterable[str], previous: Segment | None = None) -> list[Segment] | None:
+    """The folders ``names`` parsed one after the other below ``previous``
+    (:func:`next_segment`); ``None`` when one of them has no place in the grammar."""
+    out: list[Segment] = []
+    for name in names:
+        seg = next_segment(previous, name)
+        if seg is None:
+            return None
+        out.append(seg)
+        previous = seg
+    return out
+
+
+def partition_of(segments: Sequence[Segment]) -> tuple[datetime, timedelta] | None:
+    """(start, span) of the day or hour partition that ``segments`` (ending at its day or
+    hour folder) name; ``None`` when they do not end there or name an impossible date
+    (``2026/02/31``)."""
+    if not segments or segments[-1].level not in ("day", "hour"):
+        return None
+    values = {s.level: int(s.value) for s in segments if s.level in ("year", "month", "day", "hour")}
+    try:
+        start = datetime(values["year"], values["month"], values["day"], values.get("hour", 0), tzinfo=UTC)
+    except (KeyError, ValueError):
+        return None
+    return start, timedelta(hours=1) if "hour" in values else timedelta(days=1)
+
+
 def _parse_ts(ts: str) -> datetime:
     return datetime.strptime(ts, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
@@ -136,27 +229,24 @@ def parse_key(key: str, size: int = 0, etag: str | None = None, *, any_name: boo
     org_id = None
     prefix = ""
     dirs = parts[:-1]
-    if "AWSLogs" in dirs:
-        i = len(dirs) - 1 - dirs[::-1].index("AWSLogs")
+    if AWSLOGS in dirs:  # the last AWSLogs/ folder; what precedes it is a user prefix
+        i = len(dirs) - 1 - dirs[::-1].index(AWSLOGS)
         prefix = "/".join(dirs[:i])
-        rest = dirs[i + 1 :]
-        if rest and _ORG.match(rest[0]) and not _ACCOUNT.match(rest[0]):
-            org_id, rest = rest[0], rest[1:]
-        tail = "/".join(rest)
-        pm = _DAILY.match(tail)
-        hive = False
-        if pm is None:
-            pm = _HIVE.match(tail)
-            hive = pm is not None
-        if pm is not None:
-            try:
-                hour = int(pm["h"]) if pm["h"] is not None else None
-                partition_start = datetime(int(pm["y"]), int(pm["m"]), int(pm["d"]), hour or 0, tzinfo=UTC)
-                partition_span = timedelta(hours=1) if hour is not None else timedelta(days=1)
-                layout = ("hive" if hive else "daily") if hour is None else ("hive-hourly" if hive else "hourly")
-                account, region = pm["account"], pm["region"]
-            except ValueError:  # impossible date such as 2026/02/31: not a partition
-                partition_start = partition_span = layout = None
+        segments: list[Segment] = []
+        previous: Segment | None = Segment("awslogs", AWSLOGS)
+        for name in dirs[i + 1:]:
+            previous = next_segment(previous, name)
+            if previous is None:
+                break
+            segments.append(previous)
+        org_id = next((s.value for s in segments if s.level == "org"), None)
+        partition = partition_of(segments) if previous is not None else None
+        if partition is not None:
+            partition_start, partition_span = partition
+            hive, hourly = segments[-1].hive, segments[-1].level == "hour"
+            layout = ("hive-hourly" if hive else "hourly") if hourly else ("hive" if hive else "daily")
+            account = next(s.value for s in segments if s.level == "account")
+            region = next(s.value for s in segments if s.level == "region")
     return FlowLogObject(
         key=key, size=size, format=fmt, layout=layout, account_id=account, region=region,
         flow_log_id=flow_log_id, file_time=file_time, partition_start=partition_start,

@@ -152,3 +152,51 @@ def test_one_comma_list_parser_and_one_progress_bar():
     bars = [p for p, t in _sources(exclude=("flows.py", "sources/")).items()
             if "import tqdm" in t and p != "progress.py"]
     assert bars == []
+
+
+# -- one key grammar ----------------------------------------------------------------------------
+
+_GRAMMAR_MARKERS = ("AWSLogs", "vpcflowlogs", "aws-account-id", "aws-service", "aws-region", "year=", "month=",
+                    "day=", "hour=", r"\d{", "[0-9]{", "o-[")
+
+
+def _code_strings(text: str) -> list[str]:
+    """The string constants of a module's code (docstrings left out)."""
+    import ast
+
+    tree = ast.parse(text)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_the_s3_listing_has_no_key_grammar_of_its_own():
+    """layout.py (with aws_names.py) is the one home of the key grammar: the S3 modules walk
+    it (layout.next_segment) and write no folder names, patterns or state machine of their own."""
+    s3_modules = {p: t for p, t in _sources().items() if re.fullmatch(r"sources/s3(_\w+)?\.py", p)}
+    assert {"sources/s3.py", "sources/s3_listing.py"} <= set(s3_modules)
+    copies = {p: [s for s in _code_strings(t) if any(m in s for m in _GRAMMAR_MARKERS)]
+              for p, t in s3_modules.items()}
+    assert {p: found for p, found in copies.items() if found} == {}
+    compiled = {p: re.findall(r"re\.compile\(", t) for p, t in s3_modules.items()}
+    assert sum(len(v) for v in compiled.values()) == 1 and compiled["sources/s3_client.py"]  # the s3:// URI only
+    assert [p for p, t in s3_modules.items() if "_child_state" in t or "_initial_state" in t] == []
+    assert "next_segment" in s3_modules["sources/s3_listing.py"]
+
+
+def test_the_key_grammar_takes_its_names_from_aws_names():
+    from flowtools import layout
+
+    after_service = layout.Segment("service", "vpcflowlogs")
+    for name in ("us-gov-west-1", "ap-southeast-5", "us-east", "useast1", "US-EAST-1"):
+        seg = layout.next_segment(after_service, name)
+        assert (seg is not None) is bool(aws_names.REGION_NAME.match(name)), name
+    for name in ("123456789012", "12345678901", "o-abc123def4", "o-ab"):
+        seg = layout.next_segment(layout.Segment("awslogs", "AWSLogs"), name)
+        ok = aws_names.ACCOUNT_ID.match(name) or aws_names.ORGANIZATION_ID.match(name)
+        assert (seg is not None) is bool(ok), name
+    layout_text = (PACKAGE / "layout.py").read_text(encoding="utf-8")
+    assert "aws_names import" in layout_text and r"\d{12}" not in layout_text

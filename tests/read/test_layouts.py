@@ -128,3 +128,54 @@ def test_mixed_headers_in_one_folder(tmp_path, engine):
     old = df.filter(pl.col("flow_log_id") == "fl-00000001").row(0, named=True)
     assert old["flow_tag"] is None and old["account_id"] == ACCT
     assert df.columns[-1] == "flow_tag"
+
+
+# -- the key grammar, one folder at a time (shared by parse_key and the S3 listing) ----------
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("org", ["", "o-abc123def4/"])
+def test_the_grammar_walks_every_layout_and_names_its_folders_back(layout, org):
+    from flowtools.layout import parse_segments, partition_of
+
+    names = ["central", "logs"] + LAYOUTS[layout].replace("AWSLogs/", f"AWSLogs/{org}").rstrip("/").split("/")
+    segs = parse_segments(names)
+    assert segs is not None and [s.name for s in segs] == names
+    hive, hourly = layout.startswith("hive"), layout.endswith("hourly")
+    expected = ["prefix", "prefix", "awslogs"] + (["org"] if org else []) + [
+        "account", "service", "region", "year", "month", "day"] + (["hour"] if hourly else [])
+    assert [s.level for s in segs] == expected
+    assert all(s.hive is hive for s in segs if s.level not in ("prefix", "awslogs", "org"))
+    assert {s.level: s.value for s in segs}["region"] == REGION
+    assert partition_of(segs) == (datetime(2026, 11, 20, 10 if hourly else 0, tzinfo=UTC),
+                                  timedelta(hours=1) if hourly else timedelta(days=1))
+    day = -2 if hourly else -1
+    assert partition_of(segs[:day]) is None  # not down to the day
+
+
+@pytest.mark.parametrize("folders", [
+    f"AWSLogs/{ACCT}/aws-service=vpcflowlogs/",  # plain account, Hive service: one or the other
+    f"AWSLogs/aws-account-id={ACCT}/vpcflowlogs/",
+    f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/year=2026/",
+    f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/11/20/10/extra/",  # nothing below the hour
+    f"AWSLogs/{ACCT}/vpcflowlogs/us-east/",  # not a region (aws_names.REGION_NAME)
+    f"AWSLogs/{ACCT}/o-abc123def4/",  # the organisation comes before the account
+    f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/26/",
+    f"AWSLogs/aws-account-id={ACCT}/aws-service=vpcflowlogs/aws-region={REGION}/year=2026/month=1/",
+    "AWSLogs/1234/",
+])
+def test_the_grammar_has_no_place_for_other_folders(folders):
+    from flowtools.layout import parse_segments
+
+    assert parse_segments(folders.rstrip("/").split("/")) is None
+    key = folders + log_name(ACCT, REGION, ts=TS)
+    o = parse_key(key)  # a flow-log file there is still read, by its name, without a partition
+    assert o is not None and o.layout is None and o.partition_start is None and o.account_id == ACCT
+
+
+def test_an_impossible_date_is_no_partition():
+    from flowtools.layout import parse_segments, partition_of
+
+    folders = f"AWSLogs/{ACCT}/vpcflowlogs/{REGION}/2026/02/31"
+    segs = parse_segments(folders.split("/"))
+    assert segs is not None and partition_of(segs) is None
+    assert parse_key(f"{folders}/" + log_name(ACCT, REGION, ts=TS)).layout is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ import flowtools
 from flowtools.analyses.exposure import findings_records
 from flowtools.cli import main
 from flowtools.errors import ReadError, SourceError, UsageError
+from flowtools.layout import ObjectInfo
 from flowtools.sources.cache import ObjectCache, materialize_key
 from flowtools.sources.s3 import fetch, list_objects
 from flowtools.window import Window
@@ -410,3 +412,78 @@ def test_a_profile_gives_the_credentials_to_boto3_and_to_the_streaming_engine(aw
     assert proxy.count(action="GetObject") >= flows.report.files_read
     with pytest.raises(SourceError, match="profile 'nobody' not found"):
         flowtools.load(sample_bucket, profile="nobody", **WINDOW)
+
+
+# -- the walk follows layout's key grammar (an in-memory bucket: no server, exact prefixes) ----
+
+class _MemoryS3:
+    """list_objects_v2 over a set of keys, with delimiter semantics; records each listing."""
+
+    def __init__(self, keys):
+        self.keys, self.listed = sorted(keys), []
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, Bucket, Prefix, PaginationConfig, Delimiter=None):  # noqa: N803 (boto3's names)
+        self.listed.append(Prefix)
+        contents, folders = [], set()
+        for key in self.keys:
+            rest = key[len(Prefix):] if key.startswith(Prefix) else None
+            if rest is None:
+                continue
+            if Delimiter and "/" in rest:
+                folders.add(Prefix + rest.split("/", 1)[0] + "/")
+            else:
+                contents.append({"Key": key, "Size": 1})
+        yield {"Contents": contents, "CommonPrefixes": [{"Prefix": f} for f in sorted(folders)]}
+
+
+def _grammar_bucket():
+    acct, org = "123456789010", "o-abc123def4"
+    keys = []
+    for day, hours in (("20261120", range(24)), ("20261119", (10,)), ("20251120", (10,))):
+        y, m, d = day[:4], day[4:6], day[6:]
+        for h in hours:
+            ts = f"{day}T{h:02d}05Z"
+            name = log_name(acct, "eu-west-1", ts=ts)
+            keys += [f"AWSLogs/{acct}/vpcflowlogs/eu-west-1/{y}/{m}/{d}/{name}",
+                     f"logs/AWSLogs/{org}/{acct}/vpcflowlogs/eu-west-1/{y}/{m}/{d}/{h:02d}/{name}",
+                     f"AWSLogs/aws-account-id={acct}/aws-service=vpcflowlogs/aws-region=eu-west-1/"
+                     f"year={y}/month={m}/day={d}/hour={h:02d}/{name}"]
+    name = log_name(acct, "eu-west-1", ts="20261120T1005Z")
+    outside = [f"AWSLogs/{acct}/aws-service=vpcflowlogs/eu-west-1/2026/11/20/{name}",  # plain, then Hive
+               f"AWSLogs/{acct}/vpcflowlogs/eu-west/2026/11/20/{name}",  # not a region
+               f"AWSLogs/aws-account-id={acct}/aws-service=vpcflowlogs/aws-region=eu-west-1/"
+               f"year=2026/month=11/day=20/hour=x1/{name}"]
+    return keys, outside
+
+
+def test_the_listing_keeps_what_parse_key_keeps_and_lists_no_folder_the_grammar_rejects():
+    from flowtools.layout import discover, select
+    from flowtools.sources.s3_listing import Lister
+
+    keys, outside = _grammar_bucket()
+    window = Window.parse(WINDOW["start"], WINDOW["end"])
+    client = _MemoryS3(keys + outside)
+    listed = Lister(client, "b", window=window, now=datetime(2026, 11, 21, tzinfo=UTC)).list("")
+    every = discover(ObjectInfo(k, 1) for k in keys)
+    assert {o.key for o in select(discover(listed), window)[0]} == {o.key for o in select(every, window)[0]}
+    assert not {o.key for o in listed} & set(outside)
+    assert not [p for p in client.listed if "eu-west/" in p or "hour=x1" in p or "/aws-service=vpcflowlogs/eu" in p]
+    assert not [p for p in client.listed if "/2025/" in p or "/19/" in p or "year=2025" in p or "day=19" in p]
+    hours = sorted(p for p in client.listed if p.count("/") == 10 or "hour=" in p)  # hourly layouts' hour folders
+    assert sorted({p.rstrip("/").rsplit("/", 1)[-1].removeprefix("hour=") for p in hours}) == ["09", "10", "11", "12"]
+
+
+def test_a_source_inside_the_hive_dates_lists_only_the_hours_of_the_window():
+    from flowtools.sources.s3_listing import Lister
+
+    keys, _ = _grammar_bucket()
+    client = _MemoryS3(keys)
+    month = "AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/"
+    listed = Lister(client, "b", window=Window.parse(WINDOW["start"], WINDOW["end"])).list(month)
+    assert {o.key.split("/")[-2] for o in listed} == {"hour=09", "hour=10", "hour=11", "hour=12"}
+    assert {p.rsplit("/", 2)[-2] for p in client.listed if "hour=" in p} == {"hour=09", "hour=10", "hour=11",
+                                                                             "hour=12"}

@@ -9,7 +9,10 @@ How: the flows' DISTINCT addresses are read once (one pass over four columns) an
 classified in Python: address class (:mod:`flowtools.addresses`), the inventory interface
 that owns the address, AWS service and region (:class:`~flowtools.enrichment.ip_ranges.IpRanges`).
 That side table, the interface table and the port names are joined back lazily, so the
-cost follows distinct addresses, not records. Written once with Narwhals: DuckDB
+cost follows distinct addresses, not records. An ECS task's interface is named by its
+service (``ecs_service_name`` of its records, v7) when the inventory has no better name
+(:func:`flowtools.enrichment.naming.resource_names`): one more aggregate over the records
+when the column is there, its result as small as the interfaces. Written once with Narwhals: DuckDB
 relations and Polars frames give the same rows.
 """
 
@@ -24,7 +27,7 @@ from flowtools import frames
 from flowtools.addresses import classify, in_networks
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
-from flowtools.enrichment.naming import resource_id
+from flowtools.enrichment.naming import ecs_service_names, resource_id, resource_names
 from flowtools.enrichment.ports import port_names
 from flowtools.frames import PolarsType, side_table
 
@@ -64,9 +67,14 @@ ENRICHED_COLUMNS: tuple[str, ...] = (
     "srcport_service", "dstport_service", "ip_ranges_sync_token",
 )
 
-def _interface_table(inventory: Inventory) -> pl.DataFrame:
-    """One row per interface: the side columns (without ``address``/``scope``/``aws_*``)."""
+def _interface_table(inventory: Inventory, ecs: pl.DataFrame) -> pl.DataFrame:
+    """One row per interface of the inventory: the side columns (without
+    ``address``/``scope``/``aws_*``); ``resource_name`` as :func:`resource_names` decides
+    (an ECS task's interface by its service, from ``ecs``)."""
     iface = inventory.interfaces
+    named = resource_names(iface, ecs)
+    iface = iface.with_columns(_lowered=pl.col("interface_id").str.to_lowercase()).join(
+        named.rename({"interface_id": "_lowered", "resource_name": "_named"}), on="_lowered", how="left")
     names = {"vpc": dict(zip(inventory.vpcs["vpc_id"].to_list(), inventory.vpcs["name"].to_list(), strict=True)),
              "subnet": dict(zip(inventory.subnets["subnet_id"].to_list(), inventory.subnets["name"].to_list(),
                                 strict=True))}
@@ -74,7 +82,7 @@ def _interface_table(inventory: Inventory) -> pl.DataFrame:
         "interface_id": iface["interface_id"].to_list(),
         "resource_id": [resource_id(d, instance_id=i, interface_id=e) for d, i, e in iface.select(
             "description", "instance_id", "interface_id").iter_rows()],
-        "resource_name": iface["resource_name"].to_list(),
+        "resource_name": iface["_named"].to_list(),
         "interface_type": iface["interface_type"].to_list(),
         "instance_id": iface["instance_id"].to_list(),
         "account_id": iface.select(pl.coalesce("owner_id", "account_id")).to_series().to_list(),
@@ -150,7 +158,8 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
     # group_by, not unique(): Narwhals' DuckDB unique() is a row_number() window over every record
     addresses = (distinct.filter(~nw.col("a").is_null()).group_by("a").agg(nw.len().alias("_n"))
                  .collect("polars").get_column("a").to_list())
-    interfaces = _interface_table(inventory)
+    ecs = ecs_service_names(lf)  # interfaces -> ECS service (v7 field), a small table
+    interfaces = _interface_table(inventory, ecs)
     table = _address_table(addresses, inventory, ip_ranges, interfaces)
     side = nw.from_native(side_table(native, table))
     for s in ("src", "dst"):
@@ -164,6 +173,11 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
         iface_resource_name="resource_name", iface_type="interface_type", iface_vpc_name="vpc_name",
         iface_subnet_name="subnet_name", iface_public_ip="public_ip")
     out = out.join(nw.from_native(side_table(native, iface)), on="_iface", how="left")
+    if ecs.height:  # interfaces the inventory lacks: named by their ECS service
+        unknown = ecs.rename({"interface_id": "_iface", "ecs_service_name": "_ecs"})
+        out = (out.join(nw.from_native(side_table(native, unknown)), on="_iface", how="left")
+               .with_columns(iface_resource_name=nw.coalesce(nw.col("iface_resource_name"), nw.col("_ecs")))
+               .drop("_ecs"))
     if inventory.vpcs.height or inventory.subnets.height:  # the record's own vpc/subnet when the inventory lacks the interface
         vpcs = inventory.vpcs.select("vpc_id", _vpc_name="name").unique("vpc_id")
         subnets = inventory.subnets.select("subnet_id", _subnet_name="name").unique("subnet_id")

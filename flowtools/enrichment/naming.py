@@ -59,7 +59,7 @@ def resource_id(description: str | None, *, instance_id: str | None = None,
 
 
 def resource_name(description: str | None, *, instance_name: str | None = None,
-                  interface_name: str | None = None) -> str | None:
+                  interface_name: str | None = None, ecs_service: str | None = None) -> str | None:
     """A readable name for an interface.
 
     The instance's Name tag; else the resource named by the interface's description
@@ -67,11 +67,14 @@ def resource_name(description: str | None, *, instance_name: str | None = None,
     ``ELB app/{name}/...`` / ``ELB {name}`` -> the load balancer's name, ``VPC Endpoint
     Interface vpce-0abc`` -> ``vpce-0abc``, ``Network Interface for Transit Gateway
     Attachment tgw-attach-0abc`` -> ``tgw-attach-0abc``, ``AWS Lambda VPC ENI-{function}-{uuid}`` -> the
-    function); else the interface's own Name tag; else the description; else None.
+    function); else the interface's own Name tag; else ``ecs_service``, the ECS service
+    its records name (an ECS task's interface, described only by its attachment's ARN;
+    :func:`resource_names` applies this to tables); else the description; else None.
     """
     if instance_name:
         return instance_name
-    return _match(description, "name") or interface_name or (description or "").strip() or None
+    return (_match(description, "name") or interface_name or ecs_service or (description or "").strip()
+            or None)
 
 
 #: The schema of :func:`ecs_service_names`.

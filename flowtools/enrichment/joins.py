@@ -12,7 +12,7 @@ That side table, the interface table and the port names are joined back lazily, 
 cost follows distinct addresses, not records. An ECS task's interface is named by its
 service (``ecs_service_name`` of its records, v7) when the inventory has no better name
 (:func:`flowtools.enrichment.naming.resource_names`): one more aggregate over the records
-when the column is there, its result as small as the interfaces. Written once with Narwhals: DuckDB
+when there is an inventory and the column, its result as small as the interfaces. Written once with Narwhals: DuckDB
 relations and Polars frames give the same rows.
 """
 
@@ -27,7 +27,7 @@ from flowtools import frames
 from flowtools.addresses import classify, in_networks
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
-from flowtools.enrichment.naming import ecs_service_names, resource_id, resource_names
+from flowtools.enrichment.naming import ECS_SCHEMA, ecs_service_names, resource_id, resource_names
 from flowtools.enrichment.ports import port_names
 from flowtools.frames import PolarsType, side_table
 
@@ -158,7 +158,8 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
     # group_by, not unique(): Narwhals' DuckDB unique() is a row_number() window over every record
     addresses = (distinct.filter(~nw.col("a").is_null()).group_by("a").agg(nw.len().alias("_n"))
                  .collect("polars").get_column("a").to_list())
-    ecs = ecs_service_names(lf)  # interfaces -> ECS service (v7 field), a small table
+    # interfaces -> ECS service (v7 field), a small table; only needed to name inventory interfaces
+    ecs = ecs_service_names(lf) if inventory.interfaces.height else pl.DataFrame(schema=ECS_SCHEMA)
     interfaces = _interface_table(inventory, ecs)
     table = _address_table(addresses, inventory, ip_ranges, interfaces)
     side = nw.from_native(side_table(native, table))
@@ -173,11 +174,6 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
         iface_resource_name="resource_name", iface_type="interface_type", iface_vpc_name="vpc_name",
         iface_subnet_name="subnet_name", iface_public_ip="public_ip")
     out = out.join(nw.from_native(side_table(native, iface)), on="_iface", how="left")
-    if ecs.height:  # interfaces the inventory lacks: named by their ECS service
-        unknown = ecs.rename({"interface_id": "_iface", "ecs_service_name": "_ecs"})
-        out = (out.join(nw.from_native(side_table(native, unknown)), on="_iface", how="left")
-               .with_columns(iface_resource_name=nw.coalesce(nw.col("iface_resource_name"), nw.col("_ecs")))
-               .drop("_ecs"))
     if inventory.vpcs.height or inventory.subnets.height:  # the record's own vpc/subnet when the inventory lacks the interface
         vpcs = inventory.vpcs.select("vpc_id", _vpc_name="name").unique("vpc_id")
         subnets = inventory.subnets.select("subnet_id", _subnet_name="name").unique("subnet_id")

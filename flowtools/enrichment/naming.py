@@ -101,15 +101,15 @@ def ecs_service_names(flows: Any) -> pl.DataFrame:
 
 def resource_names(interfaces: pl.DataFrame, ecs: pl.DataFrame) -> pl.DataFrame:
     """``interface_id`` (lower-cased) -> ``resource_name`` for every interface of the
-    inventory (``interfaces``: its ``interface_id``, ``description``, ``resource_name``)
-    and of ``ecs`` (:func:`ecs_service_names`): the inventory's name, except where the
-    inventory has no better name than the interface's description (an ECS attachment's
-    ARN) or none at all and the records name an ECS service: then the service. Small
-    tables only (Polars, eager)."""
+    inventory (``interfaces``: its ``interface_id``, ``description``, ``resource_name``):
+    the inventory's name, except where it has no better name than the interface's
+    description (an ECS attachment's ARN) or none at all and the records name an ECS
+    service (``ecs``, :func:`ecs_service_names`): then the service. Interfaces the
+    inventory lacks stay unnamed. Small tables only (Polars, eager)."""
     inventory = interfaces.select(
         interface_id=pl.col("interface_id").str.to_lowercase(), resource_name=pl.col("resource_name"),
         _description=pl.col("description").str.strip_chars()).unique("interface_id", keep="first")
-    joined = inventory.join(ecs, on="interface_id", how="full", coalesce=True)
+    joined = inventory.join(ecs, on="interface_id", how="left")
     no_better = pl.col("resource_name").is_null() | (pl.col("resource_name") == pl.col("_description")).fill_null(False)
     return joined.select(
         "interface_id",

@@ -524,8 +524,8 @@ def test_an_ecs_task_interface_is_named_by_its_service(exposure, fl, inventory_o
     rows = exposure(_ecs_records(fl), inventory=inv)
     assert only(rows, interface_id=APP)["resource_name"] == "checkout"  # not the attachment's ARN
     assert only(rows, interface_id=WEB)["resource_name"] == "web front"  # no ECS field: the inventory's name
-    # an interface the inventory lacks is named by its ECS service too; a better name wins
-    assert only(exposure(_ecs_records(fl)), interface_id=APP)["resource_name"] == "checkout"
+    # an interface the inventory lacks stays unnamed; a better name (its Name tag) wins
+    assert only(exposure(_ecs_records(fl)), interface_id=APP)["resource_name"] is None
     tagged = inventory_of(interfaces=[{**inventory_of.eni(APP, APP_IP, description=ECS_ARN),
                                        "TagSet": [{"Key": "Name", "Value": "checkout-blue"}]}])
     assert only(exposure(_ecs_records(fl), inventory=tagged), interface_id=APP)["resource_name"] == "checkout-blue"

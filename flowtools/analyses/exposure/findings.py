@@ -303,11 +303,10 @@ def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -
     interfaces = inventory.interfaces
     # the name: the inventory's, or an ECS task's service (v7 field) when it has no better
     # one (one aggregate over the records when the column is there; interfaces-sized)
+    if interfaces.height == 0:
+        return findings.with_columns(**{n: lit(None, nw.String) for n in names})
     named = resource_names(interfaces, ecs_service_names(native)).rename({"resource_name": "inv_resource_name"})
     named_side = nw.from_native(side_table(native, named))
-    if interfaces.height == 0:
-        return findings.with_columns(**{n: lit(None, nw.String) for n in names if n != "inv_resource_name"}).join(
-            named_side, on="interface_id", how="left")
     nat_description = interfaces["description"].fill_null("").str.starts_with("Interface for NAT Gateway")
     table = interfaces.select(
         "interface_id",

@@ -18,6 +18,9 @@ from typing import Any, Literal
 import narwhals as nw
 
 from flowtools import frames
+from flowtools.analyses.exposure.oriented import oriented_conversations
+from flowtools.enrichment.inventory import Inventory
+from flowtools.enrichment.ports import port_names
 
 __all__ = ["TRAFFIC_PATHS", "aws_services", "conversations", "interval_seconds", "peers", "ports", "rejects",
            "scanners", "time_bucket", "timeseries", "top_talkers", "traffic_paths"]
@@ -175,23 +178,48 @@ def _of(lf: nw.LazyFrame, interfaces: Sequence[str]) -> nw.LazyFrame:
     return _traffic(lf).filter(nw.col("interface_id").str.to_lowercase().is_in(wanted))
 
 
-def conversations(flows: Any, *, interfaces: Sequence[str]) -> Any:
-    """Every conversation the ``interfaces`` logged: one row per source, destination,
-    destination port, protocol and action (addresses ``pkt_*`` first) with records,
-    packets, bytes, first and last time, by bytes. On :func:`flowtools.enrich` output the
-    names of both sides and the port's service are added."""
-    lf = _of(_frame(flows), interfaces)
+def conversations(flows: Any, *, interfaces: Sequence[str], inventory: Inventory | None = None) -> Any:
+    """Every conversation the ``interfaces`` logged, oriented: one row per interface,
+    initiator (address, port), responder and service port (the responder's port) and
+    protocol, with who initiated it decided as the exposure analysis decides (TCP flags,
+    then port evidence incl. the ephemeral-port rule, then who was seen first; see
+    :func:`flowtools.analyses.exposure.oriented.oriented_conversations`), for internal
+    and internet peers alike. So a web server's replies to its clients' ephemeral ports
+    are the clients' conversations with its port 443, not conversations of their own.
+
+    Columns: :data:`~flowtools.analyses.exposure.oriented.ORIENTED_COLUMNS` (without
+    ``carried``) and ``service`` (the service port's IANA name); on :func:`flowtools.enrich`
+    output also ``initiator_name`` and ``responder_name``. Ordered by bytes (descending),
+    then the keys. ``inventory`` (optional) orients records without ``flow_direction``.
+    Records whose direction cannot be told are left out.
+
+    Cost: runs its two passes over the interfaces' records at call time (an eager
+    aggregate into address pairs, conversations held in engine memory); the returned
+    frame is lazy over those, as small as the conversations.
+    """
+    lf = _frame(flows)
+    conv = _named(oriented_conversations(lf, interfaces=interfaces, inventory=inventory), lf, interfaces)
+    keys = ["interface_id", "initiator", "initiator_port", "responder", "service_port", "protocol"]
+    return conv.drop("carried").sort(["bytes", *keys], descending=[True] + [False] * len(keys),
+                                     nulls_last=True).to_native()
+
+
+def _named(conv: nw.LazyFrame, lf: nw.LazyFrame, interfaces: Sequence[str] | None) -> nw.LazyFrame:
+    """``service`` (the service port's IANA name) and, on enriched flows, the names of both
+    sides (``initiator_name``, ``responder_name``: the sides' ``*_resource_name`` over the
+    interfaces' records, one per address)."""
+    services = nw.from_native(frames.side_table(lf.to_native(), port_names().select(
+        service_port="port", protocol="protocol", service="service")))
+    conv = conv.join(services, on=["service_port", "protocol"], how="left")
     names = set(lf.collect_schema().names())
-    extra = [c for c in ("src_resource_name", "dst_resource_name", "dstport_service") if c in names]
-    lf = lf.with_columns(source=_src(), destination=_dst())
-    keys = ["source", "destination", "dstport", "protocol", "action"]
-    return (lf.group_by(*keys)
-            .agg(*(nw.col(c).max() for c in extra), records=nw.len().cast(nw.Int64),
-                 packets=nw.col("packets").sum().cast(nw.Int64), bytes=nw.col("bytes").sum().cast(nw.Int64),
-                 first=nw.col("start_time").min(), last=nw.col("end_time").max())
-            .select(*keys, *extra, "records", "packets", "bytes", "first", "last")
-            .sort(["bytes", *keys], descending=[True, False, False, False, False, False], nulls_last=True)
-            .to_native())
+    if interfaces is None or not {"src_address", "src_resource_name", "dst_address", "dst_resource_name"} <= names:
+        return conv
+    mine = _of(lf, interfaces)
+    known = (nw.concat([mine.select(address=nw.col(f"{s}_address"), name=nw.col(f"{s}_resource_name"))
+                        for s in ("src", "dst")], how="vertical")
+             .filter(~nw.col("name").is_null()).group_by("address").agg(nw.col("name").max()))
+    return (conv.join(known.select(initiator="address", initiator_name="name"), on="initiator", how="left")
+            .join(known.select(responder="address", responder_name="name"), on="responder", how="left"))
 
 
 def peers(enriched: Any, *, interfaces: Sequence[str]) -> Any:
@@ -222,15 +250,21 @@ def peers(enriched: Any, *, interfaces: Sequence[str]) -> Any:
             .sort(["bytes", "peer"], descending=[True, False]).to_native())
 
 
-def ports(flows: Any, *, interfaces: Sequence[str]) -> Any:
-    """The destination ports of the ``interfaces``' records: per destination port,
-    protocol and action the records, distinct sources (``pkt_srcaddr`` first) and bytes,
-    by records. On :func:`flowtools.enrich` output the port's service name is added."""
-    lf = _of(_frame(flows), interfaces)
-    extra = [nw.col("dstport_service").max()] if "dstport_service" in lf.collect_schema().names() else []
-    return (lf.with_columns(_source=_src()).group_by("dstport", "protocol", "action")
-            .agg(*extra, records=nw.len().cast(nw.Int64), sources=nw.col("_source").n_unique().cast(nw.Int64),
-                 bytes=nw.col("bytes").sum().cast(nw.Int64))
-            .sort(["records", "dstport", "protocol", "action"], descending=[True, False, False, False],
+def ports(flows: Any, *, interfaces: Sequence[str], inventory: Inventory | None = None) -> Any:
+    """The service ports of the ``interfaces``' conversations (the responder's port, as
+    :func:`conversations` orients them; never a client's ephemeral port): per service
+    port, protocol and ``initiated`` (``inbound``: the interfaces serve it; ``outbound``:
+    they call it) the distinct ``initiators``, ``conversations``, records, bytes and
+    accepted records, with the port's IANA ``service`` name; by initiators, then
+    conversations (descending), then port. ICMP is one row with a null port. Cost: as
+    :func:`conversations`."""
+    lf = _frame(flows)
+    conv = _named(oriented_conversations(lf, interfaces=interfaces, inventory=inventory), lf, None)
+    keys = ["service_port", "protocol", "initiated"]
+    return (conv.group_by(*keys)
+            .agg(service=nw.col("service").max(), initiators=nw.col("initiator").n_unique().cast(nw.Int64),
+                 conversations=nw.len().cast(nw.Int64), records=nw.col("records").sum().cast(nw.Int64),
+                 bytes=nw.col("bytes").sum().cast(nw.Int64), accepted=nw.col("accepted").sum().cast(nw.Int64))
+            .sort(["initiators", "conversations", *keys], descending=[True, True, False, False, False],
                   nulls_last=True)
             .to_native())

@@ -9,7 +9,10 @@ How: the flows' DISTINCT addresses are read once (one pass over four columns) an
 classified in Python: address class (:mod:`flowtools.addresses`), the inventory interface
 that owns the address, AWS service and region (:class:`~flowtools.enrichment.ip_ranges.IpRanges`).
 That side table, the interface table and the port names are joined back lazily, so the
-cost follows distinct addresses, not records. Written once with Narwhals: DuckDB
+cost follows distinct addresses, not records. An ECS task's interface is named by its
+service (``ecs_service_name`` of its records, v7) when the inventory has no better name
+(:func:`flowtools.enrichment.naming.resource_names`): one more aggregate over the records
+when there is an inventory and the column, its result as small as the interfaces. Written once with Narwhals: DuckDB
 relations and Polars frames give the same rows.
 """
 
@@ -24,7 +27,7 @@ from flowtools import frames
 from flowtools.addresses import classify, in_networks
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
-from flowtools.enrichment.naming import resource_id
+from flowtools.enrichment.naming import ECS_SCHEMA, ecs_service_names, resource_id, resource_names
 from flowtools.enrichment.ports import port_names
 from flowtools.frames import PolarsType, side_table
 
@@ -64,9 +67,14 @@ ENRICHED_COLUMNS: tuple[str, ...] = (
     "srcport_service", "dstport_service", "ip_ranges_sync_token",
 )
 
-def _interface_table(inventory: Inventory) -> pl.DataFrame:
-    """One row per interface: the side columns (without ``address``/``scope``/``aws_*``)."""
+def _interface_table(inventory: Inventory, ecs: pl.DataFrame) -> pl.DataFrame:
+    """One row per interface of the inventory: the side columns (without
+    ``address``/``scope``/``aws_*``); ``resource_name`` as :func:`resource_names` decides
+    (an ECS task's interface by its service, from ``ecs``)."""
     iface = inventory.interfaces
+    named = resource_names(iface, ecs)
+    iface = iface.with_columns(_lowered=pl.col("interface_id").str.to_lowercase()).join(
+        named.rename({"interface_id": "_lowered", "resource_name": "_named"}), on="_lowered", how="left")
     names = {"vpc": dict(zip(inventory.vpcs["vpc_id"].to_list(), inventory.vpcs["name"].to_list(), strict=True)),
              "subnet": dict(zip(inventory.subnets["subnet_id"].to_list(), inventory.subnets["name"].to_list(),
                                 strict=True))}
@@ -74,7 +82,7 @@ def _interface_table(inventory: Inventory) -> pl.DataFrame:
         "interface_id": iface["interface_id"].to_list(),
         "resource_id": [resource_id(d, instance_id=i, interface_id=e) for d, i, e in iface.select(
             "description", "instance_id", "interface_id").iter_rows()],
-        "resource_name": iface["resource_name"].to_list(),
+        "resource_name": iface["_named"].to_list(),
         "interface_type": iface["interface_type"].to_list(),
         "instance_id": iface["instance_id"].to_list(),
         "account_id": iface.select(pl.coalesce("owner_id", "account_id")).to_series().to_list(),
@@ -150,7 +158,9 @@ def enrich(flows: Any, *, inventory: Inventory | None = None, ip_ranges: IpRange
     # group_by, not unique(): Narwhals' DuckDB unique() is a row_number() window over every record
     addresses = (distinct.filter(~nw.col("a").is_null()).group_by("a").agg(nw.len().alias("_n"))
                  .collect("polars").get_column("a").to_list())
-    interfaces = _interface_table(inventory)
+    # interfaces -> ECS service (v7 field), a small table; only needed to name inventory interfaces
+    ecs = ecs_service_names(lf) if inventory.interfaces.height else pl.DataFrame(schema=ECS_SCHEMA)
+    interfaces = _interface_table(inventory, ecs)
     table = _address_table(addresses, inventory, ip_ranges, interfaces)
     side = nw.from_native(side_table(native, table))
     for s in ("src", "dst"):

@@ -5,13 +5,24 @@ AWS describes the interfaces it creates for its services in a fixed way
 :data:`DESCRIPTION_RULES` is a pattern with a group ``id`` (the resource's id) and/or a
 group ``name`` (a readable name): :func:`resource_id` reads the first rule with an ``id``
 that matches, :func:`resource_name` the first with a ``name``.
+
+An ECS task's interface (Fargate, ``awsvpc``) is described only by its attachment's ARN;
+its records (v7 field ``ecs-service-name``) tell the service that started the task:
+:func:`ecs_service_names` reads that from the flows, and :func:`resource_names` names
+such an interface by its service when the inventory has no better name.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-__all__ = ["DESCRIPTION_RULES", "resource_id", "resource_name"]
+import narwhals as nw
+import polars as pl
+
+from flowtools import frames
+
+__all__ = ["DESCRIPTION_RULES", "ecs_service_names", "resource_id", "resource_name", "resource_names"]
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -48,7 +59,7 @@ def resource_id(description: str | None, *, instance_id: str | None = None,
 
 
 def resource_name(description: str | None, *, instance_name: str | None = None,
-                  interface_name: str | None = None) -> str | None:
+                  interface_name: str | None = None, ecs_service: str | None = None) -> str | None:
     """A readable name for an interface.
 
     The instance's Name tag; else the resource named by the interface's description
@@ -56,8 +67,52 @@ def resource_name(description: str | None, *, instance_name: str | None = None,
     ``ELB app/{name}/...`` / ``ELB {name}`` -> the load balancer's name, ``VPC Endpoint
     Interface vpce-0abc`` -> ``vpce-0abc``, ``Network Interface for Transit Gateway
     Attachment tgw-attach-0abc`` -> ``tgw-attach-0abc``, ``AWS Lambda VPC ENI-{function}-{uuid}`` -> the
-    function); else the interface's own Name tag; else the description; else None.
+    function); else the interface's own Name tag; else ``ecs_service``, the ECS service
+    its records name (an ECS task's interface, described only by its attachment's ARN;
+    :func:`resource_names` applies this to tables); else the description; else None.
     """
     if instance_name:
         return instance_name
-    return _match(description, "name") or interface_name or (description or "").strip() or None
+    return (_match(description, "name") or interface_name or ecs_service or (description or "").strip()
+            or None)
+
+
+#: The schema of :func:`ecs_service_names`.
+ECS_SCHEMA = {"interface_id": pl.String, "ecs_service_name": pl.String}
+
+
+def ecs_service_names(flows: Any) -> pl.DataFrame:
+    """``interface_id`` (lower-cased) -> ``ecs_service_name``: the ECS services named in
+    each interface's records (column ``ecs_service_name``; ``-`` and nulls ignored; several
+    are joined with ``", "`` in sorted order). Empty when the flows have no such column
+    (formats before v7), without reading them. Cost: one hash aggregate of two columns
+    over the records at call time; the result follows interfaces, not records."""
+    lf = frames.lazy(flows)
+    if "ecs_service_name" not in lf.collect_schema().names():
+        return pl.DataFrame(schema=ECS_SCHEMA)
+    service = nw.col("ecs_service_name")
+    pairs = (lf.filter(~nw.col("interface_id").is_null() & ~service.is_null() & (service != "-") & (service != ""))
+             .group_by("interface_id", "ecs_service_name").agg(_n=nw.len()).collect("polars").to_native())
+    return (pairs.select(pl.col("interface_id").str.to_lowercase(), "ecs_service_name").unique()
+            .sort("interface_id", "ecs_service_name")
+            .group_by("interface_id", maintain_order=True).agg(pl.col("ecs_service_name").str.join(", "))
+            .cast(ECS_SCHEMA))  # type: ignore[arg-type]
+
+
+def resource_names(interfaces: pl.DataFrame, ecs: pl.DataFrame) -> pl.DataFrame:
+    """``interface_id`` (lower-cased) -> ``resource_name`` for every interface of the
+    inventory (``interfaces``: its ``interface_id``, ``description``, ``resource_name``):
+    the inventory's name, except where it has no better name than the interface's
+    description (an ECS attachment's ARN) or none at all and the records name an ECS
+    service (``ecs``, :func:`ecs_service_names`): then the service. Interfaces the
+    inventory lacks stay unnamed. Small tables only (Polars, eager)."""
+    inventory = interfaces.select(
+        interface_id=pl.col("interface_id").str.to_lowercase(), resource_name=pl.col("resource_name"),
+        _description=pl.col("description").str.strip_chars()).unique("interface_id", keep="first")
+    joined = inventory.join(ecs, on="interface_id", how="left")
+    no_better = pl.col("resource_name").is_null() | (pl.col("resource_name") == pl.col("_description")).fill_null(False)
+    return joined.select(
+        "interface_id",
+        resource_name=pl.when(no_better & pl.col("ecs_service_name").is_not_null())
+        .then(pl.col("ecs_service_name")).otherwise(pl.col("resource_name")),
+    )

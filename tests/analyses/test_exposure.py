@@ -508,6 +508,41 @@ def test_html_in_names_is_kept_unchanged(exposure, fl, inventory_of):
     assert r["resource_name"] == name
 
 
+ECS_ARN = "arn:aws:ecs:us-east-1:123456789012:attachment/0b3f4c2a-1111-2222-3333-444455556666"
+
+
+def _ecs_records(fl) -> list[dict]:
+    """A Fargate task's interface (APP, its records naming the ECS service ``checkout``)
+    and an instance's (WEB, no ECS fields), both serving the internet."""
+    return (fl.tcp(APP, "203.0.113.5", 40000, APP_IP, 8080, ecs_service_name="checkout")
+            + fl.tcp(WEB, "203.0.113.6", 40001, WEB_IP, 443))
+
+
+def test_an_ecs_task_interface_is_named_by_its_service(exposure, fl, inventory_of):
+    inv = inventory_of(interfaces=[inventory_of.eni(APP, APP_IP, description=ECS_ARN),
+                                   inventory_of.eni(WEB, WEB_IP, description="web front")])
+    rows = exposure(_ecs_records(fl), inventory=inv)
+    assert only(rows, interface_id=APP)["resource_name"] == "checkout"  # not the attachment's ARN
+    assert only(rows, interface_id=WEB)["resource_name"] == "web front"  # no ECS field: the inventory's name
+    # an interface the inventory lacks stays unnamed; a better name (its Name tag) wins
+    assert only(exposure(_ecs_records(fl)), interface_id=APP)["resource_name"] is None
+    tagged = inventory_of(interfaces=[{**inventory_of.eni(APP, APP_IP, description=ECS_ARN),
+                                       "TagSet": [{"Key": "Name", "Value": "checkout-blue"}]}])
+    assert only(exposure(_ecs_records(fl), inventory=tagged), interface_id=APP)["resource_name"] == "checkout-blue"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_enrichment_names_an_ecs_task_interface_by_its_service(fl, inventory_of, engine):
+    from flowtools.enrichment.joins import enrich
+    from flowtools.frames import to_polars
+    inv = inventory_of(interfaces=[inventory_of.eni(APP, APP_IP, description=ECS_ARN)])
+    rows = to_polars(enrich(fl.native(_ecs_records(fl), engine), inventory=inv))
+    app = rows.filter(pl.col("interface_id") == APP)
+    assert set(app["iface_resource_name"]) == {"checkout"}
+    assert set(app.filter(pl.col("dst_address") == APP_IP)["dst_resource_name"]) == {"checkout"}
+    assert set(rows.filter(pl.col("interface_id") == WEB)["iface_resource_name"]) == {None}
+
+
 # -- output -------------------------------------------------------------------------------
 
 def test_sample_peers_most_connections_ties_by_address(exposure, fl):

@@ -135,14 +135,19 @@ def test_one_interface_conversations_peers_and_ports(loaded):
                                     "AND srcaddr IS NOT NULL AND bytes IS NOT NULL")
     conversations = collect(traffic.conversations(enriched, interfaces=[WEB_1]))
     assert conversations["records"].sum() == records and conversations["bytes"].sum() == total
-    assert {"src_resource_name", "dst_resource_name", "dstport_service"} <= set(conversations.columns)
+    assert {"initiator_name", "responder_name", "service"} <= set(conversations.columns)
+    # oriented: web-1 answers on its service ports, it does not converse from them
+    inbound = conversations.filter(pl.col("initiated") == "inbound")
+    assert set(inbound["responder"]) == {"10.10.0.11"} and set(inbound["responder_name"]) == {"web-1"}
+    assert {443, 80} <= set(inbound["service_port"])
     peers = collect(traffic.peers(enriched, interfaces=[WEB_1]))
     assert peers["records"].sum() == records
     assert "10.10.0.11" not in set(peers["peer"])  # web-1's own address is never its peer
     assert peers.filter(pl.col("scope") == "internet").height > 100
     ports = collect(traffic.ports(flows, interfaces=[WEB_1]))
-    https = ports.filter((pl.col("dstport") == 443) & (pl.col("protocol") == 6) & (pl.col("action") == "ACCEPT"))
-    assert https["sources"][0] > 100
+    https = ports.filter((pl.col("service_port") == 443) & (pl.col("protocol") == 6)
+                         & (pl.col("initiated") == "inbound"))
+    assert https["initiators"][0] > 100
 
 
 def test_aws_services_come_from_ip_ranges(loaded):

@@ -3,7 +3,9 @@
 The package's modules follow the steps below: :mod:`.records` (the inputs and the eager
 pass), :mod:`.orientation` (steps 1-2), :mod:`.initiator` (step 3), :mod:`.findings`
 (steps 4-6 and the JSON records), :mod:`.configured` (the security groups' view) and
-:mod:`.naive` (the naive method); this module runs them in order.
+:mod:`.naive` (the naive method); this module runs them in order. :mod:`.oriented` runs
+steps 1-3 alone for every peer, internal or internet (:func:`.initiator.initiators`, the
+decision itself): the traffic analyses' conversations and ports read it.
 
 ``internet_exposure(flows)`` takes flows (a ``Flows`` or a native frame: a DuckDB relation,
 a Polars LazyFrame/DataFrame) and returns a lazy frame of findings on the same engine,

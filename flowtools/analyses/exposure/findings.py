@@ -29,6 +29,7 @@ from flowtools.analyses.exposure.records import (
     lit,
 )
 from flowtools.enrichment.inventory import Inventory
+from flowtools.enrichment.naming import ecs_service_names, resource_names
 from flowtools.frames import side_table, to_polars
 from flowtools.protocols import ICMP, ICMP_PROTOCOLS, ICMPV6, NAMES, TCP
 
@@ -300,8 +301,12 @@ def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -
     names = ["inv_owner", "inv_region", "inv_vpc_id", "inv_instance_id", "inv_resource_name",
              "inv_interface_type"]
     interfaces = inventory.interfaces
+    # the name: the inventory's, or an ECS task's service (v7 field) when it has no better
+    # one (one aggregate over the records when the column is there; interfaces-sized)
     if interfaces.height == 0:
         return findings.with_columns(**{n: lit(None, nw.String) for n in names})
+    named = resource_names(interfaces, ecs_service_names(native)).rename({"resource_name": "inv_resource_name"})
+    named_side = nw.from_native(side_table(native, named))
     nat_description = interfaces["description"].fill_null("").str.starts_with("Interface for NAT Gateway")
     table = interfaces.select(
         "interface_id",
@@ -309,8 +314,8 @@ def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -
         inv_region=pl.col("region"),
         inv_vpc_id=pl.col("vpc_id"),
         inv_instance_id=pl.col("instance_id"),
-        inv_resource_name=pl.col("resource_name"),
         inv_interface_type=pl.when(nat_description & pl.col("interface_type").fill_null("interface").eq("interface"))
         .then(pl.lit("nat_gateway")).otherwise(pl.col("interface_type")),
     )
-    return findings.join(nw.from_native(side_table(native, table)), on="interface_id", how="left")
+    return (findings.join(nw.from_native(side_table(native, table)), on="interface_id", how="left")
+            .join(named_side, on="interface_id", how="left"))

@@ -91,12 +91,14 @@ def group_conversations(records: nw.LazyFrame, orientation: nw.LazyFrame, per_re
         has_flags=(~flags.is_null()).any(), has_field=(col("dir_source") == DIRECTION_FROM_FIELD).any(),
         bytes_in=nw.when(ingress).then(col("bytes")).otherwise(lit(0)).sum(),
         bytes_out=nw.when(egress).then(col("bytes")).otherwise(lit(0)).sum(),
+        records=nw.len(), packets=col("packets").sum(), accepted=accept.cast(nw.Int64).sum(),
         first_seen=col("start_time").min(), last_seen=col("end_time").max(),
         dir_source=col("dir_source").min(),
         remote_inet=col("remote_inet").any(), remote_aws=col("remote_aws").any(),
         **attribute_aggregates(per_record),
     )
-    return conv.with_columns(bytes_in=col("bytes_in").cast(nw.Int64), bytes_out=col("bytes_out").cast(nw.Int64))
+    return conv.with_columns(*(col(c).cast(nw.Int64) for c in ("bytes_in", "bytes_out", "records", "packets",
+                                                               "accepted")))
 
 
 def _service_score(port: str, fan: str, threshold: int) -> nw.Expr:
@@ -120,27 +122,46 @@ def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], nam
 
 def decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame, *,
             aggregated: bool) -> nw.LazyFrame:
-    """Initiator, method and confidence per conversation; keeps the internet-initiated ones
-    of interfaces not seen forwarding. ``conversations`` is read four times (forwarding
-    interfaces, fan-in, fan-out, the conversations): materialise it first. ``interfaces``
-    (:attr:`Interfaces.table`) tells the interfaces whose records all have a forwarding
-    ``interface_type``."""
+    """Exposure's step 3: :func:`initiators`, keeping the internet-initiated conversations
+    of the interface's own traffic (not carried) on interfaces not seen forwarding, with
+    the columns the findings read."""
+    decided = initiators(conversations, n_addresses, interfaces)
+    return decided.filter(
+        ~col("carried") & (col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")
+    ).select(*_DECIDED, *(ATTRIBUTES if aggregated else ()))
+
+
+def initiators(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame) -> nw.LazyFrame:
+    """Who initiated each conversation of :func:`group_conversations`, for any peer
+    (internet or internal) and carried traffic too: every input row and column, plus
+    ``initiator`` (``"remote"``, ``"local"``, null when no rule decides), ``how``
+    (:data:`DECIDED_BY_FLAGS`, :data:`DECIDED_BY_PORTS`, :data:`DECIDED_FIRST`, null),
+    ``confidence_rank``, ``status_rank`` (as seen from the local side),
+    ``remote_ephemeral``, ``fan_in``/``fan_out`` and ``interface_forwards``.
+
+    The rules, first that decides wins: TCP flags (SYN / SYN-ACK, the earlier when both);
+    port evidence (fan-in/fan-out of the interface's own conversations and well-known
+    ports, then the ephemeral-port rule); who was seen first. ``conversations`` is read
+    four times (forwarding interfaces, fan-in, fan-out, the conversations): materialise it
+    first. ``interfaces`` (:attr:`Interfaces.table`) tells the interfaces whose records all
+    have a forwarding ``interface_type``. Cost: hash aggregates and joins on the
+    conversations (never the records)."""
     forwarding = nw.concat([
         conversations.filter(col("forwarder")).select("interface"),
         interfaces.filter(col("forwards").fill_null(False)).select("interface"),
     ], how="vertical").group_by("interface").agg(_n=nw.len()).select("interface", interface_forwards=lit(True))
-    own = conversations.filter(~col("carried"))
-    # fan-in/out count distinct remote / local (address, port) pairs; a string that is not
-    # an address (no normalized form) makes one value whatever its port, as a null does
+    # fan-in/out count distinct remote / local (address, port) pairs of the interface's own
+    # conversations; a string that is not an address (no normalized form) makes one value
+    # whatever its port, as a null does
     invalid = n_addresses - 1
-    own = own.with_columns(
+    own = conversations.filter(~col("carried")).with_columns(
         _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")),
         _lkey_port=nw.when(col("local_ord") == invalid).then(lit(-1)).otherwise(col("local_port")),
     )
     fan_in = _distinct_count(own, ["interface", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
     fan_out = _distinct_count(own, ["interface", "protocol", "remote_ord", "remote_port"],
                               ["local_ord", "_lkey_port"], "fan_out")
-    own = (own.join(forwarding, on="interface", how="left")
+    own = (conversations.join(forwarding, on="interface", how="left")
            .join(fan_in, on=["interface", "protocol", "local_port"], how="left")
            .join(fan_out, on=["interface", "protocol", "remote_ord", "remote_port"], how="left")
            .with_columns(interface_forwards=col("interface_forwards").fill_null(False)))
@@ -187,8 +208,7 @@ def decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFra
         .when(col("in_acc") | col("out_rst") | col("out_rej")).then(lit(REACHABLE)).otherwise(lit(BLOCKED)),
         remote_ephemeral=(col("remote_port") > WELL_KNOWN_MAX) & ~col("remote_port").is_in(list(KNOWN_SERVICE_PORTS)),
     )
-    return decided.filter((col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")).select(
-        *_DECIDED, *(ATTRIBUTES if aggregated else ()))
+    return decided.drop("_flags", "_ports", "_first")
 
 
 #: What the findings read of a decided conversation (besides :data:`ATTRIBUTES` when

@@ -22,7 +22,7 @@ from flowtools.protocols import ICMP_PROTOCOLS
 RECORD_COLUMNS: dict[str, Any] = {
     "account_id": nw.String, "interface_id": nw.String, "srcaddr": nw.String,
     "dstaddr": nw.String, "srcport": nw.Int32, "dstport": nw.Int32, "protocol": nw.Int32,
-    "bytes": nw.Int64, "start": nw.Int64, "action": nw.String, "vpc_id": nw.String,
+    "bytes": nw.Int64, "packets": nw.Int64, "start": nw.Int64, "action": nw.String, "vpc_id": nw.String,
     "instance_id": nw.String, "tcp_flags": nw.Int32, "pkt_srcaddr": nw.String,
     "pkt_dstaddr": nw.String, "region": nw.String, "flow_direction": nw.String,
     "reject_reason": nw.String, "interface_type": nw.String, "start_time": nw.Datetime("us", "UTC"),

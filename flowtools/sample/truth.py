@@ -154,7 +154,8 @@ def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFr
             "active_from": first,
             "active_to": last,
             # docs/design.md's naming rule (instance Name tag, else what the description names)
-            "resource_name": resource_name(iface.description, instance_name=iface.instance_name) or iface.key,
+            "resource_name": resource_name(iface.description, instance_name=iface.instance_name,
+                                           ecs_service=(iface.ecs or {}).get("ecs-service-name")) or iface.key,
             "flow_log_id": estate.flow_logs[iface.flow_log].id,
             "local_ips": sorted(row["local_ips"]),
         })

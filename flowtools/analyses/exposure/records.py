@@ -33,9 +33,6 @@ ADDRESS_COLUMNS = {"srcaddr": "src", "dstaddr": "dst", "pkt_srcaddr": "psrc", "p
 FORWARDING_RECORD_TYPES = sorted({t.lower() for t in FORWARDING_TYPES} | {"natgateway"})
 
 
-#: Address columns of a record and the prefix of their classified columns.
-ADDRESS_COLUMNS = {"srcaddr": "src", "dstaddr": "dst", "pkt_srcaddr": "psrc", "pkt_dstaddr": "pdst"}
-FORWARDING_RECORD_TYPES = sorted({t.lower() for t in FORWARDING_TYPES} | {"natgateway"})
 
 
 def col(name: str) -> nw.Expr:

@@ -96,7 +96,7 @@ def ecs_service_names(flows: Any) -> pl.DataFrame:
     return (pairs.select(pl.col("interface_id").str.to_lowercase(), "ecs_service_name").unique()
             .sort("interface_id", "ecs_service_name")
             .group_by("interface_id", maintain_order=True).agg(pl.col("ecs_service_name").str.join(", "))
-            .cast(ECS_SCHEMA))  # type: ignore[arg-type]
+            .cast(ECS_SCHEMA))
 
 
 def resource_names(interfaces: pl.DataFrame, ecs: pl.DataFrame) -> pl.DataFrame:

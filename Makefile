@@ -48,6 +48,7 @@ samples: $(STAMP)  ## regenerate data/samples (fixed seed)
 benchmark: $(STAMP)  ## generate >= 2M records and time reading, analyses and S3 modes (not part of make test)
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_sources.py
+	$(BIN)/python benchmarks/bench_decisions.py
 	$(MAKE) benchmark-scale
 
 BENCH_SIZES ?= 2,20,200

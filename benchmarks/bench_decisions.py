@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((engine, name, len(out), w, c))
         busiest = to_polars(flows.sql("SELECT interface_id, count(*) n FROM flows GROUP BY 1 ORDER BY n DESC LIMIT 1"))
         iface = busiest["interface_id"][0]
-        out, w, c = _timed(lambda f=flows: to_polars(traffic.conversations(f, interfaces=[iface], inventory=inventory)))
+        out, w, c = _timed(lambda f=flows, i=iface: to_polars(traffic.conversations(f, interfaces=[i], inventory=inventory)))
         rows.append((engine, "conversations (busiest interface)", out.height, w, c))
 
         def halves(f=flows):

@@ -68,12 +68,14 @@ def lazy(flows: Any) -> nw.LazyFrame:
 def to_polars(frame: Any) -> pl.DataFrame:
     """Execute ``frame`` (a ``Flows``, a DuckDB relation, a Polars lazy or eager frame, a
     Narwhals frame) and return a Polars ``DataFrame``. Cost: the frame's whole plan and its
-    result in memory: use it on small results (findings, aggregates)."""
+    result in memory: use it on small results (findings, aggregates). Polars plans run on
+    its streaming engine, so an aggregate over a large scan holds the aggregate, not the
+    scanned columns."""
     frame = _unwrap(frame)
     if isinstance(frame, duckdb.DuckDBPyRelation):
         return frame.pl()
     if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
+        return frame.collect(engine="streaming")
     if isinstance(frame, pl.DataFrame):
         return frame
     raise TypeError(f"to_polars: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
@@ -118,7 +120,7 @@ def materialised(frame: Any) -> NativeFrame:
     """
     frame = _unwrap(frame)
     if isinstance(frame, pl.LazyFrame):
-        return frame.collect().lazy()
+        return frame.collect(engine="streaming").lazy()
     if isinstance(frame, pl.DataFrame):
         return frame.lazy()
     if isinstance(frame, duckdb.DuckDBPyRelation):

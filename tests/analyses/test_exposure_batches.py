@@ -20,10 +20,10 @@ def test_batches_give_the_same_findings(sample_dir, sample_flows, engine):
     inventory = flowtools.Inventory.load(sample_dir / "inventory")
     whole = findings_records(flowtools.internet_exposure(flows, inventory=inventory, include_configured=True,
                                                          batch_records=0))
-    limit = len(flows) // 7  # several batches, some interfaces alone in theirs
+    limit = len(flows) // 4  # several batches, a busy interface alone in its own
     batched = findings_records(flowtools.internet_exposure(flows, inventory=inventory, include_configured=True,
                                                            batch_records=limit))
-    assert len(interface_batches(flows.frame, limit)) >= 5
+    assert len(interface_batches(flows.frame, limit)) >= 3
     assert batched == whole and len(whole) > 10
     naive = [findings_records(flowtools.internet_exposure(flows, inventory=inventory, method="naive",
                                                           batch_records=b)) for b in (0, limit)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -31,7 +32,8 @@ import pyarrow.parquet as pq
 
 from flowtools.errors import UsageError
 
-__all__ = ["NativeFrame", "PolarsType", "lazy", "materialised", "native", "register", "side_table", "to_polars"]
+__all__ = ["NativeFrame", "PolarsType", "lazy", "materialised", "native", "optional_columns", "register", "side_table",
+           "to_polars"]
 
 #: A native lazy frame: what analyses take and return.
 NativeFrame = duckdb.DuckDBPyRelation | pl.LazyFrame
@@ -79,6 +81,17 @@ def to_polars(frame: Any) -> pl.DataFrame:
     if isinstance(frame, pl.DataFrame):
         return frame
     raise TypeError(f"to_polars: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+def optional_columns(frame: nw.LazyFrame) -> Callable[..., nw.Expr]:
+    """``column(name, dtype=String)``: the column of ``frame``, or a typed null when the
+    frame has no such column (a flow log whose format lacks the field). Costs nothing."""
+    names = set(frame.collect_schema().names())
+
+    def column(name: str, dtype: Any = nw.String) -> nw.Expr:
+        return nw.col(name) if name in names else nw.lit(None, dtype)
+
+    return column
 
 
 def side_table(like: Any, table: pl.DataFrame) -> NativeFrame:

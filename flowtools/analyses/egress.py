@@ -71,10 +71,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     """
     native = frames.native(flows)
     lf = nw.from_native(native)
-    names = set(lf.collect_schema().names())
-
-    def column(name: str, dtype: Any = nw.String) -> nw.Expr:
-        return nw.col(name) if name in names else nw.lit(None, dtype)
+    column = frames.optional_columns(lf)
 
     records = lf.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null()).select(
         "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",

@@ -53,10 +53,7 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
     ``n`` rows (all by default), a lazy frame on the flows' engine."""
     native = frames.native(flows)
     lf = nw.from_native(native)
-    names = set(lf.collect_schema().names())
-
-    def column(name: str, dtype: Any = nw.String) -> nw.Expr:
-        return nw.col(name) if name in names else nw.lit(None, dtype)
+    column = frames.optional_columns(lf)
 
     records = lf.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null()).select(
         "interface_id", "srcport", "dstport", "action", "start_time", "end_time",

@@ -37,6 +37,14 @@ def _private_cache(tmp_path_factory):
             os.environ[k] = v
 
 
+@pytest.fixture(autouse=True)
+def _fixed_terminal(monkeypatch):
+    """Tables fit the terminal: every test sees the same 100x24 one, whatever runs it (a
+    terminal, CI, a pytest-xdist worker). A test may set its own COLUMNS."""
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("LINES", "24")
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request) -> str:
     return request.param

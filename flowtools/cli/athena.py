@@ -18,7 +18,7 @@ QUERY_EXAMPLE = ("flowtools athena query \"SELECT action, count(*) AS n FROM vpc
                  "--output-location s3://my-athena-results/")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add ``athena`` with its actions ``ddl`` and ``query`` to the subcommands ``sub`` (its
     own epilog: no :data:`~flowtools.cli.parser.AddCommand`)."""
     from flowtools.athena.ddl import LAYOUTS

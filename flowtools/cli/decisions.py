@@ -144,7 +144,7 @@ def cmd_risk_policy(args: argparse.Namespace) -> int:
 def register(add: AddCommand) -> None:
     """Add ``diff``, ``watchlist``, ``egress``, ``scanners`` and ``risk-policy``."""
 
-    def enrichment(p: argparse.ArgumentParser, *, ip_ranges: bool = True) -> None:
+    def enrichment(p: argparse._ActionsContainer, *, ip_ranges: bool = True) -> None:
         p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
         if ip_ranges:
             p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")

@@ -107,8 +107,9 @@ def load(args: argparse.Namespace, engine: Engine | None = None) -> Flows:
     (with the store's, when one served the read) go to stderr."""
     from flowtools.flows import load as load_flows
 
+    chosen: Engine = engine or (args.engine if "engine" in args else "duckdb")
     flows = load_flows(
-        args.source, start=args.start, end=args.end, engine=engine or getattr(args, "engine", "duckdb"),
+        args.source, start=args.start, end=args.end, engine=chosen,
         strict=args.strict, all=args.all, accounts=args.accounts, regions=args.regions,
         log_format=args.log_format, profile=args.profile, s3_mode=args.s3_mode, any_name=args.any_name,
     )

@@ -9,7 +9,7 @@ messages that name what was being done; the code sets below say which error is w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 #: botocore retry settings: "standard" retries throttling (RequestLimitExceeded, SlowDown,
 #: Throttling, ...) and transient 5xx / connection errors with exponential back-off and jitter.
@@ -51,7 +51,10 @@ def login_hint(profile: str | None) -> str:
     return "e.g. `aws sso login`, new environment credentials, or --profile"
 
 
-def credentials_error(e: BaseException, profile: str | None, error: type[Exception]) -> Exception | None:
+_E = TypeVar("_E", bound=Exception)
+
+
+def credentials_error(e: BaseException, profile: str | None, error: type[_E]) -> _E | None:
     """An ``error`` instance for a botocore credentials problem (no credentials, unknown
     profile, expired SSO session...), or None when ``e`` is not one."""
     from botocore import exceptions as bx

@@ -151,7 +151,8 @@ def write_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: IO[
     cells = [[_table_cell(r.get(c)) for c in columns] for r in rows]
     cells = [[c if len(c) <= max_cell else c[: max_cell - 1] + "…" for c in row] for row in cells]
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(columns)]
-    keep, used = [], 0
+    keep: list[int] = []
+    used = 0
     for i, w in enumerate(widths):
         if keep and used + w + 2 > width:
             break

@@ -116,7 +116,7 @@ def athena_error(e: BaseException, action: str, *, profile: str | None = None) -
     """The :class:`AthenaError` for a botocore error during ``action``."""
     mapped = aws.credentials_error(e, profile, AthenaError)
     if mapped is not None:
-        return mapped  # type: ignore[return-value]
+        return mapped
     code, message = aws.error_code(e)
     if code in aws.EXPIRED:
         return AthenaError(f"athena {action}: AWS credentials expired ({code}): refresh them "

@@ -9,17 +9,29 @@ objects found (parsed keys) and whether SOURCE is one file; the modules per form
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from flowtools.errors import UsageError
-from flowtools.layout import discover, parse_key
+from flowtools.layout import FlowLogObject, discover, parse_key
 from flowtools.window import Window
+
+if TYPE_CHECKING:
+    from flowtools.sources.cloudwatch import CloudWatchStore
+    from flowtools.sources.local import LocalStore
+    from flowtools.sources.s3 import S3Store
+
+    #: What :func:`open_source` opens: each is a :class:`flowtools.read.reader.ObjectStore`.
+    SourceStore: TypeAlias = LocalStore | S3Store | CloudWatchStore
 
 __all__ = ["open_source"]
 
 
-def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
-                accounts=None, regions=None, log_format=None, profile: str | None = None,
-                s3_mode: str = "auto", progress: bool | None = None, any_name: bool = False):
+def open_source(source: str | os.PathLike[str], *, window: Window, all: bool = False,
+                accounts: Sequence[str] | None = None, regions: Sequence[str] | None = None,
+                log_format: str | Sequence[str] | None = None, profile: str | None = None,
+                s3_mode: str = "auto", progress: bool | None = None, any_name: bool = False,
+                ) -> tuple[SourceStore, list[FlowLogObject], bool]:
     """(store, flow-log objects, single_file) for any SOURCE form: a local folder or file,
     ``s3://bucket/prefix`` (:mod:`flowtools.sources.s3`) or ``cwlogs://LOG_GROUP``
     (:mod:`flowtools.sources.cloudwatch`). Remote SOURCEs need a window or ``all``."""
@@ -40,8 +52,8 @@ def open_source(source: str | os.PathLike, *, window: Window, all: bool = False,
     from flowtools.sources.local import open_local
 
     store, listing, single = open_local(source)
-    if single:
-        objects = [parse_key(listing[0].key, listing[0].size, any_name=True)]
-    else:
-        objects = discover(listing, any_name=any_name)
-    return store, objects, single
+    if not single:
+        return store, discover(listing, any_name=any_name), single
+    obj = parse_key(listing[0].key, listing[0].size, any_name=True)
+    assert obj is not None  # with any_name every key parses
+    return store, [obj], single

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -66,12 +66,12 @@ class CacheReport:
     files: int = 0
     bytes: int = 0
     partial_files: int = 0
-    buckets: dict[str, dict[str, int]] | None = None
+    buckets: dict[str, dict[str, int]] = field(default_factory=dict)  # files and bytes per bucket
 
     def lines(self) -> list[str]:
         out = [f"cache     {self.root}", f"objects   {self.files} file(s), {human_size(self.bytes)}"
                + (f"; {self.partial_files} partial download(s)" if self.partial_files else "")]
-        for bucket, d in sorted((self.buckets or {}).items()):
+        for bucket, d in sorted(self.buckets.items()):
             out.append(f"  s3://{bucket}: {d['files']} file(s), {human_size(d['bytes'])}")
         return out
 
@@ -125,7 +125,7 @@ class ObjectCache:
         return p, moved
 
     def report(self) -> CacheReport:
-        rep = CacheReport(str(self.root), buckets={})
+        rep = CacheReport(str(self.root))
         base = self.root / "s3"
         if not base.is_dir():
             return rep

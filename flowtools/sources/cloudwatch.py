@@ -164,7 +164,7 @@ class CloudWatchStore:
 
     def prepare(self, objects: Sequence[FlowLogObject], progress: bool | None = None) -> list[FlowLogObject]:
         """Read the events of the streams of ``objects`` in the window, in parallel."""
-        self._dir = Path(tempfile.mkdtemp(prefix="flowtools-cwlogs-"))
+        folder = self._dir = Path(tempfile.mkdtemp(prefix="flowtools-cwlogs-"))
         show = sys.stderr.isatty() if progress is None else progress
         bar = None
         if show and objects:
@@ -174,7 +174,7 @@ class CloudWatchStore:
         out: list[FlowLogObject] = []
         try:
             with ThreadPoolExecutor(max_workers=STREAM_WORKERS) as pool:
-                futures = [pool.submit(self._read_stream, i, o) for i, o in enumerate(objects)]
+                futures = [pool.submit(self._read_stream, folder, i, o) for i, o in enumerate(objects)]
                 for fut in futures:
                     found = fut.result()
                     out.extend(found)
@@ -185,10 +185,11 @@ class CloudWatchStore:
                 bar.close()
         return out
 
-    def _read_stream(self, index: int, o: FlowLogObject) -> list[FlowLogObject]:
+    def _read_stream(self, folder: Path, index: int, o: FlowLogObject) -> list[FlowLogObject]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         region, stream = o.region, o.key[len(SCHEME) + len(self.group) + 1:]
+        assert region is not None  # a stream's object names its region (open_cloudwatch)
         kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamNames": [stream]}
         if self.window.start is not None:
             kwargs["startTime"] = int((self.window.start - CLOUDWATCH_SLACK).timestamp() * 1000)
@@ -211,8 +212,9 @@ class CloudWatchStore:
                 self.stats.streams_empty += 1
         if not messages:
             return []
-        return [self._write(f"{index}-{i}", o, stream, fmt, lines)
-                for i, (fmt, lines) in enumerate(self._split(messages, self.formats[region]))]
+        formats = self.formats[region]
+        return [self._write(folder / f"{index}-{i}.log", o, stream, fmt, lines, several=len(formats) > 1)
+                for i, (fmt, lines) in enumerate(self._split(messages, formats))]
 
     @staticmethod
     def _split(messages: list[str], formats: list[FlowLogFormat]) -> list[tuple[FlowLogFormat, list[str]]]:
@@ -225,12 +227,12 @@ class CloudWatchStore:
         parts = frame.partition_by("i", as_dict=True, maintain_order=True)
         return [(formats[i], part["m"].to_list()) for (i,), part in sorted(parts.items())]
 
-    def _write(self, name: str, o: FlowLogObject, stream: str, fmt: FlowLogFormat, lines: list[str]) -> FlowLogObject:
+    def _write(self, path: Path, o: FlowLogObject, stream: str, fmt: FlowLogFormat, lines: list[str], *,
+               several: bool) -> FlowLogObject:
         data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-        path = self._dir / f"{name}.log"
         path.write_bytes(data)
         key = o.key
-        if len(self.formats[o.region]) > 1:  # one stream, records of several flow logs: an object per format
+        if several:  # one stream, records of several flow logs: an object per format
             key = f"{o.key}#{fmt.flow_log_for(stream) or len(fmt.fields)}"
         with self._lock:
             self._files[key] = path
@@ -242,7 +244,8 @@ class CloudWatchStore:
             self._dir = None
 
 
-def _formats(session: Any, group: str, region: str, log_format, profile: str | None) -> list[FlowLogFormat]:
+def _formats(session: Any, group: str, region: str, log_format: str | Sequence[str] | None,
+             profile: str | None) -> list[FlowLogFormat]:
     """The formats records of ``group`` can have in ``region`` (see the module docstring)."""
     if log_format is not None:
         fields = tuple(parse_log_format(log_format) if isinstance(log_format, str) else log_format)
@@ -305,7 +308,8 @@ def _streams(client: Any, group: str, region: str, window: Window, profile: str 
     return kept
 
 
-def open_cloudwatch(uri: str, *, window: Window, regions: Sequence[str] | None = None, log_format=None,
+def open_cloudwatch(uri: str, *, window: Window, regions: Sequence[str] | None = None,
+                    log_format: str | Sequence[str] | None = None,
                     profile: str | None = None, progress: bool | None = None
                     ) -> tuple[CloudWatchStore, list[FlowLogObject], bool]:
     """(store, one object per stream that can hold records of the window, False)."""

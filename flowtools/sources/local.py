@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flowtools.errors import SourceError
-from flowtools.layout import ObjectInfo
+from flowtools.layout import FlowLogObject, ObjectInfo
 from flowtools.read import text as tx
 
 
@@ -29,7 +29,7 @@ class LocalStore:
     def read_head(self, key: str) -> bytes:
         return tx.read_head(self.path(key))
 
-    def prepare(self, objects, progress=None):
+    def prepare(self, objects: Sequence[FlowLogObject], progress: bool | None = None) -> list[FlowLogObject]:
         """Nothing to fetch: the files are here."""
         return list(objects)
 

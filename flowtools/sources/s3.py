@@ -41,7 +41,7 @@ from flowtools.layout import FlowLogObject
 from flowtools.read import text as tx
 from flowtools.sources.cache import ObjectCache, human_size
 from flowtools.sources.s3_client import DOWNLOAD_WORKERS, LIST_WORKERS, parse_uri, s3_error
-from flowtools.sources.s3_fetch import FetchSummary, download_all, fetch
+from flowtools.sources.s3_fetch import FetchSummary, OnBytes, download_all, fetch
 from flowtools.sources.s3_listing import (
     MAX_USER_PREFIX_DEPTH,
     Lister,
@@ -152,25 +152,28 @@ class S3Store:
             with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
                 self._heads = dict(zip(text, pool.map(self._head, text), strict=True))
             return list(objects)
-        self._local = {}
+        local: dict[str, Path] = {}
+        self._local = local
         missing = []
         for o in objects:
             p = self.cache.get(self.bucket, self.prefix + o.key, o.etag, o.size)
             if p is None:
                 missing.append(o)
             else:
-                self._local[o.key] = p
+                local[o.key] = p
         self.stats.files_from_cache = len(objects) - len(missing)
         if missing:
-            self._download(missing, progress)
+            self._download(missing, progress, into=local)
         return list(objects)
 
-    def _download(self, objects: Sequence[FlowLogObject], progress: bool | None) -> None:
-        def one(o: FlowLogObject, on_bytes) -> int:
+    def _download(self, objects: Sequence[FlowLogObject], progress: bool | None, *, into: dict[str, Path]) -> None:
+        """Download ``objects`` to the cache; ``into``: key -> the cached copy, for each."""
+
+        def one(o: FlowLogObject, on_bytes: OnBytes) -> int:
             key = self.prefix + o.key
             path, moved = self.cache.fetch(self.client, self.bucket, key, o.etag, o.size, on_bytes=on_bytes,
                                            on_error=lambda e: s3_error(e, "GetObject", self.bucket, key, self.profile))
-            self._local[o.key] = path
+            into[o.key] = path
             return moved
 
         files, moved = download_all(objects, one, progress=progress, desc=f"downloading from s3://{self.bucket}")

@@ -98,7 +98,7 @@ def bucket_region(client: Any, bucket: str, profile: str | None) -> str | None:
 class _Bar:
     """tqdm over bytes with a files counter; silent when progress is off."""
 
-    def __init__(self, bar, files: int):
+    def __init__(self, bar: Any, files: int):  # bar: a tqdm bar, or None
         self.bar, self.files, self.done = bar, files, 0
         self._lock = threading.Lock()
 

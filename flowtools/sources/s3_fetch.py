@@ -5,9 +5,10 @@ a window can need, copied into a local folder in the same layout."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from flowtools.errors import UsageError
@@ -17,8 +18,14 @@ from flowtools.sources.s3_client import DOWNLOAD_WORKERS, progress_bar, s3_error
 from flowtools.sources.s3_listing import list_objects
 from flowtools.window import Window
 
+#: Told the bytes transferred as a download goes (a progress bar's ``update``).
+OnBytes = Callable[[int], None]
+#: Downloads one object, telling an :data:`OnBytes` as it goes; returns the bytes moved.
+DownloadOne = Callable[[FlowLogObject, OnBytes], int]
 
-def download_all(objects: Sequence[FlowLogObject], one, *, progress: bool | None, desc: str) -> tuple[int, int]:
+
+def download_all(objects: Sequence[FlowLogObject], one: DownloadOne, *, progress: bool | None,
+                 desc: str) -> tuple[int, int]:
     """Run ``one(object, on_bytes) -> bytes moved`` for every object, :data:`DOWNLOAD_WORKERS`
     at a time, under one progress bar of bytes and files; returns (files, bytes moved).
     The first error stops the rest and is raised."""
@@ -64,7 +71,8 @@ class FetchSummary:
                 f"the window; {self.list_requests} list request(s)")
 
 
-def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool = False,
+def fetch(uri: str, dest: str | os.PathLike[str], *, start: str | datetime | date | None = None,
+          end: str | datetime | date | None = None, all: bool = False,
           accounts: str | Iterable[str] | None = None, regions: str | Iterable[str] | None = None,
           profile: str | None = None, progress: bool | None = None) -> FetchSummary:
     """Copy the flow-log objects of ``uri`` that the window can need into ``dest``, in the
@@ -85,7 +93,8 @@ def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool 
     root.mkdir(parents=True, exist_ok=True)
     summary = FetchSummary(uri, str(root), files=len(kept), files_pruned=len(pruned),
                            list_requests=found.stats.requests)
-    todo, targets = [], {}
+    todo: list[FlowLogObject] = []
+    targets: dict[str, Path] = {}
     for o in kept:
         target = materialize_key(root, o.key)
         if target.exists() and target.stat().st_size == o.size:
@@ -94,7 +103,7 @@ def fetch(uri: str, dest: str | os.PathLike, *, start=None, end=None, all: bool 
             todo.append(o)
             targets[o.key] = target
 
-    def one(o: FlowLogObject, on_bytes) -> int:
+    def one(o: FlowLogObject, on_bytes: OnBytes) -> int:
         target, key = targets[o.key], found.prefix + o.key
         target.parent.mkdir(parents=True, exist_ok=True)
         return download(found.client, found.bucket, key, target, etag=o.etag, size=o.size, on_bytes=on_bytes,

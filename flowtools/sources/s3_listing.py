@@ -21,6 +21,7 @@ local folder.
 
 from __future__ import annotations
 
+import builtins  # `list[...]` in Lister after its method `list`
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from typing import Any
 from flowtools.layout import (
     PRUNE_SLACK,
     FlowLogObject,
+    Level,
     ObjectInfo,
     Segment,
     discover,
@@ -53,7 +55,7 @@ from flowtools.window import Window
 #: Folders explored above ``AWSLogs/`` when the SOURCE prefix does not reach it.
 MAX_USER_PREFIX_DEPTH = 3
 #: The folders below a region that name a day, in order, with their ``strftime`` formats.
-_DAY_LEVELS = (("year", "%Y"), ("month", "%m"), ("day", "%d"))
+_DAY_LEVELS: tuple[tuple[Level, str], ...] = (("year", "%Y"), ("month", "%m"), ("day", "%d"))
 
 
 @dataclass
@@ -136,7 +138,7 @@ class Lister:
         return found
 
     # one node: its files and the child nodes worth listing
-    def _expand(self, node: _Node) -> tuple[list[ObjectInfo], list[_Node]]:
+    def _expand(self, node: _Node) -> tuple[builtins.list[ObjectInfo], builtins.list[_Node]]:
         seg = node.segment
         if seg is not None and seg.level == "service" and self.regions:  # given regions are not listed
             return [], [self._below(node, [Segment("region", r, seg.hive)]) for r in self.regions]
@@ -154,7 +156,7 @@ class Lister:
         return files, children
 
     @staticmethod
-    def _below(node: _Node, segments: list[Segment]) -> _Node:
+    def _below(node: _Node, segments: builtins.list[Segment]) -> _Node:
         """The node ``segments`` below ``node``, without listing what is between."""
         prefix = node.prefix + "".join(s.name + "/" for s in segments)
         return _Node(prefix, segments[-1], node.path + tuple(segments))
@@ -173,14 +175,14 @@ class Lister:
             return partition is not None and partition[0] in self._hours
         return True
 
-    def _page(self, prefix: str, *, delimiter: bool) -> tuple[list[ObjectInfo], list[str]]:
+    def _page(self, prefix: str, *, delimiter: bool) -> tuple[builtins.list[ObjectInfo], builtins.list[str]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": 1000}}
         if delimiter:
             kwargs["Delimiter"] = "/"
-        files: list[ObjectInfo] = []
-        folders: list[str] = []
+        files: builtins.list[ObjectInfo] = []
+        folders: builtins.list[str] = []
         with self._lock:
             self.stats.prefixes.append(prefix)
         try:
@@ -243,8 +245,9 @@ def list_objects(uri: str, *, window: Window, accounts: Sequence[str] | None = N
             prefix += "/"
     if single is not None:
         base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-        objects = [parse_key(prefix[len(base):], single.size, single.etag, any_name=True)]
-        return Listing(session, client, bucket, base, region, objects, True, ListingStats())
+        obj = parse_key(prefix[len(base):], single.size, single.etag, any_name=True)
+        assert obj is not None  # with any_name every key parses
+        return Listing(session, client, bucket, base, region, [obj], True, ListingStats())
     bar = progress_bar(progress, total=None, unit="page", desc=f"listing s3://{bucket}/{prefix}")
     lister = Lister(client, bucket, window=window, accounts=accounts, regions=regions, profile=profile,
                     progress=bar.bar)

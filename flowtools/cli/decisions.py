@@ -1,20 +1,28 @@
 """Command-line forms of the decision analyses: ``diff``, ``watchlist``, ``egress``, ``scanners``.
 
-Registered by :func:`flowtools.cli.build_parser`; they share its source options, output
-formats and exit codes (``3``: a ``--fail-on`` gate tripped while the command succeeded).
+Registered by :func:`flowtools.cli.build_parser`; they share the source options, output
+formats and exit codes of :mod:`flowtools.cli.parser` (``3``: a ``--fail-on`` gate tripped
+while the command succeeded).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from flowtools import output
+from flowtools.cli.parser import (
+    EXIT_GATE,
+    EXIT_OK,
+    AddCommand,
+    format_option,
+    load,
+    load_inventory,
+    load_ip_ranges,
+    source_options,
+)
 from flowtools.errors import UsageError
-
-EXIT_OK, EXIT_GATE = 0, 3
 
 EXAMPLES = {
     "diff": "flowtools diff yesterday.json today.json\n"
@@ -27,22 +35,6 @@ EXAMPLES = {
 }
 
 
-def _inventory(path: str | None) -> Any:
-    if not path:
-        return None
-    from flowtools.enrichment.inventory import Inventory
-
-    return Inventory.load(path)
-
-
-def _ip_ranges(path: str | None) -> Any:
-    if not path:
-        return None
-    from flowtools.enrichment.ip_ranges import IpRanges
-
-    return IpRanges.load(path)
-
-
 def _frame_rows(frame: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """Execute a small result frame (any engine) into rows and columns."""
     from flowtools.report.figures import collect
@@ -53,7 +45,7 @@ def _frame_rows(frame: Any) -> tuple[list[dict[str, Any]], list[str]]:
 
 # -- diff ------------------------------------------------------------------------------------
 
-def cmd_diff(args, load: Callable) -> int:
+def cmd_diff(args: argparse.Namespace) -> int:
     from flowtools.analyses import change, risk
     from flowtools.analyses.exposure import findings_records, internet_exposure
     from flowtools.window import Window, iso
@@ -70,7 +62,7 @@ def cmd_diff(args, load: Callable) -> int:
                              "defaults to the same length just before it (--since-start/--since-end)")
         since = Window.parse(args.since_start or (window.start - (window.end - window.start)),
                              args.since_end or window.start)
-        inventory, ip_ranges = _inventory(args.inventory), _ip_ranges(args.ip_ranges)
+        inventory, ip_ranges = load_inventory(args.inventory), load_ip_ranges(args.ip_ranges)
         frames = []
         for w in (since, window):
             assert w.start is not None and w.end is not None  # both sides given or derived above
@@ -102,11 +94,11 @@ def cmd_diff(args, load: Callable) -> int:
 
 # -- watchlist, egress, scanners ---------------------------------------------------------
 
-def cmd_watchlist(args, load: Callable) -> int:
+def cmd_watchlist(args: argparse.Namespace) -> int:
     from flowtools.analyses.watchlist import Watchlist, watchlist_hits
 
     wl = Watchlist.load(args.watchlist)
-    inventory = _inventory(args.inventory)
+    inventory = load_inventory(args.inventory)
     flows = load(args)
     rows, columns = _frame_rows(watchlist_hits(flows, wl, inventory=inventory))
     output.write_rows(rows, columns, args.format, sys.stdout)
@@ -117,20 +109,20 @@ def cmd_watchlist(args, load: Callable) -> int:
     return EXIT_OK
 
 
-def cmd_egress(args, load: Callable) -> int:
+def cmd_egress(args: argparse.Namespace) -> int:
     from flowtools.analyses.egress import egress
 
-    inventory, ip_ranges = _inventory(args.inventory), _ip_ranges(args.ip_ranges)
+    inventory, ip_ranges = load_inventory(args.inventory), load_ip_ranges(args.ip_ranges)
     flows = load(args)
     rows, columns = _frame_rows(egress(flows, inventory=inventory, ip_ranges=ip_ranges))
     output.write_rows(rows, columns, args.format, sys.stdout)
     return EXIT_OK
 
 
-def cmd_scanners(args, load: Callable) -> int:
+def cmd_scanners(args: argparse.Namespace) -> int:
     from flowtools.analyses.scanning import scanner_outcomes
 
-    inventory = _inventory(args.inventory)
+    inventory = load_inventory(args.inventory)
     flows = load(args)
     rows, columns = _frame_rows(scanner_outcomes(flows, inventory=inventory, min_ports=args.min_ports,
                                                  min_interfaces=args.min_interfaces))
@@ -140,7 +132,7 @@ def cmd_scanners(args, load: Callable) -> int:
     return EXIT_OK
 
 
-def cmd_risk_policy(args, load: Callable) -> int:
+def cmd_risk_policy(args: argparse.Namespace) -> int:
     from flowtools.analyses import risk
 
     print(risk.load_policy(args.file).describe())
@@ -149,22 +141,15 @@ def cmd_risk_policy(args, load: Callable) -> int:
 
 # -- parser --------------------------------------------------------------------------------
 
-def register(add: Callable, *, source_options: Callable, format_option: Callable, load: Callable) -> None:
-    """Add the decision commands to the parser (``add`` is :func:`flowtools.cli.build_parser`'s)."""
+def register(add: AddCommand) -> None:
+    """Add ``diff``, ``watchlist``, ``egress``, ``scanners`` and ``risk-policy``."""
 
-    def bind(cmd: Callable) -> Callable:
-        def run(args) -> int:
-            return cmd(args, load)
-
-        run.__name__ = cmd.__name__
-        return run
-
-    def enrichment(p: argparse.ArgumentParser, *, ip_ranges: bool = True) -> None:
+    def enrichment(p: argparse._ActionsContainer, *, ip_ranges: bool = True) -> None:
         p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
         if ip_ranges:
             p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")
 
-    p = add("diff", bind(cmd_diff),
+    p = add("diff", cmd_diff,
             "What changed: new, gone and changed exposure findings between two saved JSON results, or "
             "between a window of SOURCE and the window before it.")
     p.add_argument("inputs", nargs="+", metavar="A.json B.json | SOURCE",
@@ -193,7 +178,7 @@ def register(add: Callable, *, source_options: Callable, format_option: Callable
                    help="exit 3 when a new or changed finding has this risk or above")
     format_option(p)
 
-    p = add("watchlist", bind(cmd_watchlist),
+    p = add("watchlist", cmd_watchlist,
             "Which interfaces talked to listed addresses and CIDRs: direction, accepted or rejected, bytes, "
             "first and last seen.")
     source_options(p)
@@ -203,14 +188,14 @@ def register(add: Callable, *, source_options: Callable, format_option: Callable
     p.add_argument("--fail-on-hit", action="store_true", help="exit 3 when any listed address was seen")
     format_option(p)
 
-    p = add("egress", bind(cmd_egress),
+    p = add("egress", cmd_egress,
             "Bytes leaving for the internet per internal source and destination (AWS service and region, or "
             "the rest of the internet); NAT gateway traffic attributed to the instance, counted once.")
     source_options(p)
     enrichment(p)
     format_option(p)
 
-    p = add("scanners", bind(cmd_scanners),
+    p = add("scanners", cmd_scanners,
             "Internet sources probing many ports or interfaces, and which of them were accepted and answered "
             "(those first).")
     source_options(p)
@@ -221,6 +206,6 @@ def register(add: Callable, *, source_options: Callable, format_option: Callable
     p.add_argument("--fail-on-answered", action="store_true", help="exit 3 when any scanner got an answer")
     format_option(p)
 
-    p = add("risk-policy", bind(cmd_risk_policy),
+    p = add("risk-policy", cmd_risk_policy,
             "Show the risk policy of exposure findings: the built-in one, or a TOML file laid over it.")
     p.add_argument("file", metavar="FILE", nargs="?", help="a policy file (same shape as the built-in one)")

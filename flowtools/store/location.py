@@ -16,7 +16,6 @@ at most one commit's files (see :data:`flowtools.store.update.COMMIT_OBJECTS`).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -263,10 +262,3 @@ def staging_folder() -> Path:
 def remove_staging(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
-
-def describe_holder(body: bytes) -> str:
-    """The holder named in a lock object's body."""
-    try:
-        return str(json.loads(body).get("holder") or "another build")
-    except (ValueError, AttributeError):
-        return "another build"

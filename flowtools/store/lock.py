@@ -106,6 +106,14 @@ class StoreLock:
         self.release()
 
 
+def describe_holder(body: bytes) -> str:
+    """The holder named in a lock object's body."""
+    try:
+        return str(json.loads(body).get("holder") or "another build")
+    except (ValueError, AttributeError):
+        return "another build"
+
+
 def _holder_text() -> str:
     return (f"pid {os.getpid()} on {socket.gethostname()} since "
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
@@ -153,7 +161,6 @@ class S3Lock:
         from botocore.exceptions import BotoCoreError, ClientError
 
         from flowtools import aws
-        from flowtools.store.location import describe_holder
 
         try:
             got = self.loc.client.get_object(Bucket=self.loc.bucket, Key=self.key)

@@ -171,7 +171,7 @@ class _Reader:
                     continue
                 key = tuple((k, str(v)) for k, v in schema.items())
                 schemas[key] = schema
-                self.fields_of[path] = tuple(k.replace("_", "-") for k in schema)
+                self.fields_of[path] = tuple(k.replace("_", "-") for k in schema if k not in _DERIVED)
                 parquet[key].append(path)
                 continue
             if o.fields is not None:  # known from outside (a CloudWatch Logs stream)
@@ -339,6 +339,9 @@ class _Reader:
             for c in ("start", "end")
         }
         lf = lf.with_columns(**seconds)
+        kept = [c for c in _ORIGIN if _kept_name(c) in df.columns]  # a file flowtools wrote: its rows' origin
+        if kept:
+            lf = lf.with_columns(pl.coalesce(_kept_name(c), c).alias(c) for c in kept)
         lf = lf.with_columns(
             start_time=pl.from_epoch("start", "s").dt.replace_time_zone("UTC"),
             end_time=pl.from_epoch("end", "s").dt.replace_time_zone("UTC"),
@@ -446,11 +449,35 @@ class _Reader:
         self._emit(tx.Checked(df, lines, tx.no_bad_lines()), paths)
 
 
+#: The derived columns (see :data:`flowtools.fields.DERIVED_COLUMNS`).
+_DERIVED = frozenset(c for c, _ in DERIVED_COLUMNS)
+#: Derived columns that say where a record came from (not computable from the record): a
+#: Parquet file that holds them (one flowtools wrote) keeps their values. ``source_file``
+#: is not one of them: it is always the key of the object read, relative to SOURCE (the
+#: partition store relies on it to know which rows an object gave).
+_ORIGIN = ("flow_log_id", "source_account_id", "source_region")
+
+
+def _kept_name(c: str) -> str:
+    return f"__kept_{c}"
+
+
 def _parquet_select(schema: pl.Schema) -> list[pl.Expr]:
-    """AWS Parquet columns to canonical ones: names normalised, types cast, '-' as NULL."""
+    """AWS Parquet columns to canonical ones: names normalised, types cast, '-' as NULL.
+
+    A file flowtools wrote (``COPY flows TO 'x.parquet'``, the partition store's files)
+    also holds the derived columns: ``start_time``/``end_time`` and ``source_file`` are
+    dropped (computed again from ``start``/``end`` and the object's key) and
+    ``flow_log_id``/``source_account_id``/``source_region`` are kept where not null (they
+    win over what the key of the file says), so such a file loads back as the same flows,
+    without a second copy of any derived column."""
     exprs = []
     for name in schema:
         c = column_name(name)
+        if c in _DERIVED:
+            if c in _ORIGIN:
+                exprs.append(pl.col(name).cast(pl.String).alias(_kept_name(c)))
+            continue
         f = BY_COLUMN.get(c)
         expr = pl.col(name)
         if f is None or f.type == "string":

@@ -13,7 +13,7 @@ API::
     from flowtools.store import PartitionStore, build, open_flows, default_root
 
     result = build("s3://bucket/AWSLogs/", "/data/store", start="-2d")   # BuildResult
-    store = PartitionStore("/data/store")            # default: default_root()
+    store = PartitionStore("/data/store")            # or "s3://bucket/store"; default: default_root()
     store.update(source_store, objects)              # new/changed objects only
     store.files(window, accounts=None, regions=None) # files a window needs (absolute paths)
     store.objects()                                  # the source objects it holds
@@ -24,8 +24,9 @@ API::
 Modules: :mod:`~flowtools.store.partitions` (layout, pruning), :mod:`~flowtools.store.manifest`
 (the manifest, atomic commits), :mod:`~flowtools.store.lock` (one builder at a time: a second
 build waits), :mod:`~flowtools.store.write` (Parquet files), :mod:`~flowtools.store.update`
-(update), :mod:`~flowtools.store.scan` (pruning, frames, reports). Local stores only for now;
-see ``docs/store.md``.
+(update), :mod:`~flowtools.store.scan` (pruning, frames, reports),
+:mod:`~flowtools.store.location` (a local folder or ``s3://bucket/prefix``: manifest, uploads,
+engines' access). See ``docs/store.md``.
 """
 
 from flowtools.store.core import STORE_ENV, PartitionStore, build, default_root, open_flows

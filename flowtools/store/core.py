@@ -11,6 +11,7 @@ from flowtools.errors import UsageError
 from flowtools.layout import FlowLogObject
 from flowtools.read.report import ReadReport
 from flowtools.store import scan
+from flowtools.store.location import S3, Local, open_location
 from flowtools.store.manifest import Manifest
 from flowtools.store.partitions import Partition
 from flowtools.store.update import BuildResult, update
@@ -23,7 +24,7 @@ STORE_ENV = "FLOWTOOLS_STORE"
 STORE_OFF = ("off", "none", "0", "false", "no")
 
 
-def default_root(source: str | os.PathLike | None = None) -> Path | None:
+def default_root(source: str | os.PathLike | None = None) -> Path | str | None:
     """The store used when none is named: ``$FLOWTOOLS_STORE`` (one store, whatever the
     SOURCE; ``off`` turns the store off: None), else a folder per SOURCE under
     ``<cache dir>/store/`` (``$FLOWTOOLS_CACHE_DIR``, else ``~/.cache/flowtools``), named
@@ -32,7 +33,7 @@ def default_root(source: str | os.PathLike | None = None) -> Path | None:
     if env.lower() in STORE_OFF:
         return None
     if env:
-        return Path(env).expanduser()
+        return env if "://" in env else Path(env).expanduser()
     from flowtools.sources.cache import cache_dir
 
     base = cache_dir() / "store"
@@ -63,28 +64,29 @@ def _window(window) -> Window:
 
 
 class PartitionStore:
-    """An hourly partition store on a local folder (``root``; default :func:`default_root`).
+    """An hourly partition store in a local folder or below ``s3://bucket/prefix`` (``root``;
+    default :func:`default_root`). ``profile``: the AWS profile of an S3 store (default
+    boto3's standard chain: environment, ``AWS_PROFILE``, roles; ``AWS_ENDPOINT_URL``).
 
     Writers (:meth:`update`) hold the store's lock; readers (:meth:`files`, :meth:`open`,
     :meth:`report`) read the manifest once and see one committed version.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, *, profile: str | None = None):
         if root is None:
             root = default_root()
             if root is None:
                 raise UsageError(f"${STORE_ENV} turns the store off: name a store folder")
-        text = str(root)
-        if "://" in text:
-            raise UsageError(f"{text}: stores on s3:// (or any URL) are not supported yet; give a local folder")
-        self.root = Path(text).expanduser()
+        self.location: Local | S3 = open_location(root, profile=profile)
+        #: The store's folder (a Path), or its ``s3://bucket/prefix/`` URI (a str).
+        self.root: Path | str = self.location.root if isinstance(self.location, Local) else self.location.uri
 
     def __repr__(self) -> str:
         return f"PartitionStore({str(self.root)!r})"
 
     def manifest(self) -> Manifest:
-        """The current committed manifest (read now)."""
-        return Manifest.load(self.root)
+        """The current committed manifest (read now; one GET on S3)."""
+        return self.location.load_manifest()
 
     def update(self, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False, log_format=None,
                progress: bool | None = None, single_file: bool = False, lock_timeout: float | None = None,
@@ -92,7 +94,7 @@ class PartitionStore:
         """Read the objects that are new or changed and write them (see
         :mod:`flowtools.store.update`); waits for another build's lock up to ``lock_timeout``
         seconds (default one hour), then raises :class:`~flowtools.store.lock.StoreLockedError`."""
-        return update(self.root, source_store, objects, strict=strict, log_format=log_format, progress=progress,
+        return update(self.location, source_store, objects, strict=strict, log_format=log_format, progress=progress,
                       single_file=single_file, lock_timeout=lock_timeout, on_wait=on_wait)
 
     def objects(self) -> list[FlowLogObject]:
@@ -101,14 +103,14 @@ class PartitionStore:
 
     def files(self, window=None, accounts: Iterable[str] | None = None,
               regions: Iterable[str] | None = None) -> list[str]:
-        """Absolute paths of the files a window needs (pruned by partition folder only)."""
+        """Absolute paths (``s3://`` URLs) of the files a window needs (pruned by partition folder only)."""
         m = self.manifest()
-        return [str(self.root / p) for p in scan.select_files(m, _window(window), accounts, regions)]
+        return [self.location.url(p) for p in scan.select_files(m, _window(window), accounts, regions)]
 
     def open(self, window=None, *, engine: str = "duckdb", accounts=None, regions=None, connection=None,
              sources: Iterable[str] | None = None) -> Any:
         """The window's flows as a lazy native frame; see :func:`open_flows`."""
-        return open_flows(self.root, window, engine=engine, accounts=accounts, regions=regions,
+        return open_flows(self, window, engine=engine, accounts=accounts, regions=regions,
                           connection=connection, sources=sources)
 
     def report(self, objects: Sequence[FlowLogObject], window=None, *, source: str = "",
@@ -120,7 +122,7 @@ class PartitionStore:
         w = _window(window)
         if records is None:
             keys = [o.key for o in objects]
-            records = scan.count(scan.open_polars(self.root, m, w, sources=keys))
+            records = scan.count(scan.open_polars(self.location, m, w, sources=keys))
         return scan.report(m, objects, w, source=source, files_found=files_found, files_pruned=files_pruned,
                            records=records)
 
@@ -143,7 +145,7 @@ class PartitionStore:
         }
 
 
-def open_flows(store_root: str | os.PathLike | None, window=None, *, engine: str = "duckdb",
+def open_flows(store_root: str | os.PathLike | PartitionStore | None, window=None, *, engine: str = "duckdb",
                accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None, connection=None,
                sources: Iterable[str] | None = None) -> Any:
     """The flows of ``window`` in the store as a lazy native frame over the pruned files.
@@ -155,19 +157,22 @@ def open_flows(store_root: str | os.PathLike | None, window=None, *, engine: str
     ``window`` is a :class:`~flowtools.window.Window`, a ``(start, end)`` pair or None (all).
     ``sources`` (object keys) keeps only those objects' rows, e.g. exactly the objects a
     direct read of the SOURCE would select. Nothing is read until the frame is collected.
+    An ``s3://`` store is read there: Polars with the store's ``storage_options``, DuckDB
+    through httpfs with a secret scoped to the store's prefix, created on ``connection``.
     """
-    store = PartitionStore(store_root)
+    store = store_root if isinstance(store_root, PartitionStore) else PartitionStore(store_root)
     m = store.manifest()
     w = _window(window)
     if engine == "polars":
-        return scan.open_polars(store.root, m, w, accounts=accounts, regions=regions, sources=sources)
+        return scan.open_polars(store.location, m, w, accounts=accounts, regions=regions, sources=sources)
     if engine != "duckdb":
         raise UsageError(f"unknown engine {engine!r}: use duckdb or polars")
     if connection is None:
         from flowtools.engines import connect
 
         connection = connect()
-    return scan.open_duckdb(store.root, m, w, connection, accounts=accounts, regions=regions, sources=sources)
+    store.location.attach_duckdb(connection)
+    return scan.open_duckdb(store.location, m, w, connection, accounts=accounts, regions=regions, sources=sources)
 
 
 def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None, *, start=None, end=None,
@@ -184,7 +189,7 @@ def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None
 
     if store_root is None:
         store_root = default_root(source)
-    store = PartitionStore(store_root)
+    store = PartitionStore(store_root, profile=profile)
     window = Window.parse(start, end)
     accounts_l, regions_l = _csv_list(accounts), _csv_list(regions)
     src, objects, single = open_source(source, window=window, all=all, accounts=accounts_l, regions=regions_l,

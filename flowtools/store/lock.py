@@ -9,16 +9,29 @@ holder. Once it holds the lock it re-reads the manifest, so it only does what th
 build left to do.
 
 ``flock`` works between processes on one machine (and between threads of one process, as
-each lock opens its own file description); it is not reliable on NFS. Stores on
-``s3://`` are not supported yet (no lock object).
+each lock opens its own file description); it is not reliable on NFS.
+
+A store on ``s3://`` is locked by the object ``<prefix>/_lock`` (:class:`S3Lock`), created
+with a conditional PUT (``If-None-Match: *``: S3 creates it for one writer only). It names
+its holder and lasts :data:`S3_LOCK_TTL_S` seconds after its last write; the holder
+rewrites it every third of that (a heartbeat thread, ``If-Match`` its own version) and
+deletes it when done. A build killed without deleting it blocks others until it expires;
+then the next build takes it over (a conditional PUT on the expired version: one winner).
+Ages are measured on S3's clock (the object's ``Last-Modified`` against the response's
+``Date``), not the machines'. If a holder cannot renew it (network down for longer than the
+TTL) and another build takes over, the old holder's next manifest commit fails (it is
+conditional on the version it read), so the store stays consistent.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
+import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from flowtools.errors import FlowtoolsError
@@ -27,6 +40,10 @@ LOCK = "_lock"
 #: Seconds a build waits for another build's lock before giving up.
 LOCK_TIMEOUT_S = 3600.0
 _POLL_S = 0.1
+#: Seconds an S3 lock object lives after its holder's last heartbeat.
+S3_LOCK_TTL_S = 300.0
+#: Seconds between two polls of a held S3 lock.
+S3_POLL_S = 1.0
 
 
 class StoreLockedError(FlowtoolsError):
@@ -82,6 +99,147 @@ class StoreLock:
                 self._fd = None
 
     def __enter__(self) -> StoreLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def describe_holder(body: bytes) -> str:
+    """The holder named in a lock object's body."""
+    try:
+        return str(json.loads(body).get("holder") or "another build")
+    except (ValueError, AttributeError):
+        return "another build"
+
+
+def _holder_text() -> str:
+    return (f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+
+
+class S3Lock:
+    """``with S3Lock(location):`` holds the build lock of an S3 store (see the module doc)."""
+
+    def __init__(self, location, *, timeout: float | None = LOCK_TIMEOUT_S, on_wait=None,
+                 ttl: float | None = None):
+        self.loc = location
+        self.key = location.key(LOCK)
+        self.timeout = timeout
+        self.on_wait = on_wait
+        self.ttl = S3_LOCK_TTL_S if ttl is None else ttl
+        self.holder_text = _holder_text()
+        self.etag: str | None = None
+        self.lost: str | None = None  # why the heartbeat lost the lock
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._mutex = threading.Lock()
+
+    def _body(self) -> bytes:
+        return json.dumps({"holder": self.holder_text, "ttl_s": self.ttl}).encode()
+
+    def _put(self, **cond) -> str | None:
+        """PUT the lock object under a condition; its new ETag, or None when the condition failed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from flowtools import aws
+
+        try:
+            return self.loc.client.put_object(Bucket=self.loc.bucket, Key=self.key, Body=self._body(),
+                                              **cond).get("ETag")
+        except ClientError as e:
+            if aws.error_code(e)[0] in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409",
+                                        "NoSuchKey", "404"):
+                return None
+            raise self.loc.error(e, "PutObject", self.key) from None
+        except BotoCoreError as e:
+            raise self.loc.error(e, "PutObject", self.key) from None
+
+    def _current(self) -> tuple[str, str, float] | None:
+        """(ETag, holder, age in seconds on S3's clock) of the lock object, None when there is none."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from flowtools import aws
+
+        try:
+            got = self.loc.client.get_object(Bucket=self.loc.bucket, Key=self.key)
+            body = got["Body"].read()
+        except ClientError as e:
+            if aws.error_code(e)[0] in ("NoSuchKey", "404"):
+                return None
+            raise self.loc.error(e, "GetObject", self.key) from None
+        except BotoCoreError as e:
+            raise self.loc.error(e, "GetObject", self.key) from None
+        date = got.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        now = parsedate_to_datetime(date).timestamp() if date else time.time()
+        age = now - got["LastModified"].timestamp()
+        try:
+            ttl = float(json.loads(body).get("ttl_s", self.ttl))
+        except (ValueError, AttributeError, TypeError):
+            ttl = self.ttl
+        return got["ETag"], describe_holder(body), age - ttl
+
+    def holder(self) -> str:
+        cur = self._current()
+        return "nobody" if cur is None else cur[1]
+
+    def acquire(self) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        waited = False
+        while True:
+            etag = self._put(IfNoneMatch="*")
+            if etag is not None:
+                break
+            cur = self._current()
+            if cur is not None:
+                old, holder, overdue = cur
+                if overdue > 0:  # expired: take it over (one winner: conditional on that version)
+                    etag = self._put(IfMatch=old)
+                    if etag is not None:
+                        break
+                    continue
+                if not waited and self.on_wait is not None:
+                    self.on_wait(f"{holder}; s3 lock s3://{self.loc.bucket}/{self.key}")
+                waited = True
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"{self.loc.uri}: the store is being built by {holder}; gave up waiting after "
+                        f"{self.timeout:.0f} s (run again when that build has finished; a killed build's lock "
+                        f"expires {self.ttl:.0f} s after its last heartbeat)")
+            time.sleep(S3_POLL_S)
+        self.etag = etag
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._heartbeat, name="flowtools-store-lock", daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            with self._mutex:
+                try:
+                    etag = self._put(IfMatch=self.etag)
+                except Exception as e:  # noqa: BLE001 - kept for the build to report
+                    self.lost = f"cannot renew the lock: {e}"
+                    continue
+                if etag is None:
+                    self.lost = "the lock was taken over by another build"
+                    return
+                self.etag = etag
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+            self._beat = None
+        with self._mutex:
+            if self.etag is None:
+                return
+            cur = self._current()
+            if cur is not None and cur[0] == self.etag:  # still ours
+                self.loc.remove([LOCK])
+            self.etag = None
+
+    def __enter__(self) -> S3Lock:
         self.acquire()
         return self
 

@@ -1,8 +1,9 @@
 """The store's manifest: which source objects it holds, their read findings, its files.
 
 One JSON document, ``_manifest.json`` at the store root, replaced atomically (written to a
-temporary file, flushed to disk, then renamed over the old one), so a reader always sees
-one complete version. It is the commit point of a build: Parquet files that exist on disk
+temporary file, flushed to disk, then renamed over the old one; on S3 one conditional PUT
+of the whole object, see :mod:`flowtools.store.location`), so a reader always sees one
+complete version. It is the commit point of a build: Parquet files that exist on disk
 but are not listed here are invisible (a build killed before its commit) and are removed
 by the next build.
 
@@ -132,7 +133,7 @@ class Manifest:
 
     @classmethod
     def load(cls, root: Path) -> Manifest:
-        """The manifest of the store at ``root`` (empty when there is none yet)."""
+        """The manifest of the local store at ``root`` (empty when there is none yet)."""
         path = Path(root) / MANIFEST
         try:
             text = path.read_text()
@@ -140,6 +141,11 @@ class Manifest:
             return cls()
         except OSError as e:
             raise SourceError(f"{path}: cannot read the store manifest: {e}") from None
+        return cls.from_text(text, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, where: str) -> Manifest:
+        """The manifest in ``text`` (``where``: its path or URL, for the error message)."""
         try:
             d = json.loads(text)
             if d.get("version") != VERSION:
@@ -152,11 +158,11 @@ class Manifest:
                 created=d.get("created", ""),
                 updated=d.get("updated", ""),
             )
-        except (ValueError, KeyError, TypeError) as e:
-            raise SourceError(f"{path}: not a flowtools store manifest ({e})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise SourceError(f"{where}: not a flowtools store manifest ({e})") from None
 
-    def save(self, root: Path) -> None:
-        """Replace the manifest atomically (temporary file, fsync, rename, fsync of the folder)."""
+    def to_text(self) -> str:
+        """The JSON document (sets ``created`` / ``updated``)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.created = self.created or now
         self.updated = now
@@ -166,10 +172,15 @@ class Manifest:
             "files": {k: asdict(v) for k, v in sorted(self.files.items())},
             "trash": self.trash,
         }
+        return json.dumps(doc, separators=(",", ":"))
+
+    def save(self, root: Path) -> None:
+        """Replace the local manifest atomically (temporary file, fsync, rename, fsync of the folder)."""
+        text = self.to_text()
         root = Path(root)
         tmp = root / f".tmp-{MANIFEST}.{os.getpid()}"
         with open(tmp, "w") as f:
-            json.dump(doc, f, separators=(",", ":"))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, root / MANIFEST)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from flowtools.layout import FlowLogObject, parse_key
 from flowtools.read.report import ReadReport
+from flowtools.store.location import open_location
 from flowtools.store.manifest import FileEntry, Manifest, ObjectEntry
 from flowtools.store.partitions import Partition, wanted, window_filter, window_sql
 from flowtools.store.write import scan_schema
@@ -50,16 +50,18 @@ def _columns(entries: Sequence[FileEntry]) -> dict[str, pl.DataType]:
     return scan_schema(entries)
 
 
-def open_polars(root: Path, manifest: Manifest, window: Window, *, accounts=None, regions=None,
+def open_polars(loc, manifest: Manifest, window: Window, *, accounts=None, regions=None,
                 sources: Iterable[str] | None = None) -> pl.LazyFrame:
-    """A ``polars.LazyFrame`` over the window's files, filtered exactly to the window (and to
-    rows of ``sources`` when given)."""
+    """A ``polars.LazyFrame`` over the window's files at ``loc`` (a
+    :mod:`~flowtools.store.location`, or a local folder), filtered exactly to the window (and
+    to rows of ``sources`` when given)."""
+    loc = open_location(loc)
     paths = select_files(manifest, window, accounts, regions)
     schema = _columns([manifest.files[p] for p in paths])
     if not paths:
         return pl.LazyFrame(schema=schema)
-    lf = pl.scan_parquet([str(root / p) for p in paths], hive_partitioning=False, schema=schema,
-                         missing_columns="insert")
+    lf = pl.scan_parquet([loc.url(p) for p in paths], hive_partitioning=False, schema=schema,
+                         missing_columns="insert", storage_options=loc.storage_options)
     expr = window_filter(window)
     if expr is not None:
         lf = lf.filter(expr)
@@ -68,10 +70,13 @@ def open_polars(root: Path, manifest: Manifest, window: Window, *, accounts=None
     return lf
 
 
-def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts=None, regions=None,
+def open_duckdb(loc, manifest: Manifest, window: Window, con, *, accounts=None, regions=None,
                 sources: Iterable[str] | None = None):
     """A DuckDB relation on ``con`` over the window's files (``read_parquet``, Hive
-    partitioning off), filtered exactly to the window (and to ``sources`` when given)."""
+    partitioning off), filtered exactly to the window (and to ``sources`` when given). An
+    S3 store's files are read through httpfs: ``con`` needs its credentials
+    (:meth:`flowtools.store.location.S3.attach_duckdb`)."""
+    loc = open_location(loc)
     paths = select_files(manifest, window, accounts, regions)
     schema = _columns([manifest.files[p] for p in paths])
     tag = secrets.token_hex(6)  # each relation keeps its own helper tables (relations are lazy)
@@ -79,7 +84,7 @@ def open_duckdb(root: Path, manifest: Manifest, window: Window, con, *, accounts
         name = f"__flowtools_store_empty_{tag}"
         con.register(name, pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest()))
         return con.table(name)
-    files = "[" + ", ".join(_sql_text(str(root / p)) for p in paths) + "]"
+    files = "[" + ", ".join(_sql_text(loc.url(p)) for p in paths) + "]"
     union = any(manifest.files[p].extra_columns for p in paths)
     cols = ", ".join(_ident(c) for c in schema)
     where = [w for w in (window_sql(window),) if w]

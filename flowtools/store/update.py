@@ -18,6 +18,12 @@ Crash safety: files are published by the manifest only; every file a build creat
 first noted in its journal (``_journal/<build-id>``), so the next build removes what a
 killed one left unpublished. Replaced files go to the manifest's trash and are deleted
 by a later build after a grace period (readers may still hold them).
+
+A store on ``s3://`` (:mod:`flowtools.store.location`) is built the same way in a local
+staging folder; each commit first uploads the files written since the last one (journal
+object ``_journal/<build-id>-<n>``, then the files), then writes the manifest. An
+``s3://`` SOURCE is prepared (listed headers, or downloaded to the cache) one commit's
+objects at a time, never the whole window first.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ from flowtools.layout import FlowLogObject
 from flowtools.progress import bar as progress_bar
 from flowtools.read.reader import CHUNK_FILES, read_objects
 from flowtools.read.report import ReadReport
-from flowtools.store.lock import StoreLock
+from flowtools.store.location import S3, Local, open_location, remove_staging, staging_folder
+from flowtools.store.lock import S3Lock, StoreLock, StoreLockedError
 from flowtools.store.manifest import TRASH_GRACE_S, FileEntry, Manifest, ObjectEntry
 from flowtools.store.write import COMPACT_FILES, TMP_PREFIX, Writer, remove_files
 from flowtools.window import Window
@@ -97,20 +104,50 @@ def _mtime_ns(source_store, key: str) -> int | None:
 
 
 class _Build:
-    def __init__(self, root: Path, manifest: Manifest, result: BuildResult):
+    """One build. ``self.root`` is where files are written: the store's folder, or the
+    staging folder of an S3 store (``loc``)."""
+
+    def __init__(self, root: Path, manifest: Manifest, result: BuildResult, loc: Local | S3 | None = None,
+                 lock: S3Lock | None = None):
         self.root, self.m, self.result = root, manifest, result
-        self.writer = _JournaledWriter(root, result.build_id)
+        self.loc = loc if loc is not None else Local(root)
+        self.lock = lock
+        if self.loc.remote:
+            self.writer: Writer = Writer(root, result.build_id, read_url=self.loc.url,
+                                         storage_options=self.loc.storage_options)
+        else:
+            self.writer = _JournaledWriter(root, result.build_id)
         self.any_name: set[str] = set()
+        self.pending: list[str] = []  # files written but not uploaded yet (S3)
+        self.journals = 0
 
     def commit(self) -> None:
-        self.m.save(self.root)
+        if not self.loc.remote:
+            self.m.save(self.root)
+            return
+        if self.lock is not None and self.lock.lost:
+            raise StoreLockedError(f"{self.loc.uri}: {self.lock.lost}; nothing of this commit is published: "
+                                   "run the build again")
+        pending = [r for r in self.pending if r in self.m.files]
+        if pending:
+            self.journals += 1
+            self.loc.publish(self.root, pending, f"{self.result.build_id}-{self.journals:05d}")
+        remove_files(self.root, [r for r in self.pending if r not in self.m.files])  # replaced before upload
+        self.pending.clear()
+        self.loc.save_manifest(self.m)
 
     # -- before: what earlier builds left -----------------------------------------------
     def tidy(self) -> None:
         """Remove files of killed builds (journaled, never published) and old trash."""
         changed = False
         journals = self.root / JOURNAL
-        if journals.is_dir():
+        if self.loc.remote:
+            assert isinstance(self.loc, S3)
+            old_journals = self.loc.journals()
+            stray = {r for rels in old_journals.values() for r in rels if r not in self.m.files and r not in self.m.trash}
+            self.loc.remove(sorted(stray))
+            self.loc.drop_journals(old_journals)
+        elif journals.is_dir():
             for j in sorted(journals.iterdir()):
                 if j.name == self.result.build_id:
                     continue
@@ -121,7 +158,10 @@ class _Build:
         now = time.time()
         old = [p for p, t in self.m.trash.items() if now - t >= TRASH_GRACE_S]
         if old:
-            remove_files(self.root, old)
+            if self.loc.remote:
+                self.loc.remove(old)
+            else:
+                remove_files(self.root, old)
             for p in old:
                 del self.m.trash[p]
             changed = True
@@ -151,6 +191,7 @@ class _Build:
         if out is not None:
             rel, entry = out
             self.m.files[rel] = entry
+            self.pending.append(rel)
             self.result.files_written += 1
             self.result.partitions.add(partition)
 
@@ -194,6 +235,7 @@ class _Build:
                 total.warnings.append(w)
         self.m.objects.update(entries)
         self.m.files.update(written)
+        self.pending.extend(written)
         self.commit()
         total.files.extend(rep.files)
         total.issues.extend(rep.issues)
@@ -248,65 +290,88 @@ def _tmp(rel: str) -> str:
     return f"{head}/{TMP_PREFIX}{name}"
 
 
-def update(root: str | os.PathLike, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False,
+def update(root, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False,
            log_format=None, progress: bool | None = None, single_file: bool = False,
            lock_timeout: float | None = None, on_wait=None) -> BuildResult:
-    """Bring the store at ``root`` up to date with ``objects`` of ``source_store`` (see
+    """Bring the store at ``root`` (a folder, ``s3://bucket/prefix`` or a
+    :mod:`~flowtools.store.location`) up to date with ``objects`` of ``source_store`` (see
     the module docstring). Takes the build lock (waiting up to ``lock_timeout`` seconds,
     default :data:`~flowtools.store.lock.LOCK_TIMEOUT_S`); ``single_file`` marks a SOURCE
     that is one file (its key is read whatever its name)."""
     from flowtools.store.lock import LOCK_TIMEOUT_S
 
     t0 = time.monotonic()
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    result = BuildResult(str(root), new_build_id(), objects=len(objects))
+    loc = open_location(root)
+    timeout = LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
+    result = BuildResult(loc.uri, new_build_id(), objects=len(objects))
     total = ReadReport(source=getattr(source_store, "label", ""), window=str(Window()))
     result.report = total
-    with StoreLock(root, timeout=LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout, on_wait=on_wait):
-        m = Manifest.load(root)
-        b = _Build(root, m, result)
-        b.any_name = {o.key for o in objects} if single_file else set()
-        done = False
-        try:
-            b.tidy()
-            label = getattr(source_store, "label", None)
-            if label and label not in m.sources:
-                m.sources.append(label)
-            mtimes = {o.key: _mtime_ns(source_store, o.key) for o in objects}
-            todo, changed = [], set()
-            fmt = _format_text(log_format)
-            for o in objects:
-                e = m.objects.get(o.key)
-                if e is not None and e.same_version(o.size, o.etag, mtimes[o.key]) and e.log_format == fmt:
-                    result.unchanged += 1
-                    continue
-                todo.append(o)
-                if e is not None:
-                    changed.add(o.key)
-            result.changed, result.new = len(changed), len(todo) - len(changed)
-            if changed:
-                b.drop_objects(changed)
-            if todo:
-                todo.sort(key=lambda o: (o.file_time or o.partition_start or datetime.min.replace(tzinfo=UTC),
-                                         o.key))
-                todo = source_store.prepare(todo, progress=progress)
-                total.warnings.extend(getattr(source_store, "warnings", ()))
-                bar = progress_bar(progress, total=len(todo), desc="reading flow logs", unit="file", min_total=20)
-                try:
-                    for i in range(0, len(todo), COMMIT_OBJECTS):
-                        b.read(source_store, todo[i:i + COMMIT_OBJECTS], mtimes, strict=strict,
-                               log_format=log_format, progress=bar, total=total)
-                finally:
-                    if bar is not None:
-                        bar.close()
-                b.compact()
-            elif not m.created:
-                b.commit()  # an empty store is still a store
-            done = True
-        finally:
-            b.writer.close(done=done)
+    if loc.remote:
+        assert isinstance(loc, S3)
+        lock: S3Lock | StoreLock = S3Lock(loc, timeout=timeout, on_wait=on_wait)
+        workdir = staging_folder()
+    else:
+        assert isinstance(loc, Local)
+        loc.root.mkdir(parents=True, exist_ok=True)
+        lock, workdir = StoreLock(loc.root, timeout=timeout, on_wait=on_wait), loc.root
+    try:
+        with lock:
+            m = loc.load_manifest()
+            b = _Build(workdir, m, result, loc, lock if isinstance(lock, S3Lock) else None)
+            done = False
+            try:
+                _run(b, source_store, objects, single_file=single_file, strict=strict, log_format=log_format,
+                     progress=progress, total=total)
+                done = True
+            finally:
+                b.writer.close(done=done)
+                if done and loc.remote and b.journals:
+                    assert isinstance(loc, S3)
+                    loc.drop_journals([f"{result.build_id}-{n:05d}" for n in range(1, b.journals + 1)])
+    finally:
+        if loc.remote:
+            remove_staging(workdir)
     total.records_parsed = sum(f.records for f in total.files)
     total.records = result.records
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _run(b: _Build, source_store, objects: Sequence[FlowLogObject], *, single_file: bool, strict: bool,
+         log_format, progress, total: ReadReport) -> None:
+    m, result = b.m, b.result
+    b.any_name = {o.key for o in objects} if single_file else set()
+    b.tidy()
+    label = getattr(source_store, "label", None)
+    if label and label not in m.sources:
+        m.sources.append(label)
+    mtimes = {o.key: _mtime_ns(source_store, o.key) for o in objects}
+    todo, changed = [], set()
+    fmt = _format_text(log_format)
+    for o in objects:
+        e = m.objects.get(o.key)
+        if e is not None and e.same_version(o.size, o.etag, mtimes[o.key]) and e.log_format == fmt:
+            result.unchanged += 1
+            continue
+        todo.append(o)
+        if e is not None:
+            changed.add(o.key)
+    result.changed, result.new = len(changed), len(todo) - len(changed)
+    if changed:
+        b.drop_objects(changed)
+    if not todo:
+        if not m.created:
+            b.commit()  # an empty store is still a store
+        return
+    todo.sort(key=lambda o: (o.file_time or o.partition_start or datetime.min.replace(tzinfo=UTC), o.key))
+    bar = progress_bar(progress, total=len(todo), desc="reading flow logs", unit="file", min_total=20)
+    try:
+        for i in range(0, len(todo), COMMIT_OBJECTS):
+            # one commit's objects at a time: an S3 SOURCE's downloads never hold the whole window
+            batch = source_store.prepare(todo[i:i + COMMIT_OBJECTS], progress=progress)
+            total.warnings.extend(w for w in getattr(source_store, "warnings", ()) if w not in total.warnings)
+            b.read(source_store, batch, mtimes, strict=strict, log_format=log_format, progress=bar, total=total)
+    finally:
+        if bar is not None:
+            bar.close()
+    b.compact()

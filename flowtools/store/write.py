@@ -38,10 +38,17 @@ COMPACT_FILES = 8
 class Writer:
     """Names and writes the files of one build (``part-<build>-<n>.parquet``)."""
 
-    def __init__(self, root: Path, build_id: str):
+    def __init__(self, root: Path, build_id: str, *, read_url=None, storage_options: dict[str, str] | None = None):
+        """Files go to ``root / <partition>/...``; existing files (a rewrite) are read at
+        ``read_url(rel)`` (default ``root / rel``) with ``storage_options`` (an S3 store)."""
         self.root = Path(root)
         self.build_id = build_id
         self.count = 0
+        self.read_url = read_url or (lambda rel: str(self.root / rel))
+        self.storage_options = storage_options
+
+    def close(self, *, done: bool) -> None:
+        """Nothing to close (see the journaled writer of a local store)."""
 
     def _target(self, partition: str) -> tuple[Path, str]:
         self.count += 1
@@ -102,8 +109,8 @@ class Writer:
         """One file with the rows of ``paths`` (all in ``partition``) except those of
         ``drop_sources``; None when nothing is left."""
         schema = scan_schema(entries)
-        lf = pl.scan_parquet([str(self.root / p) for p in paths], hive_partitioning=False, schema=schema,
-                             missing_columns="insert")
+        lf = pl.scan_parquet([self.read_url(p) for p in paths], hive_partitioning=False, schema=schema,
+                             missing_columns="insert", storage_options=self.storage_options)
         if drop_sources:
             lf = lf.filter(~pl.col("source_file").is_in(sorted(drop_sources)))
         return self.write_lazy(partition, lf)

@@ -161,7 +161,7 @@ class S3Store:
                 missing.append(o)
             else:
                 local[o.key] = p
-        self.stats.files_from_cache = len(objects) - len(missing)
+        self.stats.files_from_cache += len(objects) - len(missing)  # prepare runs once per batch of a build
         if missing:
             self._download(missing, progress, into=local)
         return list(objects)

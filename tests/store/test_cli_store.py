@@ -31,11 +31,6 @@ def test_store_build_uses_the_default_store(store_source, tmp_path, monkeypatch,
     assert (tmp_path / "env-store" / "_manifest.json").exists()
 
 
-def test_an_s3_store_is_refused_clearly(store_source, capsys):
-    assert main(["store", "info", "s3://bucket/store"]) == 2
-    assert "not supported yet" in capsys.readouterr().err
-
-
 def test_every_command_uses_the_sources_own_store_by_default(store_source, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FLOWTOOLS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FLOWTOOLS_STORE", raising=False)

@@ -33,6 +33,7 @@ pairs, so very large estates exceed it (an error says so; see ``docs/athena.md``
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,11 +45,12 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
+from flowtools import aws
 from flowtools.analyses.exposure import Steps, internet_exposure
 from flowtools.analyses.exposure.findings import COLUMNS, EXTRA_COLUMNS, POLARS_TYPES
 from flowtools.analyses.risk import STATUSES, Policy
 from flowtools.athena.ddl import partition_filter, table_spec
-from flowtools.athena.run import AthenaResult, cost_usd, run_query
+from flowtools.athena.run import AthenaError, AthenaResult, cost_usd, run_query
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
 from flowtools.errors import UsageError
@@ -58,9 +60,13 @@ __all__ = ["MAX_QUERY_BYTES", "AthenaExposure", "ExposureSql", "exposure", "expo
 
 #: Athena's limit on a query string (bytes, UTF-8), a service quota.
 MAX_QUERY_BYTES = 262_144
+#: A side table whose ``VALUES`` list is longer than this is staged in S3 when a staging
+#: location is known (:func:`exposure`).
+INLINE_BYTES = 16_384
 
 #: DuckDB types of the Athena (Hive DDL) column types of :mod:`flowtools.athena.ddl`.
-_DUCKDB_TYPES = {"int": "INTEGER", "bigint": "BIGINT", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
+_DUCKDB_TYPES = {"int": "INTEGER", "bigint": "BIGINT", "string": "VARCHAR",
+                 "timestamp": "TIMESTAMP WITH TIME ZONE"}  # as the canonical schema (UTC)
 #: A record's ``start``/``end`` above this is milliseconds (as the readers treat it).
 _MILLISECONDS = 10**11
 _SIDE = re.compile(r'"?(_flowtools_side_[0-9a-f]{32})"?')
@@ -88,7 +94,9 @@ class _Planner:
         relation = nw.to_native(frame) if isinstance(frame, nw.LazyFrame) else frame
         name = f"_flowtools_step_{len(self.steps) + 1}"
         self.steps[name] = relation.sql_query()
-        self.con.execute(f'CREATE TEMP VIEW "{name}" AS {self.steps[name]}')
+        # an empty table of the step's columns, not a view: later steps bind against a table,
+        # not the whole plan again (DuckDB binds a relation's full tree at each step)
+        self.con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM ({self.steps[name]}) LIMIT 0')
         return self.con.sql(f'SELECT * FROM "{name}"')
 
     def schema(self, relation: duckdb.DuckDBPyRelation) -> pl.Schema:
@@ -335,7 +343,8 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
              session: Any = None, catalog: str | None = None, inventory: Inventory | None = None,
              method: str = "full", include_configured: bool = False, ip_ranges: IpRanges | None = None,
              risk_policy: Policy | None = None, poll_seconds: float = 1.0, timeout: float | None = None,
-             progress: Callable[[str, int], None] | None = None) -> AthenaExposure:
+             progress: Callable[[str, int], None] | None = None, staging_location: str | None = None,
+             ) -> AthenaExposure:
     """Internet exposure computed in Athena over the flow-log table ``database.table``.
 
     The table is one :func:`flowtools.athena.ddl.ddl` declares: ``layout`` (default
@@ -349,12 +358,21 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
     ``poll_seconds``, ``timeout``, ``progress``: as :func:`flowtools.athena.run.run_query`,
     for each of the two queries.
 
+    Side tables longer than :data:`INLINE_BYTES` as ``VALUES`` (the oriented address
+    pairs, typically) are staged: written as one text object under ``staging_location``
+    (default: ``output_location`` + ``flowtools-staging/``), declared as a table of
+    ``database`` for the query (``CREATE EXTERNAL TABLE``, free), then dropped and deleted.
+    This needs ``s3:PutObject``/``DeleteObject`` there and ``glue:CreateTable``/``DeleteTable``.
+    Without a staging location every side table is inlined.
+
     Cost: two Athena queries (see the module doc): the bytes they scan are in
     :attr:`AthenaExposure.data_scanned_bytes` and :attr:`AthenaExposure.cost_usd`. Raises
     the errors of :func:`~flowtools.athena.run.run_query`, and
     :class:`~flowtools.errors.UsageError` when the findings query is too long for Athena.
     """
     results: list[AthenaResult] = []
+    if session is None:
+        session = aws.session(None, AthenaError)
 
     def run(sql: str) -> pl.DataFrame:
         result = run_query(sql, database=database, workgroup=workgroup, output_location=output_location,
@@ -363,8 +381,75 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
         results.append(result)
         return result.frame
 
-    statements, findings = exposure_sql(run, table=table, layout=layout, file_format=file_format, fields=fields,
-                                        window=window, inventory=inventory, method=method,
-                                        include_configured=include_configured, ip_ranges=ip_ranges,
-                                        risk_policy=risk_policy)
+    staging = staging_location or (output_location.rstrip("/") + "/flowtools-staging/" if output_location else None)
+    stager = _S3Stager(staging, session, run) if staging else None
+    try:
+        statements, findings = exposure_sql(run, table=table, layout=layout, file_format=file_format, fields=fields,
+                                            window=window, inventory=inventory, method=method,
+                                            include_configured=include_configured, ip_ranges=ip_ranges,
+                                            risk_policy=risk_policy, stage=stager)
+    finally:
+        if stager is not None:
+            stager.clean_up()
     return AthenaExposure(findings=findings, sql=statements, results=results)
+
+
+#: Hive DDL types of the side tables' DuckDB types.
+_HIVE_TYPES = {"VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean", "DOUBLE": "double",
+               "SMALLINT": "smallint", "TINYINT": "tinyint", "FLOAT": "float", "TIMESTAMP": "timestamp",
+               "DATE": "date"}
+
+
+class _S3Stager:
+    """Stages long side tables in S3 as tab-separated text, each declared as a table of the
+    query's database; :meth:`clean_up` drops the tables and deletes the objects."""
+
+    def __init__(self, location: str, session: Any, run: Callable[[str], pl.DataFrame]) -> None:
+        if not location.startswith("s3://"):
+            raise UsageError(f"bad staging location {location!r}: expected s3://bucket/prefix/")
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        self.run_id = uuid.uuid4().hex[:12]
+        self.bucket, self.prefix = bucket, (prefix.rstrip("/") + "/" if prefix.strip("/") else "") + self.run_id + "/"
+        self.s3 = session.client("s3", config=aws.client_config())
+        self.run = run
+        self.tables: list[str] = []
+        self.keys: list[str] = []
+
+    def __call__(self, name: str, relation: duckdb.DuckDBPyRelation) -> str | None:
+        types = [str(t) for t in relation.types]
+        if any(t not in _HIVE_TYPES for t in types) or len(values_sql(relation)) <= INLINE_BYTES:
+            return None
+        frame = relation.pl()
+        text = frame.select(pl.col(c).cast(pl.String) for c in frame.columns)
+        if any(text[c].str.contains(r"[\t\n\\]").any() for c in text.columns):
+            return None  # the text format has no room for these; inline
+        key = f"{self.prefix}{name}/data.tsv"
+        body = text.write_csv(separator="\t", include_header=False, null_value="\\N", quote_style="never")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode())
+        except (ClientError, BotoCoreError) as e:
+            raise AthenaError(f"staging a side table at s3://{self.bucket}/{key} failed: {e}") from None
+        self.keys.append(key)
+        table = f"flowtools_{self.run_id}_{name}"
+        cols = ", ".join(f"`{c}` {_HIVE_TYPES[t]}" for c, t in zip(relation.columns, types, strict=True))
+        self.run(f"CREATE EXTERNAL TABLE `{table}` ({cols}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
+                 f"STORED AS TEXTFILE LOCATION 's3://{self.bucket}/{self.prefix}{name}/'")
+        self.tables.append(table)
+        return f'"{table}"'
+
+    def clean_up(self) -> None:
+        """Drop the staged tables and delete their objects (best effort)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for table in self.tables:
+            try:
+                self.run(f"DROP TABLE IF EXISTS `{table}`")
+            except AthenaError:
+                pass
+        for key in self.keys:
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+            except (ClientError, BotoCoreError):
+                pass

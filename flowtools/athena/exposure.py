@@ -99,6 +99,15 @@ class _Planner:
         self.con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM ({self.steps[name]}) LIMIT 0')
         return self.con.sql(f'SELECT * FROM "{name}"')
 
+    def seed(self, rows: pl.DataFrame) -> None:
+        """Put ``rows`` (some of the table's columns) into the planning table, for an eager
+        step of the analysis that reads the flows directly."""
+        _rows = rows.to_arrow()  # noqa: F841 (read by the INSERT below)
+        self.con.register("_flowtools_rows", _rows)
+        cols = ", ".join(f'"{c}"' for c in rows.columns)
+        self.con.execute(f'INSERT INTO "{self.table}" ({cols}) SELECT {cols} FROM _flowtools_rows')
+        self.con.unregister("_flowtools_rows")
+
     def schema(self, relation: duckdb.DuckDBPyRelation) -> pl.Schema:
         return relation.limit(0).pl().schema  # the table is empty: costs nothing
 
@@ -235,10 +244,12 @@ def to_athena(sql: str) -> str:
 
 @dataclass
 class ExposureSql:
-    """The queries of one run: the address-pairs query and the findings query (Athena SQL)."""
+    """The queries of one run (Athena SQL): the address pairs, the findings, and (with an
+    inventory and the v7 ``ecs_service_name`` field) the interfaces' ECS services."""
 
     pairs_sql: str
     findings_sql: str
+    names_sql: str | None = None
 
 
 @dataclass
@@ -291,6 +302,17 @@ def exposure_sql(run: Runner, *, table: str = "vpc_flow_logs", layout: str = "st
         pairs_sql.append(_with_sides(to_athena(query), sides, stage))
         return _typed(run(pairs_sql[-1]), planner.schema(relation))
 
+    names_sql = None
+    if inventory is not None and inventory.interfaces.height and "ecs_service_name" in planner.flows.columns:
+        # The findings name interfaces after the ECS services of their records, read by an
+        # eager aggregate (flowtools.enrichment.naming) on the flows: the planning table gets
+        # the distinct (interface, service) pairs from Athena, and that aggregate runs on them.
+        pairs = planner.flows.filter("ecs_service_name IS NOT NULL").aggregate(
+            "interface_id, ecs_service_name", "interface_id, ecs_service_name")
+        query, sides = planner.sql(pairs)
+        names_sql = _with_sides(to_athena(query), sides, stage)
+        names = run(names_sql)
+        planner.seed(names.select(pl.col(c).cast(pl.String) for c in ("interface_id", "ecs_service_name")))
     steps = Steps(collect=collect, hold=planner.hold)
     relation = internet_exposure(planner.flows, inventory=inventory, method=method,  # type: ignore[arg-type]
                                  include_configured=include_configured, ip_ranges=ip_ranges,
@@ -306,7 +328,7 @@ def exposure_sql(run: Runner, *, table: str = "vpc_flow_logs", layout: str = "st
                          f"{MAX_QUERY_BYTES:,}: its side tables grow with the distinct address pairs of the "
                          "window; stage them in S3 (staging_location) or use a shorter window (see docs/athena.md)")
     findings = run(findings_sql)
-    return ExposureSql(pairs_sql[0], findings_sql), findings_frame(findings)
+    return ExposureSql(pairs_sql[0], findings_sql, names_sql), findings_frame(findings)
 
 
 def _typed(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

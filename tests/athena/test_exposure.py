@@ -77,7 +77,7 @@ def test_same_findings_as_the_duckdb_engine(generated):
     athena, _, findings, engine = generated
     assert engine.height > 40
     assert utc(findings).equals(utc(engine)), "the generated SQL's findings differ from the DuckDB engine's"
-    assert (findings["status"] == "configured").any() and findings["aws_peers"].is_not_null().all()
+    assert (findings["status"] == "configured").any() and (findings["aws_peers"] > 0).any()
     assert athena.staged, "the oriented address pairs are staged, not inlined"
 
 
@@ -91,8 +91,8 @@ def test_findings_match_the_truth(generated):
 
 def test_generated_sql_is_athena_sql(generated):
     athena, statements, _, _ = generated
-    assert statements.pairs_sql == athena.statements[0] and statements.findings_sql == athena.statements[-1]
-    for sql in (statements.pairs_sql, statements.findings_sql):
+    assert athena.statements == [statements.names_sql, statements.pairs_sql, statements.findings_sql]
+    for sql in athena.statements:
         tree = sqlglot.parse_one(sql, read="athena")
         assert {t.name for t in tree.find_all(sqlglot.exp.Table)} & {"vpc_flow_logs"}
         assert "GROUP BY ALL" not in sql and "MEAN(" not in sql and "COUNT()" not in sql

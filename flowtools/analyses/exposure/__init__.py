@@ -79,7 +79,8 @@ How a record is read (the steps of docs/design.md "Internet exposure"):
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import narwhals as nw
 import polars as pl
@@ -120,11 +121,33 @@ from flowtools.errors import UsageError
 from flowtools.frames import materialised, side_table, to_polars
 from flowtools.frames import native as native_frame
 
-__all__ = ["BATCH_RECORDS", "CLIENT_FAN_OUT", "COLUMNS", "EXTRA_COLUMNS", "KNOWN_SERVICE_PORTS", "SERVICE_FAN_IN",
-           "WELL_KNOWN_MAX",
+__all__ = ["BATCH_RECORDS", "CLIENT_FAN_OUT", "COLUMNS", "ENGINE_STEPS", "EXTRA_COLUMNS", "KNOWN_SERVICE_PORTS",
+           "SERVICE_FAN_IN", "WELL_KNOWN_MAX", "Steps",
            "findings_records", "findings_schema", "internet_exposure"]
 
 Method = Literal["full", "naive"]
+
+
+class Steps(NamedTuple):
+    """How the analysis runs its two kinds of eager step; the default runs them on the
+    engine of the flows. Another executor (:mod:`flowtools.athena.exposure`) can plan the
+    same analysis without running it on that engine.
+
+    ``collect(frame)``: execute the eager address-pairs aggregate (a Narwhals lazy frame)
+    and return it as a small Polars frame. ``hold(frame)``: a conversation table several
+    branches read (:func:`flowtools.frames.materialised` by default), returned as a native
+    lazy frame on the same engine."""
+
+    collect: Callable[[nw.LazyFrame], pl.DataFrame]
+    hold: Callable[[Any], Any]
+
+
+def _collect(frame: nw.LazyFrame) -> pl.DataFrame:
+    return frame.collect("polars").to_native()
+
+
+#: Run every step on the engine of the flows.
+ENGINE_STEPS = Steps(collect=_collect, hold=materialised)
 
 
 #: Above this many records the analysis runs per batch of interfaces (see
@@ -135,7 +158,8 @@ BATCH_ENV = "FLOWTOOLS_EXPOSURE_BATCH"
 
 def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method: Method = "full",
                       include_configured: bool = False, ip_ranges: IpRanges | None = None,
-                      risk_policy: Policy | None = None, batch_records: int | None = None) -> Any:
+                      risk_policy: Policy | None = None, batch_records: int | None = None,
+                      steps: Steps = ENGINE_STEPS) -> Any:
     """Findings of internet exposure, a lazy frame on the engine of ``flows``.
 
     ``flows``: a ``Flows`` (its ``.frame``), a ``duckdb.DuckDBPyRelation`` (the result is a
@@ -169,6 +193,9 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     a filter on ``interface_id`` (the partition store keeps rows sorted by interface, so a
     batch reads little more than its own row groups), and the batches' findings (small)
     are put together: the same findings, with memory bounded by one batch's conversations.
+
+    ``steps`` (default :data:`ENGINE_STEPS`): how the eager steps run (see :class:`Steps`);
+    with other steps, pass ``batch_records=0`` (batching reads the flows eagerly).
     """
     if method not in ("full", "naive"):
         raise UsageError(f"method must be 'full' or 'naive', not {method!r}")
@@ -178,12 +205,13 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
     batches = interface_batches(native, limit)
     if batches is None:
-        findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges)
+        findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges,
+                                                steps=steps)
     else:
         parts, seen = [], []
         for condition in batches:
             f, o = _findings_and_keys(nw.from_native(native).filter(condition).to_native(), inventory=inventory,
-                                      naive=naive, ip_ranges=ip_ranges)
+                                      naive=naive, ip_ranges=ip_ranges, steps=steps)
             parts.append(to_polars(f))
             if o is not None:
                 seen.append(to_polars(o))
@@ -233,7 +261,8 @@ def _batch_filter(rows: list[dict[str, Any]]) -> nw.Expr:
 
 
 def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool,
-                       ip_ranges: IpRanges | None) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
+                       ip_ranges: IpRanges | None, steps: Steps = ENGINE_STEPS,
+                       ) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
     """The observed findings of ``native`` (with ``sg_open``, unordered) and, with security
     groups in the inventory, their keys (for configured findings)."""
 
@@ -242,7 +271,7 @@ def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool,
 
     keys, columns = (NAIVE_KEY, ["srcaddr", "dstaddr"]) if naive else (ADDRESS_KEY, list(ADDRESS_COLUMNS))
     records = keyed(select_records(nw.from_native(native)), keys)
-    pairs = address_pairs(records, keys)  # the eager pass
+    pairs = address_pairs(records, keys, collect=steps.collect)  # the eager pass
     interfaces = number_interfaces(pairs)
     addresses = address_classes(pairs, columns, inventory, ip_ranges)
     table = side(interfaces.table)
@@ -252,9 +281,9 @@ def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool,
         conversations = naive_conversations(records, sides, interfaces.per_record)
     else:
         orientation = side(orient(pairs, addresses, interfaces, inventory))
-        conversations = nw.from_native(materialised(group_conversations(records, orientation, interfaces.per_record)))
+        conversations = nw.from_native(steps.hold(group_conversations(records, orientation, interfaces.per_record)))
         conversations = decide(conversations, addresses.n_addresses, table, aggregated=aggregated)
-    conversations = nw.from_native(materialised(conversations))
+    conversations = nw.from_native(steps.hold(conversations))
     findings = build_findings(conversations, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
                               aws=ip_ranges is not None)
     observed = None

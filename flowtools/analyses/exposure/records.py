@@ -79,15 +79,17 @@ def forwarding(interface_type: nw.Expr) -> nw.Expr:
     return nw.coalesce(interface_type, lit("")).str.to_lowercase().is_in(FORWARDING_RECORD_TYPES)
 
 
-def address_pairs(records: nw.LazyFrame, keys: list[str]) -> pl.DataFrame:
+def address_pairs(records: nw.LazyFrame, keys: list[str],
+                  collect: Callable[[nw.LazyFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
     """The eager step: the distinct ``keys`` (interface and address columns as logged) and
     :data:`ATTRIBUTES` with their record counts, collected. One hash aggregate over the
     records (not ``unique()``: Narwhals' DuckDB ``unique`` is a ``row_number()`` window,
     seconds per million rows); the result follows interfaces x address pairs (7 400 rows
-    for 2.4 M records of the benchmark)."""
-    frame = records.with_columns(**{a: attribute(a) for a in ATTRIBUTES})
-    return frame.group_by(*keys, *ATTRIBUTES).agg(n=nw.len()).collect("polars").to_native().with_columns(
-        pl.col("n").cast(pl.Int64))
+    for 2.4 M records of the benchmark). ``collect`` executes the aggregate (default: on the
+    engine of ``records``)."""
+    frame = records.with_columns(**{a: attribute(a) for a in ATTRIBUTES}).group_by(*keys, *ATTRIBUTES).agg(n=nw.len())
+    pairs = collect(frame) if collect is not None else frame.collect("polars").to_native()
+    return pairs.with_columns(pl.col("n").cast(pl.Int64))
 
 
 #: More interfaces with several attribute values than this: aggregate the attributes

@@ -12,7 +12,7 @@ so does a finding's peer list. Only two facts span slices:
   (:func:`.initiator.fan_in_counts`). It enters the decision only as "at least
   :data:`.initiator.SERVICE_FAN_IN`", per finding key (interface, protocol, local port):
   each slice decides its conversations under both outcomes (``fan_hyp``, the
-  conversations of a key twice) and reduces each to the findings' mergeable
+  conversations of a key twice) unless its own fan-in already reaches it, and reduces each to the findings' mergeable
   :class:`.findings.Parts`; once every slice is read, the summed fan-in picks, per key,
   the outcome that holds;
 * whether the interface forwards (a conversation of inside hosts to internet addresses
@@ -25,7 +25,7 @@ addresses is one value, so it is in one slice too.
 Cost: each slice reads the batch's records again (a filter on ``interface_id`` in the
 partition store reads that interface's row groups), joined with that slice's part of the
 small orientation table; memory holds one slice's conversations and its internet-initiated
-ones twice, and the parts (findings x peers) of all slices."""
+ones (twice for local ports below the fan-in threshold in that slice), and the parts (findings x peers) of all slices."""
 
 from __future__ import annotations
 
@@ -83,9 +83,13 @@ def split_parts(records: nw.LazyFrame, native: Any, sides: list[pl.DataFrame], *
             forwarders.append(to_polars(grouped.filter(col("forwarder")).group_by("interface").agg(_n=nw.len())))
             fan = to_polars(fan_in_counts(grouped, n_addresses))
             fans.append(fan)
+            # a key whose fan-in reaches the threshold within this slice reaches it in all:
+            # one outcome; the others (few conversations each) are decided under both
             outcomes = pl.DataFrame({"fan_hyp": [False, True], "fan_in": [0, SERVICE_FAN_IN]},
                                     schema={"fan_hyp": pl.Boolean, "fan_in": fan.schema["fan_in"]})
-            both = fan.select("interface", "protocol", "local_port").join(outcomes, how="cross")
+            both = (fan.join(outcomes, how="cross", suffix="_hyp")
+                    .filter(pl.col("fan_hyp") | (pl.col("fan_in") < SERVICE_FAN_IN))
+                    .select("interface", "protocol", "local_port", "fan_hyp", fan_in=pl.col("fan_in_hyp")))
             conv = decide(grouped, n_addresses, interfaces, aggregated=aggregated,
                           fan_in=nw.from_native(side_table(native, both)))
         conv = nw.from_native(materialised(conv))

@@ -186,11 +186,21 @@ def ratio(a: Step | None, b: Step | None) -> str:
     return f"{a.seconds / b.seconds:.2f}" if a and b and a.ok and b.ok else "-"
 
 
+def output_json(step: Step):
+    """The JSON document a step printed, from its first line that opens one (a progress bar
+    drawn on stdout before it is skipped), or None."""
+    text = step.stdout
+    starts = [i + 1 for i, c in enumerate(text) if c == "\n" and text[i + 1:i + 2] in ("[", "{")]
+    for start in ([0] if text[:1] in ("[", "{") else []) + starts:
+        try:
+            return json.loads(text[start:])
+        except ValueError:
+            continue
+    return None
+
+
 def findings(step: Step) -> int | None:
-    try:
-        doc = json.loads(step.stdout)
-    except ValueError:
-        return None
+    doc = output_json(step)
     return len(doc) if isinstance(doc, list) else len(doc.get("findings", [])) if isinstance(doc, dict) else None
 
 
@@ -237,7 +247,7 @@ def main(argv=None) -> int:
                                  log=LOGS / f"scale-{millions:g}M-{engine}-{when}.log"))
             first, warm = steps
             note = ""
-            if first.ok and warm.ok and first.stdout != warm.stdout:
+            if first.ok and warm.ok and output_json(first) != output_json(warm):
                 note = " (warm findings differ!)"
             per_m[engine, millions] = tuple(s.seconds / (records / 1e6) if s.ok else None for s in steps)
             spm = [f"{v:.2f}" if v is not None else "-" for v in per_m[engine, millions]]

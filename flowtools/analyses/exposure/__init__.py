@@ -90,8 +90,9 @@ from flowtools.analyses.exposure.findings import (
     COLUMNS,
     EXTRA_COLUMNS,
     POLARS_TYPES,
-    build_findings,
     finding_keys,
+    finding_parts,
+    findings_of_parts,
     findings_records,
     findings_schema,
     ordered,
@@ -114,6 +115,7 @@ from flowtools.analyses.exposure.records import (
     number_interfaces,
     select_records,
 )
+from flowtools.analyses.exposure.split import remote_slices, split_parts
 from flowtools.analyses.risk import Policy, with_risk
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
@@ -193,6 +195,9 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     a filter on ``interface_id`` (the partition store keeps rows sorted by interface, so a
     batch reads little more than its own row groups), and the batches' findings (small)
     are put together: the same findings, with memory bounded by one batch's conversations.
+    An interface with more than ``batch_records`` records is read in that many slices of
+    its remote addresses (:mod:`flowtools.analyses.exposure.split`: each slice reads the
+    interface's records again), with the same findings too. ``batch_records=0``: one pass.
 
     ``steps`` (default :data:`ENGINE_STEPS`): how the eager steps run (see :class:`Steps`);
     with other steps, pass ``batch_records=0`` (batching reads the flows eagerly).
@@ -203,15 +208,15 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     inventory = inventory if inventory is not None else Inventory.empty()
     naive = method == "naive"
     limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
-    batches = interface_batches(native, limit)
+    batches = _batches(native, limit)
     if batches is None:
         findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges,
                                                 steps=steps)
     else:
         parts, seen = [], []
-        for condition in batches:
+        for condition, records in batches:
             f, o = _findings_and_keys(nw.from_native(native).filter(condition).to_native(), inventory=inventory,
-                                      naive=naive, ip_ranges=ip_ranges, steps=steps)
+                                      naive=naive, ip_ranges=ip_ranges, steps=steps, slices=-(-records // limit))
             parts.append(to_polars(f))
             if o is not None:
                 seen.append(to_polars(o))
@@ -231,6 +236,12 @@ def interface_batches(native: Any, limit: int) -> list[nw.Expr] | None:
     analysis lower-cases ids) in sorted order, and each filter also bounds the raw id, so a
     Parquet scan skips the row groups of other interfaces. Cost: one aggregate of
     ``interface_id`` over the flows (a column scan), its result as small as the interfaces."""
+    batches = _batches(native, limit)
+    return None if batches is None else [condition for condition, _ in batches]
+
+
+def _batches(native: Any, limit: int) -> list[tuple[nw.Expr, int]] | None:
+    """:func:`interface_batches` with each batch's record count."""
     if limit <= 0:
         return None
     counts = to_polars(nw.from_native(native).filter(~nw.col("interface_id").is_null())
@@ -240,15 +251,15 @@ def interface_batches(native: Any, limit: int) -> list[nw.Expr] | None:
     per = (counts.group_by(pl.col("interface_id").str.to_lowercase().alias("key"))
            .agg(pl.col("n").sum(), raw_lo=pl.col("interface_id").min(), raw_hi=pl.col("interface_id").max())
            .sort("key"))
-    batches: list[nw.Expr] = []
+    batches: list[tuple[nw.Expr, int]] = []
     start, total = 0, 0
     rows = per.to_dicts()
     for i, row in enumerate(rows):
         if total and total + row["n"] > limit:
-            batches.append(_batch_filter(rows[start:i]))
+            batches.append((_batch_filter(rows[start:i]), total))
             start, total = i, 0
         total += row["n"]
-    batches.append(_batch_filter(rows[start:]))
+    batches.append((_batch_filter(rows[start:]), total))
     return batches
 
 
@@ -260,11 +271,11 @@ def _batch_filter(rows: list[dict[str, Any]]) -> nw.Expr:
         iface.str.to_lowercase() <= hi)
 
 
-def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool,
-                       ip_ranges: IpRanges | None, steps: Steps = ENGINE_STEPS,
-                       ) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
+def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool, ip_ranges: IpRanges | None,
+                       steps: Steps = ENGINE_STEPS, slices: int = 1) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
     """The observed findings of ``native`` (with ``sg_open``, unordered) and, with security
-    groups in the inventory, their keys (for configured findings)."""
+    groups in the inventory, their keys (for configured findings). ``slices`` above 1:
+    the conversations are read in that many slices of remote addresses (:mod:`.split`)."""
 
     def side(table: pl.DataFrame) -> nw.LazyFrame:
         return nw.from_native(side_table(native, table))
@@ -276,18 +287,23 @@ def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool,
     addresses = address_classes(pairs, columns, inventory, ip_ranges)
     table = side(interfaces.table)
     aggregated = interfaces.per_record is not None
-    if naive:
-        sides = side(naive_sides(pairs, addresses, interfaces))
-        conversations = naive_conversations(records, sides, interfaces.per_record)
+    sides = naive_sides(pairs, addresses, interfaces) if naive else orient(pairs, addresses, interfaces, inventory)
+    if slices > 1:
+        parts = split_parts(records, native, remote_slices(sides, pairs, keys, slices), naive=naive,
+                            per_record=interfaces.per_record, n_addresses=addresses.n_addresses,
+                            interfaces=table, aggregated=aggregated)
+        parts = type(parts)(*(nw.from_native(t) for t in parts))
     else:
-        orientation = side(orient(pairs, addresses, interfaces, inventory))
-        conversations = nw.from_native(steps.hold(group_conversations(records, orientation, interfaces.per_record)))
-        conversations = decide(conversations, addresses.n_addresses, table, aggregated=aggregated)
-    conversations = nw.from_native(steps.hold(conversations))
-    findings = build_findings(conversations, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
-                              aws=ip_ranges is not None)
+        if naive:
+            conversations = naive_conversations(records, side(sides), interfaces.per_record)
+        else:
+            grouped = nw.from_native(steps.hold(group_conversations(records, side(sides), interfaces.per_record)))
+            conversations = decide(grouped, addresses.n_addresses, table, aggregated=aggregated)
+        parts = finding_parts(nw.from_native(steps.hold(conversations)), aggregated=aggregated)
+    findings = findings_of_parts(parts, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
+                                 aws=ip_ranges is not None)
     observed = None
     if not naive and inventory.security_groups.height:
-        observed = finding_keys(conversations, native, inventory, table, aggregated=aggregated)
+        observed = finding_keys(parts.per_key, native, inventory, table, aggregated=aggregated)
         findings = with_sg_open(findings, native, inventory, keys=observed)
     return findings, observed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import narwhals as nw
 import polars as pl
@@ -167,7 +167,8 @@ def _method_of_rank(rank: str) -> dict[str, nw.Expr]:
 
 
 #: Findings are computed per (interface ordinal, local port, protocol number).
-_FINDING_KEY = ["interface", "local_port", "protocol"]
+FINDING_KEY = ["interface", "local_port", "protocol"]
+_FINDING_KEY = FINDING_KEY
 
 
 def _with_attributes(findings: nw.LazyFrame, interfaces: nw.LazyFrame, aggregated: bool) -> nw.LazyFrame:
@@ -179,15 +180,37 @@ def _with_attributes(findings: nw.LazyFrame, interfaces: nw.LazyFrame, aggregate
                                     for a in ATTRIBUTES}).drop(*(f"_{a}" for a in ATTRIBUTES))
 
 
-def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addresses: Addresses,
-              interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
-    """Findings from the (materialised) internet-initiated conversations, read three
-    times: per finding key, per (key, local address) for ``local_ip``, per (key, peer)
-    for ``peers``, ``aws_peers`` and ``sample_peers``: hash aggregates and one rank window
-    over the peers. Addresses and interface ids are decoded from their ordinals on these
-    small results."""
-    n_addresses = addresses.n_addresses
-    findings = conv.group_by(_FINDING_KEY).agg(
+class Parts(NamedTuple):
+    """A finding's aggregates over its conversations, in a form that merges: the parts of
+    disjoint sets of conversations (a split interface's slices of remote addresses,
+    :mod:`.split`) add up by :func:`merge_parts` to the parts of their union. ``key`` is
+    :data:`FINDING_KEY` and any extra columns the conversations were grouped by."""
+
+    #: Per key: ``status_rank`` (min), ``connections`` (count), ``bytes_in``/``bytes_out``
+    #: (sums), ``first_seen`` (min), ``last_seen`` (max), ``best`` (max of the method
+    #: rank), ``any_*`` flags, ``ephemeral`` (how many from ephemeral remote ports) and the
+    #: aggregated :data:`ATTRIBUTES` (max) when they are per record.
+    per_key: Any
+    #: Per key and local address ordinal: ``_n`` conversations.
+    per_local: Any
+    #: Per key and remote address ordinal: ``_n`` conversations, ``_aws`` (any).
+    per_peer: Any
+
+
+#: How :func:`merge_parts` combines the columns of :attr:`Parts.per_key` (Polars).
+_MERGE: dict[str, str] = {
+    "status_rank": "min", "connections": "sum", "bytes_in": "sum", "bytes_out": "sum", "first_seen": "min",
+    "last_seen": "max", "best": "max", "any_flags": "any", "any_field": "any", "any_synack": "any",
+    "any_rst": "any", "any_rej_reply": "any", "any_bpa": "any", "ephemeral": "sum",
+    **{a: "max" for a in ATTRIBUTES},
+}
+
+
+def finding_parts(conv: nw.LazyFrame, *, aggregated: bool, extra: tuple[str, ...] = ()) -> Parts:
+    """The :class:`Parts` of the (materialised) internet-initiated conversations, grouped by
+    :data:`FINDING_KEY` and ``extra``: three hash aggregates, lazy."""
+    key = [*FINDING_KEY, *extra]
+    per_key = conv.group_by(key).agg(
         status_rank=col("status_rank").min(),
         connections=nw.len(),
         bytes_in=col("bytes_in").sum(), bytes_out=col("bytes_out").sum(),
@@ -196,19 +219,55 @@ def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addres
         any_flags=col("has_flags").any(), any_field=col("has_field").any(),
         any_synack=col("out_synack").any(), any_rst=col("out_rst").any(),
         any_rej_reply=col("out_rej").any(), any_bpa=col("bpa").any(),
-        ephemeral_share=col("remote_ephemeral").cast(nw.Int32).mean(),
+        ephemeral=col("remote_ephemeral").cast(nw.Int64).sum(),
         **attribute_aggregates(lit(True) if aggregated else None, col),
     )
+    per_local = conv.group_by(*key, "local_ord").agg(_n=nw.len())
+    per_peer = conv.group_by(*key, "remote_ord").agg(_n=nw.len(), _aws=col("remote_aws").any())
+    return Parts(per_key, per_local, per_peer)
+
+
+def merge_parts(parts: list[Parts], key: list[str]) -> Parts:
+    """The parts of the union of disjoint sets of conversations, from each set's parts
+    (Polars frames, ``key`` as in :func:`finding_parts`): one aggregate per table, eager,
+    on tables the size of the findings and their peers."""
+    def merged(tables: list[Any], by: list[str], aggs: dict[str, str]) -> pl.DataFrame:
+        frame = pl.concat(tables, how="vertical_relaxed")
+        return frame.group_by(by).agg(getattr(pl.col(c), how)() for c, how in aggs.items() if c in frame.columns)
+
+    return Parts(merged([p.per_key for p in parts], key, _MERGE),
+                 merged([p.per_local for p in parts], [*key, "local_ord"], {"_n": "sum"}),
+                 merged([p.per_peer for p in parts], [*key, "remote_ord"], {"_n": "sum", "_aws": "any"}))
+
+
+def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addresses: Addresses,
+              interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
+    """Findings from the (materialised) internet-initiated conversations, read three
+    times (:func:`finding_parts`), then :func:`findings_of_parts`."""
+    return findings_of_parts(finding_parts(conv, aggregated=aggregated), native, inventory, addresses, interfaces,
+                             aggregated=aggregated, naive=naive, aws=aws)
+
+
+def findings_of_parts(parts: Parts, native: Any, inventory: Inventory, addresses: Addresses,
+                      interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
+    """Findings from their :class:`Parts` (Narwhals lazy frames keyed by
+    :data:`FINDING_KEY`): per finding key; ``local_ip``, the local address of most
+    conversations; ``peers``, ``aws_peers`` and ``sample_peers`` (one rank window over the
+    peers). Addresses and interface ids are decoded from their ordinals on these small
+    results."""
+    n_addresses = addresses.n_addresses
+    findings = parts.per_key.with_columns(
+        ephemeral_share=col("ephemeral").cast(nw.Float64) / col("connections").cast(nw.Float64))
     findings = _with_attributes(findings, interfaces, aggregated)
     big = n_addresses + 1
     address = nw.from_native(side_table(native, addresses.addresses))
-    local = (conv.group_by(*_FINDING_KEY, "local_ord").agg(_n=nw.len())
+    local = (parts.per_local
              .with_columns(_score=_score(col("_n"), "local_ord", n_addresses))
              .group_by(_FINDING_KEY).agg(_score=col("_score").max())
              .with_columns(ordinal=lit(big - 1, nw.Int64) - col("_score") % big)
              .join(address.select("ordinal", local_ip=col("address")), on="ordinal", how="left")
              .select(*_FINDING_KEY, "local_ip"))
-    peers = (conv.group_by(*_FINDING_KEY, "remote_ord").agg(_n=nw.len(), _aws=col("remote_aws").any())
+    peers = (parts.per_peer
              .with_columns(_rank=_score(col("_n"), "remote_ord", n_addresses)
                            .rank(method="dense", descending=True).over(*_FINDING_KEY))
              .join(address.select(remote_ord=col("ordinal"), _addr=col("address")), on="remote_ord", how="left")
@@ -275,12 +334,12 @@ def _interface_type() -> nw.Expr:
     return nw.coalesce(col("inv_interface_type"), col("record_type"))
 
 
-def finding_keys(conv: nw.LazyFrame, native: Any, inventory: Inventory, interfaces: nw.LazyFrame, *,
+def finding_keys(per_key: nw.LazyFrame, native: Any, inventory: Inventory, interfaces: nw.LazyFrame, *,
                   aggregated: bool) -> nw.LazyFrame:
     """The full method's findings as (``interface_id``, ``protocol`` name, ``port``), the
-    keys the security-group step needs, straight from the conversations (one aggregate):
-    the findings frame is then read once, not once per use."""
-    keys = conv.group_by(_FINDING_KEY).agg(_n=nw.len(), **attribute_aggregates(lit(True) if aggregated else None, col))
+    keys the security-group step needs, from :attr:`Parts.per_key` (already one row per
+    key): the findings frame is then read once, not once per use."""
+    keys = per_key.select(*_FINDING_KEY, *(ATTRIBUTES if aggregated else ()))
     keys = _with_inventory(_with_attributes(keys, interfaces, aggregated), native, inventory)
     return keys.filter(~forwarding(_interface_type())).select(
         "interface_id", protocol=_protocol_name(), port=_finding_port())

@@ -121,17 +121,31 @@ def _distinct_count(frame: nw.LazyFrame, keys: list[str], values: list[str], nam
 
 
 def decide(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame, *,
-            aggregated: bool) -> nw.LazyFrame:
+            aggregated: bool, fan_in: nw.LazyFrame | None = None) -> nw.LazyFrame:
     """Exposure's step 3: :func:`initiators`, keeping the internet-initiated conversations
     of the interface's own traffic (not carried) on interfaces not seen forwarding, with
-    the columns the findings read."""
-    decided = initiators(conversations, n_addresses, interfaces)
+    the columns the findings read (and ``fan_hyp`` when ``fan_in`` has it)."""
+    decided = initiators(conversations, n_addresses, interfaces, fan_in=fan_in)
+    extra = ("fan_hyp",) if "fan_hyp" in decided.collect_schema().names() else ()
     return decided.filter(
         ~col("carried") & (col("initiator") == "remote") & col("remote_inet") & ~col("interface_forwards")
-    ).select(*_DECIDED, *(ATTRIBUTES if aggregated else ()))
+    ).select(*_DECIDED, *extra, *(ATTRIBUTES if aggregated else ()))
 
 
-def initiators(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame) -> nw.LazyFrame:
+def fan_in_counts(conversations: nw.LazyFrame, n_addresses: int) -> nw.LazyFrame:
+    """Fan-in: per (``interface``, ``protocol``, ``local_port``), how many distinct remote
+    (address, port) pairs the interface's own (not carried) conversations have; a string
+    that is not an address (no normalized form) makes one value whatever its port, as a
+    null does. Counts of conversations with disjoint remote addresses add up. Cost: two
+    hash aggregates of the conversations."""
+    invalid = n_addresses - 1
+    own = conversations.filter(~col("carried")).with_columns(
+        _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")))
+    return _distinct_count(own, ["interface", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
+
+
+def initiators(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.LazyFrame, *,
+               fan_in: nw.LazyFrame | None = None) -> nw.LazyFrame:
     """Who initiated each conversation of :func:`group_conversations`, for any peer
     (internet or internal) and carried traffic too: every input row and column, plus
     ``initiator`` (``"remote"``, ``"local"``, null when no rule decides), ``how``
@@ -145,7 +159,13 @@ def initiators(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.Laz
     four times (forwarding interfaces, fan-in, fan-out, the conversations): materialise it
     first. ``interfaces`` (:attr:`Interfaces.table`) tells the interfaces whose records all
     have a forwarding ``interface_type``. Cost: hash aggregates and joins on the
-    conversations (never the records)."""
+    conversations (never the records).
+
+    ``fan_in`` (optional) replaces the fan-in computed from ``conversations``
+    (:func:`fan_in_counts`): a table of (``interface``, ``protocol``, ``local_port``,
+    ``fan_in``) and any other columns, joined as it is (a key with several rows repeats its
+    conversations: :mod:`.split` decides a slice of an interface under both outcomes of
+    its fan-in that way)."""
     forwarding = nw.concat([
         conversations.filter(col("forwarder")).select("interface"),
         interfaces.filter(col("forwards").fill_null(False)).select("interface"),
@@ -155,10 +175,10 @@ def initiators(conversations: nw.LazyFrame, n_addresses: int, interfaces: nw.Laz
     # whatever its port, as a null does
     invalid = n_addresses - 1
     own = conversations.filter(~col("carried")).with_columns(
-        _rkey_port=nw.when(col("remote_ord") == invalid).then(lit(-1)).otherwise(col("remote_port")),
         _lkey_port=nw.when(col("local_ord") == invalid).then(lit(-1)).otherwise(col("local_port")),
     )
-    fan_in = _distinct_count(own, ["interface", "protocol", "local_port"], ["remote_ord", "_rkey_port"], "fan_in")
+    if fan_in is None:
+        fan_in = fan_in_counts(conversations, n_addresses)
     fan_out = _distinct_count(own, ["interface", "protocol", "remote_ord", "remote_port"],
                               ["local_ord", "_lkey_port"], "fan_out")
     own = (conversations.join(forwarding, on="interface", how="left")

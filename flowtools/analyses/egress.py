@@ -97,16 +97,20 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         classes = classes.with_columns(aws_service=pl.lit(None, pl.String), aws_region=pl.lit(None, pl.String))
     side = nw.from_native(frames.side_table(native, classes))
     inet = side.select(address="address", inet="is_internet", svc="aws_service", reg="aws_region")
-    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
-           .join(side.select(address="address", dst_inet="is_internet"), left_on="dstaddr", right_on="address",
-                 how="left")
-           .join(side.select(address="address", src_inet="is_internet"), left_on="srcaddr", right_on="address",
-                 how="left"))
+    dst_side = side.select(address="address", dst_inet="is_internet")
+    src_side = side.select(address="address", src_inet="is_internet")
     nat_types = list(_NAT_TYPES)
     inside = (nw.col("inet") & ~nw.col("dst_inet").fill_null(False) & (nw.col("dstaddr") != nw.col("pdst"))
               & ~nw.col("src_inet").fill_null(False))
-    gateways_seen = rec.filter(inside | nw.col("itype").str.to_lowercase().is_in(nat_types)).group_by(
-        "interface_id").agg(nw.len().alias("_n")).drop("_n")
+    # gateways from their records: only the forwarded ones (dstaddr is not the packet's
+    # destination) can be inside legs, so the address joins run on those few records only
+    gateways_seen = (records.filter((nw.col("dstaddr") != nw.col("pdst")).fill_null(False)
+                                    | nw.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False))
+                     .join(inet, left_on="pdst", right_on="address", how="left")
+                     .join(dst_side, left_on="dstaddr", right_on="address", how="left")
+                     .join(src_side, left_on="srcaddr", right_on="address", how="left")
+                     .filter(inside.fill_null(False) | nw.col("itype").str.to_lowercase().is_in(nat_types))
+                     .group_by("interface_id").agg(nw.len().alias("_n")).drop("_n"))
     gateway_ids = set(_values(gateways_seen, "interface_id"))
     itype = nw.col("itype").str.to_lowercase()
     owners = pl.DataFrame(schema={"address": pl.String, "owner": pl.String})
@@ -126,7 +130,12 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     balancer = (nw.col("interface_id").is_in(sorted(balancer_ids))
                 | itype.is_in(list(_BALANCER_TYPES)).fill_null(False))
     accepted = (nw.col("action") == "ACCEPT").fill_null(False)
-    rec = rec.filter(accepted)
+    # only ACCEPTed records to internet packet destinations can be egress (direct or an
+    # inside leg): the other address joins run on those
+    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
+           .filter(accepted & nw.col("inet").fill_null(False))
+           .join(dst_side, left_on="dstaddr", right_on="address", how="left")
+           .join(src_side, left_on="srcaddr", right_on="address", how="left"))
     # -- direct egress of non-forwarding interfaces (and of load balancers: see below)
     outbound = nw.when(nw.col("direction").is_null()).then(~nw.col("src_inet").fill_null(False)).otherwise(
         nw.col("direction") == "egress")

@@ -97,16 +97,20 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         classes = classes.with_columns(aws_service=pl.lit(None, pl.String), aws_region=pl.lit(None, pl.String))
     side = nw.from_native(frames.side_table(native, classes))
     inet = side.select(address="address", inet="is_internet", svc="aws_service", reg="aws_region")
-    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
-           .join(side.select(address="address", dst_inet="is_internet"), left_on="dstaddr", right_on="address",
-                 how="left")
-           .join(side.select(address="address", src_inet="is_internet"), left_on="srcaddr", right_on="address",
-                 how="left"))
+    dst_side = side.select(address="address", dst_inet="is_internet")
+    src_side = side.select(address="address", src_inet="is_internet")
     nat_types = list(_NAT_TYPES)
     inside = (nw.col("inet") & ~nw.col("dst_inet").fill_null(False) & (nw.col("dstaddr") != nw.col("pdst"))
               & ~nw.col("src_inet").fill_null(False))
-    gateways_seen = rec.filter(inside | nw.col("itype").str.to_lowercase().is_in(nat_types)).group_by(
-        "interface_id").agg(nw.len().alias("_n")).drop("_n")
+    # gateways from their records: only the forwarded ones (dstaddr is not the packet's
+    # destination) can be inside legs, so the address joins run on those few records only
+    gateways_seen = (records.filter((nw.col("dstaddr") != nw.col("pdst")).fill_null(False)
+                                    | nw.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False))
+                     .join(inet, left_on="pdst", right_on="address", how="left")
+                     .join(dst_side, left_on="dstaddr", right_on="address", how="left")
+                     .join(src_side, left_on="srcaddr", right_on="address", how="left")
+                     .filter(inside.fill_null(False) | nw.col("itype").str.to_lowercase().is_in(nat_types))
+                     .group_by("interface_id").agg(nw.len().alias("_n")).drop("_n"))
     gateway_ids = set(_values(gateways_seen, "interface_id"))
     itype = nw.col("itype").str.to_lowercase()
     owners = pl.DataFrame(schema={"address": pl.String, "owner": pl.String})
@@ -126,46 +130,77 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     balancer = (nw.col("interface_id").is_in(sorted(balancer_ids))
                 | itype.is_in(list(_BALANCER_TYPES)).fill_null(False))
     accepted = (nw.col("action") == "ACCEPT").fill_null(False)
-    rec = rec.filter(accepted)
+    # only ACCEPTed records to internet packet destinations can be egress (direct or an
+    # inside leg): the other address joins run on those
+    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
+           .filter(accepted & nw.col("inet").fill_null(False))
+           .join(dst_side, left_on="dstaddr", right_on="address", how="left")
+           .join(src_side, left_on="srcaddr", right_on="address", how="left"))
     # -- direct egress of non-forwarding interfaces (and of load balancers: see below)
     outbound = nw.when(nw.col("direction").is_null()).then(~nw.col("src_inet").fill_null(False)).otherwise(
         nw.col("direction") == "egress")
     carried = nw.col("psrc") != nw.col("srcaddr")  # the packet's source is another host
-    sent = rec.filter(~gateway & ~transit & outbound & nw.col("inet").fill_null(False) & ~carried).select(
+    sent = rec.filter(~gateway & ~transit & outbound & ~carried).select(
         "interface_id", "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
-        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"),
-        balancer=balancer)
-    hosts = sent.filter(~nw.col("balancer"))
-    endpoint = ["remote", "dstport", "protocol"]
-    answered = hosts.group_by(endpoint).agg(nw.len().alias("_n")).drop("_n")
-    direct = nw.concat([hosts.drop("balancer"), sent.filter(nw.col("balancer")).drop("balancer")
-                        .join(answered, on=endpoint, how="anti")], how="vertical")
-    # -- NAT inside legs, attributed to the instance's interface, unless it logged them itself
-    legs = rec.filter(gateway & inside).select(
-        "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
-        local_address=nw.col("srcaddr"), remote=nw.col("pdst"), via=nw.col("interface_id"))
-    owners_side = nw.from_native(frames.side_table(native, owners.unique("address", keep="first")))
+        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"), balancer=balancer)
+    hosts = sent.filter(~nw.col("balancer")).drop("balancer")
     conv = ["local_address", "srcport", "remote", "dstport", "protocol"]
-    logged_direct = direct.group_by(conv).agg(nw.len().alias("_direct"))
+    endpoint = ["remote", "dstport", "protocol"]
+    keys = ["interface_id", "local_address", "via", "svc", "reg"]
+    columns = ["interface_id", "local_address", "via", "srcport", "dstport", "protocol", "packets", "bytes",
+               "start_time", "end_time", "svc", "reg", "remote"]  # one order: concat is by position
+    sums = [nw.col("bytes").sum().alias("_bytes"), nw.col("packets").sum().alias("_packets"),
+            nw.col("start_time").min().alias("_first"), nw.col("end_time").max().alias("_last")]
+    named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
+    # -- the few records that need the hosts' to decide (load balancers' and NAT gateways'
+    # inside legs), per conversation, held once: one pass over the records
+    few = nw.from_native(frames.materialised(nw.concat([
+        sent.filter(nw.col("balancer")).with_columns(kind=nw.lit("balancer")).select(*columns, "kind"),
+        rec.filter(gateway & inside).with_columns(
+            interface_id=nw.lit(None, nw.String), local_address=nw.col("srcaddr"), remote=nw.col("pdst"),
+            via=nw.col("interface_id"), kind=nw.lit("leg")).select(*columns, "kind"),
+        ], how="vertical").group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
+    balancers = few.filter(nw.col("kind") == "balancer").drop("kind")
+    legs = few.filter(nw.col("kind") == "leg").drop("kind")
+    # -- what the hosts logged of those: conversations of a leg's instance, endpoints a
+    # balancer also sent to (one pass over the host records, joined with a small table)
+    leg_addresses = sorted(v for v in _values(legs.select("local_address").unique(), "local_address") if v)
+    lb_endpoints = balancers.select(*endpoint).unique().with_columns(_lb=nw.lit(True))
+    matched = nw.from_native(frames.materialised(
+        hosts.join(lb_endpoints, on=endpoint, how="left")
+        .filter(nw.col("_lb").fill_null(False) | nw.col("local_address").is_in(leg_addresses))
+        .group_by(*conv).agg(nw.col("interface_id").min().alias("seen_owner"))))
+    answered = matched.group_by(endpoint).agg(nw.len().alias("_n")).drop("_n")
+    lb_direct = balancers.join(answered, on=endpoint, how="anti")
+    # -- NAT inside legs, attributed to the instance's interface, unless it logged them itself
+    owners_side = nw.from_native(frames.side_table(native, owners.unique("address", keep="first")))
     # an address's interface: the inventory's, else the interface that sent from it directly
-    seen_owners = direct.group_by("local_address").agg(nw.col("interface_id").min().alias("seen_owner"))
-    legs = (legs.join(logged_direct, on=conv, how="left").filter(nw.col("_direct").is_null()).drop("_direct")
+    logged = nw.concat([matched.select(*conv, "seen_owner"),
+                        lb_direct.select(*conv, seen_owner=nw.col("interface_id"))], how="vertical")
+    seen_owners = logged.group_by("local_address").agg(nw.col("seen_owner").min())
+    logged = logged.group_by(conv).agg(nw.len().alias("_direct"))
+    legs = (legs.join(logged, on=conv, how="left")
+            .filter(nw.col("_direct").is_null()).drop("_direct")
             .join(owners_side, left_on="local_address", right_on="address", how="left")
             .join(seen_owners, on="local_address", how="left")
             .with_columns(interface_id=nw.coalesce(nw.col("owner"), nw.col("seen_owner"))))
-    columns = ["interface_id", "local_address", "via", "srcport", "dstport", "protocol", "packets", "bytes",
-               "start_time", "end_time", "svc", "reg", "remote"]
-    both = nw.concat([direct.select(columns), legs.select(columns)], how="vertical")
-    out = (
-        both.with_columns(destination=nw.coalesce(nw.col("svc"), nw.lit("internet")))
-        .group_by("interface_id", "local_address", "via", "destination", "reg")
-        .agg(bytes_out=nw.col("bytes").sum().cast(nw.Int64), packets_out=nw.col("packets").sum().cast(nw.Int64),
-             conversations=nw.concat_str([nw.col("srcport").cast(nw.String), nw.col("remote"),
-                                          nw.col("dstport").cast(nw.String), nw.col("protocol").cast(nw.String)],
-                                         separator="|").n_unique().cast(nw.Int64),
-             peers=nw.col("remote").n_unique().cast(nw.Int64),
-             first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
-        .rename({"reg": "aws_region"})
-    )
+
+    def totals(frame: nw.LazyFrame) -> nw.LazyFrame:
+        """Per sender and destination class (groups of hosts, balancers and legs never
+        share a key: different interfaces, or a gateway in ``via``)."""
+        return (frame.with_columns(destination=nw.coalesce(nw.col("svc"), nw.lit("internet")))
+                .group_by("interface_id", "local_address", "via", "destination", "reg")
+                .agg(bytes_out=nw.col("bytes").sum().cast(nw.Int64), packets_out=nw.col("packets").sum().cast(nw.Int64),
+                     conversations=nw.concat_str([nw.col("srcport").cast(nw.String), nw.col("remote"),
+                                                  nw.col("dstport").cast(nw.String),
+                                                  nw.col("protocol").cast(nw.String)],
+                                                 separator="|").n_unique().cast(nw.Int64),
+                     peers=nw.col("remote").n_unique().cast(nw.Int64),
+                     first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
+                .rename({"reg": "aws_region"}))
+
+    out = nw.concat([totals(hosts.select(columns)),
+                     totals(nw.concat([lb_direct.select(columns), legs.select(columns)], how="vertical"))],
+                    how="vertical")
     return out.sort(["bytes_out", "interface_id", "local_address", "destination"],
                     descending=[True, False, False, False], nulls_last=True).to_native()

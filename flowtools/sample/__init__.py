@@ -209,7 +209,7 @@ def generate(out_dir: str | Path, *, seed: int = 0, hours: int = 24, scale: floa
         "interfaces": [{"interface_id": i.id, "name": i.key, "interface_type": i.interface_type,
                         "account_id": estate.account(i.key), "region": estate.region(i.key),
                         "private_ip": i.ip, "public_ip": i.public_ip, "ipv6": i.ipv6,
-                        "flow_log_id": estate.flow_logs[i.flow_log].id}
+                        "flow_log_id": estate.flow_logs[i.flow_log].id if i.flow_log else None}
                        for i in estate.interfaces.values()],
         "exposure": exposure,
         "configured": configured,

@@ -123,7 +123,7 @@ class Interface:
     key: str
     subnet: str
     ip: str
-    flow_log: str
+    flow_log: str | None  # None: no flow log covers its subnet (it logs nothing itself)
     interface_type: str = "interface"
     public_ip: str | None = None
     eip: bool = False  # Elastic IP (owned by the account) rather than auto-assigned
@@ -181,7 +181,7 @@ V3_CUSTOM = (
 
 FLOW_LOGS: tuple[FlowLog, ...] = (
     FlowLog("prod-v5", PROD, "us-east-1", tuple(V5_CUSTOM), "hourly", org_id=ORG_ID, agg=60,
-            shards=2, resource="VPC prod (except the legacy and ECS subnets)"),
+            shards=2, resource="VPC prod (except the legacy, ECS and batch subnets)"),
     FlowLog("legacy-v2", PROD, "us-east-1", DEFAULT_FORMAT, "daily",
             resource="subnet prod-legacy (default format)"),
     FlowLog("ecs-v8", PROD, "us-east-1", tuple(V8_ECS), "daily",
@@ -212,6 +212,7 @@ SUBNETS: tuple[Subnet, ...] = (
     Subnet("prod-data-a", "prod", "10.10.20.0/24", "us-east-1a", "use1-az1"),
     Subnet("prod-legacy", "prod", "10.10.30.0/24", "us-east-1a", "use1-az1", public=True),
     Subnet("prod-ecs-a", "prod", "10.10.40.0/24", "us-east-1a", "use1-az1", public=True),
+    Subnet("prod-batch-b", "prod", "10.10.12.0/24", "us-east-1b", "use1-az2"),  # no flow log
     Subnet("edge-public-a", "edge", "172.16.0.0/24", "eu-west-1a", "euw1-az1", public=True),
     Subnet("edge-public-b", "edge", "172.16.1.0/24", "eu-west-1b", "euw1-az2", public=True),
     Subnet("egress-public-a", "egress", "10.100.0.0/24", "us-east-1a", "use1-az1", public=True),
@@ -257,6 +258,7 @@ SECURITY_GROUPS: tuple[SecurityGroup, ...] = (
     )),
     SecurityGroup("checkout", "prod", "checkout tasks", (Rule("tcp", 8080, 8080, ("10.10.0.0/16",)),)),
     SecurityGroup("ecs-node", "prod", "ECS container instances", ()),
+    SecurityGroup("batch", "prod", "batch workers (outbound only)", ()),
     SecurityGroup("vpn", "edge", "wireguard", (
         Rule("udp", 51820, 51820, ANY4), Rule("icmp", -1, -1, ANY4),
     )),
@@ -369,6 +371,12 @@ INTERFACES: tuple[Interface, ...] = (
     Interface("sandbox-1", "sandbox-public-a", "172.20.0.10", "sandbox-v3", public_ip="34.240.9.10",
               groups=("sandbox-open",), instance="sandbox-1", instance_name="sandbox-1",
               instance_type="t3.small"),
+    # -- prod, us-east-1, batch subnet: no flow log covers it; its traffic to the internet
+    # goes through nat-prod and is seen only there (last: the others' record order is kept)
+    Interface("batch-1", "prod-batch-b", "10.10.12.41", None, groups=("batch",),
+              instance="batch-1", instance_name="batch-1", instance_type="c6i.2xlarge"),
+    Interface("batch-2", "prod-batch-b", "10.10.12.42", None, groups=("batch",),
+              instance="batch-2", instance_name="batch-2", instance_type="c6i.2xlarge"),
 )
 
 
@@ -396,6 +404,8 @@ class Estate:
 
     def agg(self, iface: str) -> int:
         i = self.interfaces[iface]
+        if i.flow_log is None:
+            raise ValueError(f"{iface} has no flow log: no group may have a leg on it")
         return i.agg or self.flow_logs[i.flow_log].agg
 
     def public_ips(self) -> set[str]:

@@ -6,7 +6,7 @@ these groups (see ``truth``), never from the records.
 
 Internet peers come from the documentation ranges, split by role so the truth is easy to
 read: 192.0.2.1-9 and .53/.123/.124 are internet servers the estate calls (mirror, API,
-git host, resolver, NTP), 192.0.2.10-12 the admins, 192.0.2.66 a known C2 host (on the
+git host, a partner's HTTPS drop, resolver, NTP), 192.0.2.10-12 the admins, 192.0.2.66 a known C2 host (on the
 sample's watchlist), 192.0.2.77 the game server's one tester, 192.0.2.100 a scanner that
 gets an answer, 192.0.2.128-254 and 203.0.113.200-254 scanners, 198.51.100.1-199 and 203.0.113.1-149 web clients, 203.0.113.150-179 VPN peers,
 203.0.113.180-199 ping monitors, 198.51.100.200-254 DNS resolvers, 2001:db8:c000::/40
@@ -83,6 +83,7 @@ ECS_API = "3.227.250.10"  # in an AMAZON-only range
 C2 = "192.0.2.66"  # case 15: a known C2 host app-2 beacons to (on the watchlist)
 SSH_SCANNER = "192.0.2.100"  # case 16: the scanner SSH answers (on the watchlist)
 GAME_PEER, GAME_PEER_PORT, GAME_PORT = "192.0.2.77", 50123, 7777  # case 18
+PARTNER = "192.0.2.4"  # case 19: a partner's HTTPS drop the batch workers export to
 
 #: The sample's watchlist (``watchlist.txt``, the format of flowtools.analyses.watchlist):
 #: (address or CIDR, label). Two entries are never seen in the traffic.
@@ -215,6 +216,7 @@ class Scenario:
         self.answered_scanner()
         self.reports_live()
         self.game_server()
+        self.unlogged_batch()
         return self.groups
 
     def _web_clients(self, name: str, iface: str, port: int, per_day: float, *, long_per_day: float = 0,
@@ -404,7 +406,10 @@ class Scenario:
     def _via_nat(self, name: str, iface: str, nat: str, per_day: float, *, servers: Sequence[str],
                  port: int, protocol: int = TCP, why: str, description: str, dur=(1, 300),
                  profile=FLAT, up=(500, 20_000), down=(1_000, 500_000), extra_legs=(),
-                 client_tp: int = 1, target: str | None = None, target_port: int | None = None) -> None:
+                 client_tp: int = 1, target: str | None = None, target_port: int | None = None,
+                 logged: bool = True) -> None:
+        """Conversations of ``iface`` through the NAT gateway ``nat``; ``logged=False``: the
+        instance's own interface logs nothing (no flow log covers it), only the gateway does."""
         rng = self.rng(name)
         t0 = self.times(rng, per_day, profile)
         n = len(t0)
@@ -414,7 +419,8 @@ class Scenario:
             by_r=rng.integers(down[0], down[1], n), pk_f=1 if protocol == UDP else None,
             pk_r=1 if protocol == UDP else None, nat_port=rng.integers(1024, 65536, n),
         )
-        legs = [client_leg(iface, tp=client_tp), *extra_legs, *nat_legs(nat, self.ip(nat))]
+        own = [client_leg(iface, tp=client_tp)] if logged else []
+        legs = [*own, *extra_legs, *nat_legs(nat, self.ip(nat))]
         if target:  # the destination is one of ours (hairpin through the internet gateway)
             legs.append(server_leg(target, client=self.estate.interfaces[nat].public_ip,
                                    client_port=Col("nat_port"), server=self.ip(target),
@@ -649,6 +655,27 @@ class Scenario:
                        f"({GAME_PEER} port {GAME_PEER_PORT}) in the default format: who was seen first "
                        "is a tie in every window",
                        internet=True, exposes=[Exposure("web-legacy")], ambiguous=True))
+
+    def unlogged_batch(self) -> None:
+        """Case 19: batch workers in a subnet no flow log covers reach the internet through
+        nat-prod, whose interface alone logs it: both legs (the inside one keeps the worker's
+        address in ``srcaddr`` and the internet host in ``pkt-dstaddr``; the outside one is
+        translated), so the worker's bytes are attributed to it through the inside leg and
+        counted once. batch-1 exports to a partner and writes to S3 through the gateway (no
+        S3 endpoint in its route table); batch-2 calls the external API."""
+        nat = "nat-prod"
+        why = "reply to own connection through the NAT gateway (the instance's subnet is not logged)"
+        self._via_nat("batch-1/export", "batch-1", nat, 40, servers=[PARTNER], port=443, dur=(60, 1800),
+                      up=(2_000_000, 120_000_000), down=(2_000, 60_000), profile=BATCH_JOBS, why=why,
+                      logged=False, description="case 19: batch-1 (no flow log) uploads nightly exports to a "
+                                                "partner through the NAT gateway")
+        self._via_nat("batch-1/s3", "batch-1", nat, 150, servers=S3_USE1, port=443, up=(50_000, 20_000_000),
+                      down=(1_000, 100_000), profile=BATCH_JOBS, why=why, logged=False,
+                      description="case 19: batch-1 (no flow log) writes to S3 through the NAT gateway "
+                                  "(no gateway endpoint in its route table)")
+        self._via_nat("batch-2/api", "batch-2", nat, 300, servers=[API], port=443, why=why, profile=WEB,
+                      logged=False, description="case 19: batch-2 (no flow log) calls an external API "
+                                                "through the NAT gateway")
 
     # -- records that carry no traffic ----------------------------------------------------
 

@@ -94,6 +94,27 @@ def test_egress_per_sender_is_the_truth(flows, inventory, sample_dir, truth):
     assert {"S3", "CLOUDFRONT", "AMAZON", "internet"} <= {e["destination"] for e in truth["egress"]}
 
 
+def test_egress_behind_a_nat_gateway_is_the_instances_counted_once(flows, inventory, sample_dir, truth):
+    """Case 19: batch-1 and batch-2 log nothing themselves (no flow log covers their subnet);
+    nat-prod logs both legs of their connections. Their bytes are theirs (through the inside
+    leg's ``srcaddr``), via the gateway, once: the outside leg carries the same bytes again."""
+    ranges = flowtools.IpRanges.load(sample_dir / "ip-ranges.json")
+    out = collect(egress(flows, inventory=inventory, ip_ranges=ranges))
+    ids = {i["name"]: i["interface_id"] for i in truth["interfaces"]}
+    nat = ids["nat-prod"]
+    expected = {(e["name"], e["destination"]): e["bytes"] for e in truth["egress"] if e["via"] == nat}
+    assert set(expected) == {("batch-1", "internet"), ("batch-1", "S3"), ("batch-2", "internet")}
+    assert {i["flow_log_id"] for i in truth["interfaces"] if i["name"].startswith("batch-")} == {None}
+    via_nat = out.filter(pl.col("via") == nat)
+    names = {v: k for k, v in ids.items()}
+    got = via_nat.group_by("interface_id", "destination").agg(pl.col("bytes_out").sum())
+    assert {(names.get(r["interface_id"]), r["destination"]): r["bytes_out"] for r in got.iter_rows(named=True)} \
+        == expected
+    batch_ips = {i["private_ip"] for i in truth["interfaces"] if i["name"].startswith("batch-")}
+    assert set(via_nat["local_address"]) == batch_ips
+    assert nat not in set(out["interface_id"].drop_nulls())  # never the gateway's own
+
+
 # -- scanners -----------------------------------------------------------------------------
 
 def test_scanners_and_their_outcomes_are_the_truth(flows, inventory, truth):

@@ -89,3 +89,84 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
         _IMPORTED.add(name)
     con.execute(f"LOAD {name}")
 
+
+
+# Spark (optional: the ``flowtools[spark]`` extra, and Java 17 or later) ---------------
+
+#: Settings of the local session :func:`spark_session` starts when none is given or active:
+#: few shuffle partitions (flowtools' aggregates are small; Spark's default 200 costs
+#: seconds of task overhead on one machine), no web UI, UTC as the session time zone
+#: (records' times are UTC), and no Spark job just to list the store's files.
+SPARK_LOCAL_CONFIG = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "2g",
+}
+SPARK_MISSING = ("engine 'spark' needs pyspark (install the extra: pip install 'flowtools[spark]') "
+                 "and Java 17 or later (JAVA_HOME or java on PATH)")
+
+
+def spark_session(spark=None, *, master: str = "local[*]", config: dict[str, str] | None = None):
+    """The SparkSession flowtools runs on: ``spark`` when given, else the active session of
+    this process (``SparkSession.getActiveSession()``: a notebook's, EMR's, Databricks'),
+    else a new local one (``master``, default ``local[*]``, with :data:`SPARK_LOCAL_CONFIG`
+    updated by ``config``). Starting a local session starts a JVM: about 10 s and a few
+    hundred MB. Without pyspark, or when the JVM cannot start (no Java 17), raises
+    :class:`~flowtools.errors.UsageError` saying what to install."""
+    from flowtools.errors import UsageError
+
+    if spark is not None:
+        return spark
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UsageError(SPARK_MISSING) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.master(master).appName("flowtools")
+    for key, value in {**SPARK_LOCAL_CONFIG, **(config or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:  # the JVM did not start: PySparkRuntimeError, FileNotFoundError
+        raise UsageError(f"{SPARK_MISSING}: the local Spark session did not start ({e})") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def spark_schema(schema):
+    """The Spark ``StructType`` of a Polars schema (a ``{name: dtype}`` mapping): integers,
+    floats, booleans, strings (categoricals too), dates, datetimes (with a time zone:
+    ``TimestampType``; without: ``TimestampNTZType``), lists and structs; a column of
+    Polars ``Null`` type becomes a string column of nulls. Needs pyspark."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(name, _spark_type(dtype), True) for name, dtype in schema.items()])
+
+
+def _spark_type(dtype):
+    import polars as pl
+    from pyspark.sql import types as T
+
+    simple = {
+        pl.Int8: T.ByteType(), pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
+        pl.UInt8: T.ShortType(), pl.UInt16: T.IntegerType(), pl.UInt32: T.LongType(), pl.UInt64: T.LongType(),
+        pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(), pl.Boolean: T.BooleanType(),
+        pl.String: T.StringType(), pl.Categorical: T.StringType(), pl.Enum: T.StringType(),
+        pl.Null: T.StringType(), pl.Date: T.DateType(), pl.Binary: T.BinaryType(),
+    }
+    base = dtype.base_type() if hasattr(dtype, "base_type") else dtype
+    if base in simple:
+        return simple[base]
+    if base is pl.Datetime:
+        return T.TimestampType() if getattr(dtype, "time_zone", None) else T.TimestampNTZType()
+    if base is pl.List or base is pl.Array:
+        return T.ArrayType(_spark_type(dtype.inner), True)
+    if base is pl.Struct:
+        return T.StructType([T.StructField(f.name, _spark_type(f.dtype), True) for f in dtype.fields])
+    raise TypeError(f"no Spark type for the Polars type {dtype}")

@@ -76,7 +76,8 @@ def _source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
                    help="cache: download the window's objects in parallel to the local cache and read them there; "
                         "stream: read s3:// directly; auto (default): cache when they fit its budget")
     if engine:
-        g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
+        g.add_argument("--engine", choices=("duckdb", "polars", "spark"), default="duckdb",
+                       help="engine (default duckdb; spark: the flowtools[spark] extra and Java 17)")
 
 
 def _format_option(p: argparse.ArgumentParser, default: str = "table",

@@ -109,7 +109,10 @@ def open_spark(root: Path, manifest: Manifest, window: Window, spark: Any, *, ac
     The files are pruned by the manifest exactly as for the other engines and handed to
     ``spark.read.parquet`` by path with the store's schema given (no schema inference,
     Hive keys not read as columns: they are folded into ``account_id``/``region``/``start``;
-    a file that lacks a column of the schema reads it as nulls). Lazy: nothing is read until
+    a file that lacks a column of the schema reads it as nulls). The ``sources`` filter is
+    decided on the manifest too (it lists each file's source objects): files without rows
+    of ``sources`` are not read, and rows are filtered only when a file also holds others.
+    Lazy: nothing is read until
     an action. The paths must be readable by the executors (a local store: local mode, or a
     folder every node mounts)."""
     from pyspark.sql import functions as F
@@ -118,6 +121,11 @@ def open_spark(root: Path, manifest: Manifest, window: Window, spark: Any, *, ac
 
     paths = select_files(manifest, window, accounts, regions)
     schema = spark_schema(_columns([manifest.files[p] for p in paths]))
+    exact = True  # every row of the files left belongs to ``sources``
+    if sources is not None:  # the manifest knows each file's source objects: skip files without them
+        wanted_keys = set(sources)
+        paths = [p for p in paths if wanted_keys.intersection(manifest.files[p].sources)]
+        exact = all(wanted_keys.issuperset(manifest.files[p].sources) for p in paths)
     if not paths:
         return spark.createDataFrame([], schema)
     df = spark.read.schema(schema).parquet(*[str(root / p) for p in paths])
@@ -125,8 +133,8 @@ def open_spark(root: Path, manifest: Manifest, window: Window, spark: Any, *, ac
         df = df.filter(F.col("start") < F.lit(window.end_s))
     if window.start_s is not None:
         df = df.filter(F.col("end") >= F.lit(window.start_s))
-    if sources is not None:
-        keys = sorted(set(sources))
+    if not exact:
+        keys = sorted(set(sources or ()))
         if len(keys) <= SPARK_ISIN_KEYS:
             df = df.filter(F.col("source_file").isin(keys))
         else:

@@ -137,36 +137,3 @@ def spark_session(spark=None, *, master: str = "local[*]", config: dict[str, str
         raise UsageError(f"{SPARK_MISSING}: the local Spark session did not start ({e})") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
-
-
-def spark_schema(schema):
-    """The Spark ``StructType`` of a Polars schema (a ``{name: dtype}`` mapping): integers,
-    floats, booleans, strings (categoricals too), dates, datetimes (with a time zone:
-    ``TimestampType``; without: ``TimestampNTZType``), lists and structs; a column of
-    Polars ``Null`` type becomes a string column of nulls. Needs pyspark."""
-    from pyspark.sql import types as T
-
-    return T.StructType([T.StructField(name, _spark_type(dtype), True) for name, dtype in schema.items()])
-
-
-def _spark_type(dtype):
-    import polars as pl
-    from pyspark.sql import types as T
-
-    simple = {
-        pl.Int8: T.ByteType(), pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
-        pl.UInt8: T.ShortType(), pl.UInt16: T.IntegerType(), pl.UInt32: T.LongType(), pl.UInt64: T.LongType(),
-        pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(), pl.Boolean: T.BooleanType(),
-        pl.String: T.StringType(), pl.Categorical: T.StringType(), pl.Enum: T.StringType(),
-        pl.Null: T.StringType(), pl.Date: T.DateType(), pl.Binary: T.BinaryType(),
-    }
-    base = dtype.base_type() if hasattr(dtype, "base_type") else dtype
-    if base in simple:
-        return simple[base]
-    if base is pl.Datetime:
-        return T.TimestampType() if getattr(dtype, "time_zone", None) else T.TimestampNTZType()
-    if base is pl.List or base is pl.Array:
-        return T.ArrayType(_spark_type(dtype.inner), True)
-    if base is pl.Struct:
-        return T.StructType([T.StructField(f.name, _spark_type(f.dtype), True) for f in dtype.fields])
-    raise TypeError(f"no Spark type for the Polars type {dtype}")

@@ -42,7 +42,7 @@ from narwhals.dependencies import is_pyspark_connect_dataframe, is_pyspark_dataf
 from flowtools.errors import UsageError
 
 __all__ = ["NativeFrame", "PolarsType", "is_spark", "lazy", "materialised", "native", "optional_columns", "register",
-           "side_table", "to_polars", "to_spark"]
+           "side_table", "spark_schema", "to_polars", "to_spark"]
 
 #: A native lazy frame: what analyses take and return (a ``pyspark.sql.DataFrame`` too,
 #: which is not named here because pyspark is optional).
@@ -216,10 +216,8 @@ def _spark_to_polars(frame: Any) -> pl.DataFrame:
 def to_spark(spark: Any, table: pl.DataFrame) -> Any:
     """The Polars ``table`` as a DataFrame of the SparkSession ``spark``: its Arrow form
     (plain strings and lists) with the Spark schema of its Polars schema
-    (:func:`flowtools.engines.spark_schema`). Cost: ``table`` is sent to the JVM once;
+    (:func:`spark_schema`). Cost: ``table`` is sent to the JVM once;
     for small tables (side tables, findings), or a small window's records."""
-    from flowtools.engines import spark_schema
-
     schema = spark_schema(table.schema)
     # Plain (not large, not view) Arrow types: what Spark's Arrow conversion takes in.
     arrow = table.to_arrow(compat_level=pl.CompatLevel.oldest())
@@ -239,3 +237,36 @@ def _small_arrow_type(t: pa.DataType) -> pa.DataType:
 
 def _small_arrow_field(f: pa.Field) -> pa.Field:
     return pa.field(f.name, _small_arrow_type(f.type), nullable=True)
+
+
+def spark_schema(schema):
+    """The Spark ``StructType`` of a Polars schema (a ``{name: dtype}`` mapping): integers,
+    floats, booleans, strings (categoricals too), dates, datetimes (with a time zone:
+    ``TimestampType``; without: ``TimestampNTZType``), lists and structs; a column of
+    Polars ``Null`` type becomes a string column of nulls. Needs pyspark."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(name, _spark_type(dtype), True) for name, dtype in schema.items()])
+
+
+def _spark_type(dtype):
+    import polars as pl
+    from pyspark.sql import types as T
+
+    simple = {
+        pl.Int8: T.ByteType(), pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
+        pl.UInt8: T.ShortType(), pl.UInt16: T.IntegerType(), pl.UInt32: T.LongType(), pl.UInt64: T.LongType(),
+        pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(), pl.Boolean: T.BooleanType(),
+        pl.String: T.StringType(), pl.Categorical: T.StringType(), pl.Enum: T.StringType(),
+        pl.Null: T.StringType(), pl.Date: T.DateType(), pl.Binary: T.BinaryType(),
+    }
+    base = dtype.base_type() if hasattr(dtype, "base_type") else dtype
+    if base in simple:
+        return simple[base]
+    if base is pl.Datetime:
+        return T.TimestampType() if getattr(dtype, "time_zone", None) else T.TimestampNTZType()
+    if base is pl.List or base is pl.Array:
+        return T.ArrayType(_spark_type(dtype.inner), True)
+    if base is pl.Struct:
+        return T.StructType([T.StructField(f.name, _spark_type(f.dtype), True) for f in dtype.fields])
+    raise TypeError(f"no Spark type for the Polars type {dtype}")

@@ -117,7 +117,7 @@ def open_spark(root: Path, manifest: Manifest, window: Window, spark: Any, *, ac
     folder every node mounts)."""
     from pyspark.sql import functions as F
 
-    from flowtools.engines import spark_schema
+    from flowtools.frames import spark_schema
 
     paths = select_files(manifest, window, accounts, regions)
     schema = spark_schema(_columns([manifest.files[p] for p in paths]))

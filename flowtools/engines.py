@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import duckdb
 
@@ -89,3 +90,51 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
         _IMPORTED.add(name)
     con.execute(f"LOAD {name}")
 
+
+
+# Spark (optional: the ``flowtools[spark]`` extra, and Java 17 or later) ---------------
+
+#: Settings of the local session :func:`spark_session` starts when none is given or active:
+#: few shuffle partitions (flowtools' aggregates are small; Spark's default 200 costs
+#: seconds of task overhead on one machine), no web UI, UTC as the session time zone
+#: (records' times are UTC), and no Spark job just to list the store's files.
+SPARK_LOCAL_CONFIG = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "2g",
+}
+SPARK_MISSING = ("engine 'spark' needs pyspark (install the extra: pip install 'flowtools[spark]') "
+                 "and Java 17 or later (JAVA_HOME or java on PATH)")
+
+
+def spark_session(spark: Any = None, *, master: str = "local[*]", config: dict[str, str] | None = None) -> Any:
+    """The SparkSession flowtools runs on: ``spark`` when given, else the active session of
+    this process (``SparkSession.getActiveSession()``: a notebook's, EMR's, Databricks'),
+    else a new local one (``master``, default ``local[*]``, with :data:`SPARK_LOCAL_CONFIG`
+    updated by ``config``). Starting a local session starts a JVM: about 10 s and a few
+    hundred MB. Without pyspark, or when the JVM cannot start (no Java 17), raises
+    :class:`~flowtools.errors.UsageError` saying what to install."""
+    from flowtools.errors import UsageError
+
+    if spark is not None:
+        return spark
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UsageError(SPARK_MISSING) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.master(master).appName("flowtools")
+    for key, value in {**SPARK_LOCAL_CONFIG, **(config or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:  # the JVM did not start: PySparkRuntimeError, FileNotFoundError
+        raise UsageError(f"{SPARK_MISSING}: the local Spark session did not start ({e})") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -1,4 +1,4 @@
-"""``load(source, ...)`` -> :class:`Flows`: the flows of a window on DuckDB or Polars."""
+"""``load(source, ...)`` -> :class:`Flows`: the flows of a window on DuckDB, Polars or Spark."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from flowtools.read.report import ReadReport
 from flowtools.sources import open_source
 from flowtools.window import Window
 
-Engine = Literal["duckdb", "polars"]
-ENGINES = ("duckdb", "polars")
+Engine = Literal["duckdb", "polars", "spark"]
+ENGINES = ("duckdb", "polars", "spark")
 
 
 @dataclass
@@ -42,9 +42,10 @@ class Flows:
     """Loaded flows: a native frame on one engine plus the read report.
 
     ``frame`` is a ``duckdb.DuckDBPyRelation`` (engine ``duckdb``, the view ``flows`` on
-    ``connection``) or a ``polars.LazyFrame`` (engine ``polars``). Both hold the same
-    canonical columns and rows; loaded through the partition store (the default) both are
-    lazy over its Parquet files, and ``flows`` on ``connection`` reads the same files.
+    ``connection``), a ``polars.LazyFrame`` (engine ``polars``) or a ``pyspark.sql.DataFrame``
+    (engine ``spark``). All hold the same canonical columns and rows; loaded through the
+    partition store (the default) all are lazy over its Parquet files, and ``flows`` on
+    ``connection`` reads the same files (so :meth:`sql` is DuckDB SQL whatever the engine).
     """
 
     engine: Engine
@@ -65,7 +66,9 @@ class Flows:
         ``params`` binds ``$name`` (a dict) or ``?`` (a sequence) parameters: pass values
         from logs or users this way, never formatted into the query text.
         """
-        if self.engine == "polars" and not self._registered:
+        if self.engine != "duckdb" and not self._registered:
+            if self._polars is None:
+                self._polars = self.to_polars()
             self.connection.register("flows", self._polars.to_arrow(compat_level=pl.CompatLevel.newest()))
             self._registered = True
         try:
@@ -79,6 +82,10 @@ class Flows:
             return self._polars
         if isinstance(self.frame, pl.LazyFrame):
             return self.frame.collect()
+        if self.engine == "spark":
+            from flowtools.frames import to_polars
+
+            return to_polars(self.frame)
         return self.frame.pl()
 
     def to_pandas(self):
@@ -116,6 +123,7 @@ def load(
     progress: bool | None = None,
     any_name: bool = False,
     store: str | os.PathLike | bool | None = None,
+    spark: Any = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
 
@@ -149,6 +157,17 @@ def load(
     Either way the read report is complete and the same: bad files and lines are skipped,
     counted and listed in ``flows.report``; ``strict=True`` raises :class:`ReadError`
     (also for problems found when the store was built).
+
+    ``engine="spark"`` (the ``flowtools[spark]`` extra, Java 17+): the flows are a
+    ``pyspark.sql.DataFrame`` of ``spark`` (default :func:`flowtools.engines.spark_session`:
+    the active session, else a local one). The SOURCE's objects (text ``.log.gz`` and
+    Parquet, mixed headers, pruned by window through the same layout code) are read by
+    flowtools' own streaming reader into the partition store, which also counts bad lines
+    for the report; Spark then reads the store's Parquet files of the window
+    (``spark.read.parquet`` with the files pruned by the hour folders, the same columns and
+    types as on DuckDB and Polars). Spark does not parse the text logs itself. Without a
+    store (``store=False``, CloudWatch Logs) the records are read in this process and
+    handed to Spark as one Arrow table: for small windows only.
     """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -163,7 +182,7 @@ def load(
     if root is not None:
         return _load_from_store(root, source, src=store_, objects=objects, selection=selection, window=window,
                                 engine=engine, strict=strict, log_format=log_format, progress=progress,
-                                single=_single, any_name=any_name)
+                                single=_single, any_name=any_name, spark=spark)
     report = ReadReport(source=str(source), window=str(window))
     report.record_selection(objects, selection, window, any_name=any_name)
     bar = None
@@ -175,7 +194,7 @@ def load(
             flows = _load_duckdb(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         else:
             df = read_objects(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
-            flows = from_polars(df, report, engine=engine)
+            flows = from_polars(df, report, engine=engine, spark=spark)
     finally:
         if bar is not None:
             bar.close()
@@ -206,7 +225,7 @@ def _store_root(source, store) -> Any:
 
 
 def _load_from_store(root, source, *, src, objects, selection, window: Window, engine: Engine, strict: bool,
-                     log_format, progress, single: bool, any_name: bool) -> Flows:
+                     log_format, progress, single: bool, any_name: bool, spark: Any = None) -> Flows:
     """Bring the store up to date with the window's objects, then open the window lazily."""
     from flowtools.errors import ReadError
     from flowtools.store import PartitionStore
@@ -234,6 +253,9 @@ def _load_from_store(root, source, *, src, objects, selection, window: Window, e
     used = StoreUse(str(ps.root), read=built.new + built.changed, stored=built.unchanged, seconds=built.seconds)
     if engine == "duckdb":
         flows = Flows("duckdb", con.table("flows"), report, con, _registered=True, store=used)
+    elif engine == "spark":
+        frame = ps.open(window, engine="spark", sources=keys, spark=spark)
+        flows = Flows("spark", frame, report, con, _registered=True, store=used)
     else:
         frame = ps.open(window, engine="polars", sources=keys)
         flows = Flows("polars", frame, report, con, _registered=True, store=used)
@@ -303,14 +325,20 @@ def _load_duckdb(store, objects, window, report, **kw) -> Flows:
     return Flows("duckdb", con.table("flows"), report, con)
 
 
-def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckdb") -> Flows:
-    """Wrap a canonical Polars DataFrame as :class:`Flows` on ``engine``."""
+def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckdb", spark: Any = None) -> Flows:
+    """Wrap a canonical Polars DataFrame as :class:`Flows` on ``engine`` (Spark: one Arrow
+    table sent to ``spark``, default :func:`flowtools.engines.spark_session`)."""
     report.records = df.height
     con = connect()
     if engine == "duckdb":
         con.register("flows_data", df.to_arrow(compat_level=pl.CompatLevel.newest()))
         con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
         return Flows("duckdb", con.table("flows"), report, con)
+    if engine == "spark":
+        from flowtools.engines import spark_session
+        from flowtools.frames import to_spark
+
+        return Flows("spark", to_spark(spark_session(spark), df), report, con, _polars=df)
     return Flows("polars", df.lazy(), report, con, _polars=df)
 
 

@@ -3,14 +3,22 @@
 Every analysis, enrichment and figure takes "flows" in any of these forms and works on
 its native engine; this module turns them into what the caller needs:
 
-* :func:`native`: a native lazy frame (a ``duckdb.DuckDBPyRelation`` or a
-  ``polars.LazyFrame``) from a ``Flows``, a relation, a Polars ``LazyFrame``/``DataFrame``
-  or a Narwhals frame; :func:`lazy` the same as a Narwhals ``LazyFrame``.
+* :func:`native`: a native lazy frame (a ``duckdb.DuckDBPyRelation``, a
+  ``polars.LazyFrame`` or a ``pyspark.sql.DataFrame``) from a ``Flows``, a relation, a
+  Polars ``LazyFrame``/``DataFrame``, a Spark DataFrame or a Narwhals frame; :func:`lazy`
+  the same as a Narwhals ``LazyFrame``.
 * :func:`to_polars`: execute any of those and return a Polars ``DataFrame``.
 * :func:`side_table`: a small Polars table on the same engine (and for DuckDB the same
   connection) as a given frame, ready to join with it; :func:`materialised`: execute a
   lazy frame once and hold its small result the same way.
 * :func:`register`: a Polars frame as a named view of a DuckDB connection, for SQL.
+
+Spark (the optional ``flowtools[spark]`` extra) is recognised without importing pyspark:
+a Spark DataFrame is one when pyspark is already imported (Narwhals'
+``is_pyspark_dataframe``; Spark Connect DataFrames too). On Spark, a side table is
+``spark.createDataFrame`` of the small table's Arrow form, a materialised result a
+``localCheckpoint`` (held by the executors, lineage cut), and :func:`to_polars` goes
+through ``DataFrame.toArrow`` (the result travels to the driver: small results only).
 
 Nothing here reads the data on its own: costs are those of the frames passed in, and are
 stated per function.
@@ -29,14 +37,16 @@ import narwhals as nw
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from narwhals.dependencies import is_pyspark_connect_dataframe, is_pyspark_dataframe
 
 from flowtools.errors import UsageError
 
-__all__ = ["NativeFrame", "PolarsType", "lazy", "materialised", "native", "optional_columns", "register", "side_table",
-           "to_polars"]
+__all__ = ["NativeFrame", "PolarsType", "is_spark", "lazy", "materialised", "native", "optional_columns", "register",
+           "side_table", "spark_schema", "to_polars", "to_spark"]
 
-#: A native lazy frame: what analyses take and return.
-NativeFrame = duckdb.DuckDBPyRelation | pl.LazyFrame
+#: A native lazy frame: what analyses take and return (a ``pyspark.sql.DataFrame`` too,
+#: which is not named here because pyspark is optional).
+NativeFrame = duckdb.DuckDBPyRelation | pl.LazyFrame | Any
 #: A Polars column type as schemas write it: ``pl.String`` (the class) or ``pl.Datetime("us", "UTC")``.
 PolarsType = pl.DataType | type[pl.DataType]
 
@@ -49,15 +59,22 @@ def _unwrap(frame: Any) -> Any:
     return frame
 
 
+def is_spark(frame: Any) -> bool:
+    """Whether ``frame`` (a ``Flows``, a Narwhals or a native frame) is a Spark DataFrame
+    (classic or Spark Connect). Never imports pyspark."""
+    frame = _unwrap(frame)
+    return bool(is_pyspark_dataframe(frame) or is_pyspark_connect_dataframe(frame))
+
+
 def native(flows: Any) -> NativeFrame:
     """``flows`` as a native lazy frame: a ``Flows`` gives its ``.frame``, a Narwhals frame
     its native frame, a Polars ``DataFrame`` its ``.lazy()``; a DuckDB relation or a Polars
-    ``LazyFrame`` is returned as is. Anything else raises :class:`~flowtools.errors.UsageError`.
-    Costs nothing (no execution)."""
+    ``LazyFrame`` or a Spark DataFrame is returned as is. Anything else raises
+    :class:`~flowtools.errors.UsageError`. Costs nothing (no execution)."""
     frame = _unwrap(flows)
     if isinstance(frame, pl.DataFrame):
         frame = frame.lazy()
-    if not isinstance(frame, pl.LazyFrame | duckdb.DuckDBPyRelation):
+    if not (isinstance(frame, pl.LazyFrame | duckdb.DuckDBPyRelation) or is_spark(frame)):
         raise UsageError(f"flows must be a Flows, a DuckDB relation or a Polars frame, not {type(frame).__name__}")
     return frame
 
@@ -69,13 +86,16 @@ def lazy(flows: Any) -> nw.LazyFrame:
 
 def to_polars(frame: Any) -> pl.DataFrame:
     """Execute ``frame`` (a ``Flows``, a DuckDB relation, a Polars lazy or eager frame, a
-    Narwhals frame) and return a Polars ``DataFrame``. Cost: the frame's whole plan and its
-    result in memory: use it on small results (findings, aggregates). Polars plans run on
-    its streaming engine, so an aggregate over a large scan holds the aggregate, not the
-    scanned columns."""
+    Spark DataFrame, a Narwhals frame) and return a Polars ``DataFrame``. Cost: the frame's
+    whole plan and its result in memory: use it on small results (findings, aggregates).
+    Polars plans run on its streaming engine, so an aggregate over a large scan holds the
+    aggregate, not the scanned columns. Spark: ``toArrow()`` (the result is collected on the
+    driver); timestamps come back in UTC."""
     frame = _unwrap(frame)
     if isinstance(frame, duckdb.DuckDBPyRelation):
         return frame.pl()
+    if is_spark(frame):
+        return _spark_to_polars(frame)
     if isinstance(frame, pl.LazyFrame):
         return frame.collect(engine="streaming")
     if isinstance(frame, pl.DataFrame):
@@ -100,7 +120,10 @@ def side_table(like: Any, table: pl.DataFrame) -> NativeFrame:
     ``like`` is a ``Flows``, a Narwhals frame or a native frame: a Polars
     ``LazyFrame``/``DataFrame`` gives ``table.lazy()``; a ``duckdb.DuckDBPyRelation``
     gives a relation on the relation's own connection (a ``DuckDBPyConnection`` is
-    accepted too). Anything else raises ``TypeError``.
+    accepted too); a Spark DataFrame gives a DataFrame of its session
+    (``spark.createDataFrame`` of the Arrow form, with the Spark schema of ``table``'s
+    Polars schema, so that an empty table keeps its types). Anything else raises
+    ``TypeError``.
 
     DuckDB: a relation does not expose its connection, but ``relation.query(name, sql)``
     runs SQL on it. The Arrow form of ``table`` is bound there through DuckDB's
@@ -116,6 +139,8 @@ def side_table(like: Any, table: pl.DataFrame) -> NativeFrame:
         return frame.from_arrow(table.to_arrow(compat_level=pl.CompatLevel.oldest()))
     if isinstance(frame, duckdb.DuckDBPyRelation):
         return _duckdb_side_table(frame, table)
+    if is_spark(frame):
+        return to_spark(frame.sparkSession, table)
     raise TypeError(f"side_table: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
 
 
@@ -127,7 +152,9 @@ def materialised(frame: Any) -> NativeFrame:
     relation that a plan uses twice twice (no common subplans across relation branches),
     and Polars' streaming engine may too. Polars: ``collect().lazy()``. DuckDB: the result
     as an Arrow table (plain strings) bound on the relation's own connection, as
-    :func:`side_table` does (no copy back into DuckDB storage). Cost: one execution of
+    :func:`side_table` does (no copy back into DuckDB storage). Spark: ``localCheckpoint()``
+    (eager: the result is held by the executors and the plan's lineage is cut, so the
+    branches that read it do not run the records pass again). Cost: one execution of
     ``frame`` plus the size of its result in memory, which must be small enough to hold
     (never materialise the records themselves).
     """
@@ -138,6 +165,8 @@ def materialised(frame: Any) -> NativeFrame:
         return frame.lazy()
     if isinstance(frame, duckdb.DuckDBPyRelation):
         return _duckdb_side_table(frame, frame.to_arrow_table())
+    if is_spark(frame):
+        return frame.localCheckpoint(eager=True)
     raise TypeError(f"materialised: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
 
 
@@ -174,3 +203,70 @@ def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame | 
     finally:
         os.unlink(path)
     return relation.query(_ANCHOR, f'SELECT * FROM "{name}"')
+
+
+def _spark_to_polars(frame: Any) -> pl.DataFrame:
+    df = pl.from_arrow(frame.toArrow())
+    assert isinstance(df, pl.DataFrame)
+    # Spark's TIMESTAMP is an instant shown in the session's time zone: flowtools shows UTC.
+    return df.with_columns(pl.col(c).dt.convert_time_zone("UTC") for c, t in df.schema.items()
+                           if isinstance(t, pl.Datetime) and t.time_zone is not None)
+
+
+def to_spark(spark: Any, table: pl.DataFrame) -> Any:
+    """The Polars ``table`` as a DataFrame of the SparkSession ``spark``: its Arrow form
+    (plain strings and lists) with the Spark schema of its Polars schema
+    (:func:`spark_schema`). Cost: ``table`` is sent to the JVM once;
+    for small tables (side tables, findings), or a small window's records."""
+    schema = spark_schema(table.schema)
+    # Plain (not large, not view) Arrow types: what Spark's Arrow conversion takes in.
+    arrow = table.to_arrow(compat_level=pl.CompatLevel.oldest())
+    arrow = arrow.cast(pa.schema([_small_arrow_field(f) for f in arrow.schema]))
+    return spark.createDataFrame(arrow, schema=schema)
+
+
+def _small_arrow_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_large_string(t) or pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_large_list(t) or pa.types.is_list(t):
+        return pa.list_(_small_arrow_type(t.value_type))
+    return t
+
+
+def _small_arrow_field(f: pa.Field) -> pa.Field:
+    return pa.field(f.name, _small_arrow_type(f.type), nullable=True)
+
+
+def spark_schema(schema: Any) -> Any:
+    """The Spark ``StructType`` of a Polars schema (a ``{name: dtype}`` mapping): integers,
+    floats, booleans, strings (categoricals too), dates, datetimes (with a time zone:
+    ``TimestampType``; without: ``TimestampNTZType``), lists and structs; a column of
+    Polars ``Null`` type becomes a string column of nulls. Needs pyspark."""
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(name, _spark_type(dtype), True) for name, dtype in schema.items()])
+
+
+def _spark_type(dtype: Any) -> Any:
+    import polars as pl
+    from pyspark.sql import types as T
+
+    simple = {
+        pl.Int8: T.ByteType(), pl.Int16: T.ShortType(), pl.Int32: T.IntegerType(), pl.Int64: T.LongType(),
+        pl.UInt8: T.ShortType(), pl.UInt16: T.IntegerType(), pl.UInt32: T.LongType(), pl.UInt64: T.LongType(),
+        pl.Float32: T.FloatType(), pl.Float64: T.DoubleType(), pl.Boolean: T.BooleanType(),
+        pl.String: T.StringType(), pl.Categorical: T.StringType(), pl.Enum: T.StringType(),
+        pl.Null: T.StringType(), pl.Date: T.DateType(), pl.Binary: T.BinaryType(),
+    }
+    base = dtype.base_type() if hasattr(dtype, "base_type") else dtype
+    if base in simple:
+        return simple[base]
+    if base is pl.Datetime:
+        return T.TimestampType() if getattr(dtype, "time_zone", None) else T.TimestampNTZType()
+    if base is pl.List or base is pl.Array:
+        return T.ArrayType(_spark_type(dtype.inner), True)
+    if base is pl.Struct:
+        return T.StructType([T.StructField(f.name, _spark_type(f.dtype), True) for f in dtype.fields])
+    raise TypeError(f"no Spark type for the Polars type {dtype}")

@@ -169,7 +169,7 @@ def flows_sql(table: str, columns: Sequence[str], layout: str, window: Window | 
     return f'SELECT {", ".join(select)} FROM "{table}"' + (f" WHERE {' AND '.join(where)}" if where else "")
 
 
-def _literal(value: Any, dtype: pl.DataType) -> str:
+def _literal(value: Any, dtype: Any) -> str:
     """``value`` as an Athena (Trino) literal."""
     if value is None:
         return "NULL"
@@ -218,7 +218,7 @@ def _with_sides(athena_sql: str, sides: dict[str, duckdb.DuckDBPyRelation], stag
     for placeholder, relation in sides.items():
         staged = stage(placeholder.removeprefix("__"), relation) if stage is not None else None
         source = staged if staged is not None else f"({values_sql(relation)}) AS {placeholder}"
-        athena_sql, n = re.subn(rf'\b{placeholder}\b', lambda _m, s=source: s, athena_sql)
+        athena_sql, n = re.subn(rf'\b{placeholder}\b', lambda _m, s=source: s, athena_sql)  # type: ignore[misc]
         if n != 1:
             raise AssertionError(f"side table {placeholder}: {n} placeholders in the transpiled query")
     return athena_sql
@@ -351,7 +351,7 @@ def findings_frame(frame: pl.DataFrame) -> pl.DataFrame:
             peers.str.split(";"))
     out = frame.with_columns(sample_peers=peers)
     stamps = [c for c in ("first_seen", "last_seen")
-              if isinstance(out.schema[c], pl.Datetime) and out.schema[c].time_zone is None]  # type: ignore[union-attr]
+              if isinstance(dt := out.schema[c], pl.Datetime) and dt.time_zone is None]
     out = out.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c in stamps)
     out = out.select(pl.col(c).cast(types[c]) for c in (*COLUMNS, *EXTRA_COLUMNS))
     return out.with_columns(_rank=pl.col("status").replace_strict(_STATUS_ORDER, default=len(_STATUS_ORDER))).sort(

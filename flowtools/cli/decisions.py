@@ -13,6 +13,7 @@ from typing import Any
 
 from flowtools import output
 from flowtools.cli.parser import (
+    ENGINES,
     EXIT_GATE,
     EXIT_OK,
     AddCommand,
@@ -167,7 +168,7 @@ def register(add: AddCommand) -> None:
                      ("--strict", {"action": "store_true", "help": "any bad file or line is an error"}),
                      ("--any-name", {"action": "store_true", "help": "read every file of a folder, whatever its name"}),
                      ("--profile", {"metavar": "P", "help": "AWS profile"}),
-                     ("--engine", {"choices": ("duckdb", "polars"), "default": "duckdb", "help": "engine"})):
+                     ("--engine", {"choices": ENGINES, "default": "duckdb", "help": "engine"})):
         g.add_argument(name, **kw)
     g.add_argument("--s3-mode", choices=("auto", "cache", "stream"), default="auto", help=argparse.SUPPRESS)
     enrichment(g)

@@ -33,6 +33,8 @@ AddCommand = Callable[[str, Command, str], argparse.ArgumentParser]
 
 #: Options whose value may be a relative time (``-6h``), which argparse takes for an option.
 TIME_OPTIONS = frozenset({"--start", "--end"})
+#: The engines `--engine` offers (spark: the flowtools[spark] extra and Java 17).
+ENGINES = ("duckdb", "polars", "spark")
 #: A value, never an option: no flowtools option starts with a digit (``-6h``, ``-1.5h``, ``-.5d``).
 DASH_DIGIT = re.compile(r"^-\.?\d")
 
@@ -92,7 +94,8 @@ def source_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
                    help="cache: download the window's objects in parallel to the local cache and read them there; "
                         "stream: read s3:// directly; auto (default): cache when they fit its budget")
     if engine:
-        g.add_argument("--engine", choices=("duckdb", "polars"), default="duckdb", help="engine (default duckdb)")
+        g.add_argument("--engine", choices=ENGINES, default="duckdb",
+                       help="engine (default duckdb; spark: the flowtools[spark] extra and Java 17)")
 
 
 def format_option(p: argparse.ArgumentParser, default: str = "table",

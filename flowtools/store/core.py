@@ -108,10 +108,10 @@ class PartitionStore:
         return [self.location.url(p) for p in scan.select_files(m, _window(window), accounts, regions)]
 
     def open(self, window=None, *, engine: str = "duckdb", accounts=None, regions=None, connection=None,
-             sources: Iterable[str] | None = None) -> Any:
+             sources: Iterable[str] | None = None, spark: Any = None) -> Any:
         """The window's flows as a lazy native frame; see :func:`open_flows`."""
         return open_flows(self, window, engine=engine, accounts=accounts, regions=regions,
-                          connection=connection, sources=sources)
+                          connection=connection, sources=sources, spark=spark)
 
     def report(self, objects: Sequence[FlowLogObject], window=None, *, source: str = "",
                files_found: int | None = None, files_pruned: int = 0, records: int | None = None) -> ReadReport:
@@ -147,12 +147,14 @@ class PartitionStore:
 
 def open_flows(store_root: str | os.PathLike | PartitionStore | None, window=None, *, engine: str = "duckdb",
                accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None, connection=None,
-               sources: Iterable[str] | None = None) -> Any:
+               sources: Iterable[str] | None = None, spark: Any = None) -> Any:
     """The flows of ``window`` in the store as a lazy native frame over the pruned files.
 
     ``engine="duckdb"``: a ``DuckDBPyRelation`` on ``connection`` (default a new
     :func:`flowtools.engines.connect` connection, reachable as ``relation`` keeps it
-    alive only while you hold it: pass yours); ``engine="polars"``: a ``polars.LazyFrame``.
+    alive only while you hold it: pass yours); ``engine="polars"``: a ``polars.LazyFrame``;
+    ``engine="spark"``: a ``pyspark.sql.DataFrame`` of ``spark`` (default
+    :func:`flowtools.engines.spark_session`: the active session, else a local one).
     Both hold the canonical columns only (no Hive keys), filtered exactly to the window;
     ``window`` is a :class:`~flowtools.window.Window`, a ``(start, end)`` pair or None (all).
     ``sources`` (object keys) keeps only those objects' rows, e.g. exactly the objects a
@@ -165,8 +167,13 @@ def open_flows(store_root: str | os.PathLike | PartitionStore | None, window=Non
     w = _window(window)
     if engine == "polars":
         return scan.open_polars(store.location, m, w, accounts=accounts, regions=regions, sources=sources)
+    if engine == "spark":
+        from flowtools.engines import spark_session
+
+        return scan.open_spark(store.location, m, w, spark_session(spark), accounts=accounts, regions=regions,
+                               sources=sources)
     if engine != "duckdb":
-        raise UsageError(f"unknown engine {engine!r}: use duckdb or polars")
+        raise UsageError(f"unknown engine {engine!r}: use duckdb, polars or spark")
     if connection is None:
         from flowtools.engines import connect
 

@@ -9,6 +9,7 @@ are not columns), and rows are filtered exactly by the window rule.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -99,6 +100,58 @@ def open_duckdb(loc, manifest: Manifest, window: Window, con, *, accounts=None, 
     return con.sql(sql)
 
 
+#: Up to this many source keys filter a Spark scan with ``isin``; more go through a
+#: broadcast semi join with a table of the keys (a plan with a huge literal list is slow
+#: to optimise and to ship to the executors).
+SPARK_ISIN_KEYS = 1000
+
+
+def open_spark(loc, manifest: Manifest, window: Window, spark: Any, *, accounts=None, regions=None,
+               sources: Iterable[str] | None = None) -> Any:
+    """A ``pyspark.sql.DataFrame`` of ``spark`` over the window's files, filtered exactly to
+    the window (and to ``sources`` when given): the same columns, types and rows as
+    :func:`open_duckdb` and :func:`open_polars`.
+
+    The files are pruned by the manifest exactly as for the other engines and handed to
+    ``spark.read.parquet`` by path with the store's schema given (no schema inference,
+    Hive keys not read as columns: they are folded into ``account_id``/``region``/``start``;
+    a file that lacks a column of the schema reads it as nulls). The ``sources`` filter is
+    decided on the manifest too (it lists each file's source objects): files without rows
+    of ``sources`` are not read, and rows are filtered only when a file also holds others.
+    Lazy: nothing is read until
+    an action. The paths must be readable by the executors (a local store: local mode, or a
+    folder every node mounts; a store on ``s3://`` is read as ``s3a://``, which needs the
+    cluster's own S3 connector, hadoop-aws, and credentials: flowtools does not configure them)."""
+    from pyspark.sql import functions as F
+
+    from flowtools.frames import spark_schema
+
+    paths = select_files(manifest, window, accounts, regions)
+    schema = spark_schema(_columns([manifest.files[p] for p in paths]))
+    exact = True  # every row of the files left belongs to ``sources``
+    if sources is not None:  # the manifest knows each file's source objects: skip files without them
+        wanted_keys = set(sources)
+        paths = [p for p in paths if wanted_keys.intersection(manifest.files[p].sources)]
+        exact = all(wanted_keys.issuperset(manifest.files[p].sources) for p in paths)
+    if not paths:
+        return spark.createDataFrame([], schema)
+    loc = open_location(loc)
+    urls = [re.sub(r"^s3://", "s3a://", loc.url(p)) for p in paths]
+    df = spark.read.schema(schema).parquet(*urls)
+    if window.end_s is not None:
+        df = df.filter(F.col("start") < F.lit(window.end_s))
+    if window.start_s is not None:
+        df = df.filter(F.col("end") >= F.lit(window.start_s))
+    if not exact:
+        keys = sorted(set(sources or ()))
+        if len(keys) <= SPARK_ISIN_KEYS:
+            df = df.filter(F.col("source_file").isin(keys))
+        else:
+            table = spark.createDataFrame([(k,) for k in keys], "source_file string")
+            df = df.join(F.broadcast(table), on="source_file", how="left_semi")
+    return df
+
+
 def _sql_text(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -151,7 +204,9 @@ def _add_issues(rep: ReadReport, e) -> None:
 
 
 def count(frame: Any) -> int:
-    """Rows of a frame from :func:`open_polars` or :func:`open_duckdb`."""
+    """Rows of a frame from :func:`open_polars`, :func:`open_duckdb` or :func:`open_spark`."""
     if isinstance(frame, pl.LazyFrame):
         return frame.select(pl.len()).collect().item()
+    if hasattr(frame, "sparkSession"):
+        return frame.count()
     return frame.aggregate("count(*)").fetchone()[0]

@@ -129,6 +129,7 @@ class _Build:
             raise StoreLockedError(f"{self.loc.uri}: {self.lock.lost}; nothing of this commit is published: "
                                    "run the build again")
         pending = [r for r in self.pending if r in self.m.files]
+        assert isinstance(self.loc, S3)  # the only remote location
         if pending:
             self.journals += 1
             self.loc.publish(self.root, pending, f"{self.result.build_id}-{self.journals:05d}")
@@ -158,7 +159,7 @@ class _Build:
         now = time.time()
         old = [p for p, t in self.m.trash.items() if now - t >= TRASH_GRACE_S]
         if old:
-            if self.loc.remote:
+            if isinstance(self.loc, S3):
                 self.loc.remove(old)
             else:
                 remove_files(self.root, old)

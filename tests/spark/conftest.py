@@ -1,0 +1,64 @@
+"""Spark fixtures: ONE local SparkSession for the whole run, and flows loaded once.
+
+The session is ``local[2]`` with two shuffle partitions and no web UI (what
+:func:`flowtools.engines.spark_session` would start, smaller). Starting it costs about
+10 s (a JVM); every Spark test shares it and the flows below, which are loaded once per
+run on both engines (Spark and DuckDB, the reference). Skipped as a whole when pyspark
+is not installed (it is in the ``test`` extra: CI runs these tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from flowlog_files import SAMPLES
+
+import flowtools
+
+pytest.importorskip("pyspark")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from flowtools.engines import spark_session
+
+    session = spark_session(master="local[2]", config={"spark.sql.shuffle.partitions": "2",
+                                                        "spark.driver.memory": "1g"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample(spark) -> SimpleNamespace:
+    """The embedded sample (data/samples) on Spark and on DuckDB, its inventory and ip-ranges."""
+    if not (SAMPLES / "truth.json").exists():
+        pytest.fail("data/samples is missing: run `make samples`")
+    return SimpleNamespace(
+        root=SAMPLES,
+        spark=flowtools.load(SAMPLES, engine="spark", spark=spark, progress=False),
+        duckdb=flowtools.load(SAMPLES, progress=False),
+        inventory=flowtools.Inventory.load(SAMPLES / "inventory"),
+        ip_ranges=flowtools.IpRanges.load(SAMPLES / "ip-ranges.json"),
+    )
+
+
+@pytest.fixture(scope="session")
+def scenario(spark, tmp_path_factory) -> SimpleNamespace:
+    """A small generated scenario (seed 5, 3 hours, Parquet flow logs: the sample is text)
+    with its truth, on Spark and on DuckDB."""
+    import json
+
+    from flowtools.sample import generate
+
+    root = Path(tmp_path_factory.mktemp("spark-scenario"))
+    generate(root, seed=5, hours=3, scale=0.05, fmt="parquet")
+    return SimpleNamespace(
+        root=root,
+        truth=json.loads((root / "truth.json").read_text()),
+        spark=flowtools.load(root, engine="spark", spark=spark, progress=False),
+        duckdb=flowtools.load(root, progress=False),
+        inventory=flowtools.Inventory.load(root / "inventory"),
+        ip_ranges=flowtools.IpRanges.load(root / "ip-ranges.json"),
+    )

@@ -41,6 +41,10 @@ def connect() -> duckdb.DuckDBPyConnection:
     # Relations over the partition store's Parquet files are bound again at every step of
     # an analysis: keep the files' footers instead of reading them each time.
     con.execute("SET parquet_metadata_cache = true")
+    # DuckDB draws its own progress bar on stdout for queries over 2 s, even when stdout is
+    # a file or a pipe: it would land in front of `--format json` output. flowtools' bars
+    # (tqdm, on stderr) say what is going on instead.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

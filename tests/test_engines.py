@@ -29,3 +29,9 @@ def test_the_connection_gets_the_limit_and_the_temp_folder(monkeypatch, tmp_path
     assert setting(con, "preserve_insertion_order") is False
     monkeypatch.setenv(engines.MEMORY_ENV, "1GB")
     assert setting(engines.connect(), "memory_limit") == "953.6 MiB"
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout():
+    """DuckDB's own bar goes to stdout for long queries even into a pipe (it was found in
+    front of `exposure --format json` at 20 M records); flowtools' connections turn it off."""
+    assert setting(engines.connect(), "enable_progress_bar") is False

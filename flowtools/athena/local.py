@@ -43,8 +43,8 @@ class LocalAthena:
         """Run one Athena statement: it must parse as Athena SQL (sqlglot raises a
         ``ParseError`` naming the position otherwise); then it runs on DuckDB."""
         self.statements.append(sql)
-        sqlglot.parse_one(sql, read="athena")
-        return self.con.sql(sqlglot.transpile(sql, read="athena", write="duckdb")[0]).pl()
+        tree = sqlglot.parse_one(sql, read="athena")  # parsed once: long queries take seconds
+        return self.con.sql(tree.sql(dialect="duckdb")).pl()
 
     def stage(self, name: str, relation: duckdb.DuckDBPyRelation) -> str | None:
         """Where :func:`~flowtools.athena.exposure.exposure` would stage a side table in

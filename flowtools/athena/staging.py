@@ -86,16 +86,18 @@ class S3Stager:
         return f'"{table}"'
 
     def clean_up(self) -> None:
-        """Drop the staged tables and delete their objects (best effort)."""
+        """Delete the staged objects, then drop their tables (best effort: a failure is
+        skipped). The objects go first: they are quick to delete, whereas each drop is a
+        query to wait for (an interrupt then leaves a table over no data, never data)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        for table in self.tables:
-            try:
-                self.run(f"DROP TABLE IF EXISTS `{table}`")
-            except AthenaError:
-                pass
         for key in self.keys:
             try:
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
             except (ClientError, BotoCoreError):
+                pass
+        for table in self.tables:
+            try:
+                self.run(f"DROP TABLE IF EXISTS `{table}`")
+            except AthenaError:
                 pass

@@ -172,7 +172,8 @@ def _with_sides(athena_sql: str, sides: dict[str, duckdb.DuckDBPyRelation], stag
     for placeholder, relation in sides.items():
         staged = stage(placeholder.removeprefix("__"), relation) if stage is not None else None
         source = staged if staged is not None else f"({values_sql(relation)}) AS {placeholder}"
-        athena_sql, n = re.subn(rf'\b{placeholder}\b', lambda _m, s=source: s, athena_sql)
+        pieces = re.split(rf'\b{placeholder}\b', athena_sql)  # the text as is (no escapes)
+        n, athena_sql = len(pieces) - 1, source.join(pieces)
         if n != 1:
             raise AssertionError(f"side table {placeholder}: {n} placeholders in the transpiled query")
     return athena_sql
@@ -285,8 +286,8 @@ def findings_frame(frame: pl.DataFrame) -> pl.DataFrame:
         peers = pl.when(peers.is_null() | (peers == "")).then(pl.lit([], pl.List(pl.String))).otherwise(
             peers.str.split(";"))
     out = frame.with_columns(sample_peers=peers)
-    stamps = [c for c in ("first_seen", "last_seen")
-              if isinstance(out.schema[c], pl.Datetime) and out.schema[c].time_zone is None]  # type: ignore[union-attr]
+    stamps = [c for c, t in out.schema.items()
+              if c in ("first_seen", "last_seen") and isinstance(t, pl.Datetime) and t.time_zone is None]
     out = out.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c in stamps)
     out = out.select(pl.col(c).cast(types[c]) for c in (*COLUMNS, *EXTRA_COLUMNS))
     return out.with_columns(_rank=pl.col("status").replace_strict(_STATUS_ORDER, default=len(_STATUS_ORDER))).sort(

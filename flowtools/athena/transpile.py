@@ -8,7 +8,7 @@ as DuckDB SQL. Cost: parsing and printing the query text, nothing on the data.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -17,10 +17,13 @@ from sqlglot import exp
 
 from flowtools.errors import UsageError
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
 __all__ = ["to_athena", "values_sql"]
 
 
-def _literal(value: Any, dtype: pl.DataType) -> str:
+def _literal(value: Any, dtype: PolarsDataType) -> str:
     """``value`` as an Athena (Trino) literal."""
     if value is None:
         return "NULL"

@@ -28,11 +28,11 @@ from flowtools.report.render import execute, figure_count, notebooks, read_repor
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_internet_exposure", "03_traffic_overview", "04_investigate_resource",
-            "05_ad_hoc_sql"]
+            "05_ad_hoc_sql", "06_at_scale"]
 PARAMETERS = ("source", "start", "end", "inventory", "ip_ranges", "engine", "strict", "load_options")
 #: Figures each notebook shows on the sample.
 FIGURES = {"01_quickstart": 0, "02_internet_exposure": 5, "03_traffic_overview": 8, "04_investigate_resource": 1,
-           "05_ad_hoc_sql": 0}
+           "05_ad_hoc_sql": 0, "06_at_scale": 0}
 
 
 def test_the_curated_notebooks_are_there_and_found_by_the_package():

@@ -20,7 +20,9 @@ it is written again as SQL here: it is *planned* on DuckDB and its plan printed 
    self-contained: the small side tables (orientation, interfaces, addresses, the risk
    policy...) become ``VALUES`` lists and the steps ``WITH`` queries.
 4. **Transpiled to Athena** with sqlglot (DuckDB -> ``athena``, Trino's SQL), with the
-   fixes sqlglot's output needs (:func:`to_athena`), then run in Athena.
+   fixes sqlglot's output needs (:func:`flowtools.athena.transpile.to_athena`), then run
+   in Athena; side tables too long to inline are staged in S3
+   (:mod:`flowtools.athena.staging`).
 
 What it costs: two queries. The address-pairs query reads the columns the analysis needs
 once. The findings query refers to the table once per reading of the conversations, and
@@ -33,17 +35,13 @@ pairs, so very large estates exceed it (an error says so; see ``docs/athena.md``
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import duckdb
 import narwhals as nw
 import polars as pl
-import sqlglot
-from sqlglot import exp
 
 from flowtools import aws
 from flowtools.analyses.exposure import Steps, internet_exposure
@@ -51,6 +49,8 @@ from flowtools.analyses.exposure.findings import COLUMNS, EXTRA_COLUMNS, POLARS_
 from flowtools.analyses.risk import STATUSES, Policy
 from flowtools.athena.ddl import partition_filter, table_spec
 from flowtools.athena.run import AthenaError, AthenaResult, cost_usd, run_query
+from flowtools.athena.staging import S3Stager, Stager
+from flowtools.athena.transpile import to_athena, values_sql
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
 from flowtools.errors import UsageError
@@ -60,9 +60,6 @@ __all__ = ["MAX_QUERY_BYTES", "AthenaExposure", "ExposureSql", "exposure", "expo
 
 #: Athena's limit on a query string (bytes, UTF-8), a service quota.
 MAX_QUERY_BYTES = 262_144
-#: A side table whose ``VALUES`` list is longer than this is staged in S3 when a staging
-#: location is known (:func:`exposure`).
-INLINE_BYTES = 16_384
 
 #: DuckDB types of the Athena (Hive DDL) column types of :mod:`flowtools.athena.ddl`.
 _DUCKDB_TYPES = {"int": "INTEGER", "bigint": "BIGINT", "string": "VARCHAR",
@@ -169,78 +166,17 @@ def flows_sql(table: str, columns: Sequence[str], layout: str, window: Window | 
     return f'SELECT {", ".join(select)} FROM "{table}"' + (f" WHERE {' AND '.join(where)}" if where else "")
 
 
-def _literal(value: Any, dtype: Any) -> str:
-    """``value`` as an Athena (Trino) literal."""
-    if value is None:
-        return "NULL"
-    if isinstance(dtype, pl.List):
-        return "ARRAY[" + ", ".join(_literal(v, dtype.inner) for v in value) + "]"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _athena_type(duckdb_type: str) -> str:
-    return exp.DataType.build(duckdb_type, dialect="duckdb").sql(dialect="athena")
-
-
-def values_sql(relation: duckdb.DuckDBPyRelation) -> str:
-    """A side table as a typed Athena ``SELECT ... FROM (VALUES ...)``: written directly in
-    Athena's syntax (plain literals), not through the transpiler."""
-    frame = relation.pl()
-    types = [_athena_type(str(t)) for t in relation.types]
-    names = [f'"{c}"' for c in relation.columns]
-    if frame.height == 0:
-        return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in zip(names, types, strict=True)) + \
-            " WHERE FALSE"
-    dtypes = list(frame.schema.values())
-    rows = ", ".join("(" + ", ".join(_literal(v, d) for v, d in zip(row, dtypes, strict=True)) + ")"
-                     for row in frame.iter_rows())
-    alias = ", ".join(f"c{i}" for i in range(len(names)))
-    cols = ", ".join(f"CAST(c{i} AS {t}) AS {c}" for i, (c, t) in enumerate(zip(names, types, strict=True)))
-    return f"SELECT {cols} FROM (VALUES {rows}) AS v({alias})"
-
-
-#: Stages a side table where Athena reads it (for tables too long to inline) and returns
-#: the table name to select from, or None to inline it.
-Stager = Callable[[str, duckdb.DuckDBPyRelation], "str | None"]
-
-
 def _with_sides(athena_sql: str, sides: dict[str, duckdb.DuckDBPyRelation], stage: Stager | None) -> str:
     """Replace each side-table placeholder of the transpiled query by the table's rows
     (``VALUES``) or by the table ``stage`` put them in."""
     for placeholder, relation in sides.items():
         staged = stage(placeholder.removeprefix("__"), relation) if stage is not None else None
         source = staged if staged is not None else f"({values_sql(relation)}) AS {placeholder}"
-        athena_sql, n = re.subn(rf'\b{placeholder}\b', lambda _m, s=source: s, athena_sql)  # type: ignore[misc]
+        pieces = re.split(rf'\b{placeholder}\b', athena_sql)  # the text as is (no escapes)
+        n, athena_sql = len(pieces) - 1, source.join(pieces)
         if n != 1:
             raise AssertionError(f"side table {placeholder}: {n} placeholders in the transpiled query")
     return athena_sql
-
-
-def _fix(node: exp.Expression) -> exp.Expression:
-    """What sqlglot's DuckDB -> Athena output gets wrong for Trino."""
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "mean":  # DuckDB's mean(): avg()
-        return exp.Avg(this=node.expressions[0])
-    if isinstance(node, exp.Count) and node.this is None:  # DuckDB's count(): count(*)
-        return exp.Count(this=exp.Star())
-    if isinstance(node, exp.Group) and node.args.get("all"):
-        raise UsageError("generated SQL uses GROUP BY ALL, which Athena does not accept")
-    return node
-
-
-def to_athena(sql: str) -> str:
-    """DuckDB SQL as Athena (Trino) SQL: sqlglot's transpiler plus the fixes it needs
-    (``mean`` -> ``avg``, ``count()`` -> ``count(*)``; ``GROUP BY ALL`` refused)."""
-    tree = sqlglot.parse_one(sql, read="duckdb").transform(_fix, copy=False)
-    return tree.sql(dialect="athena")
-
 
 @dataclass
 class ExposureSql:
@@ -350,8 +286,8 @@ def findings_frame(frame: pl.DataFrame) -> pl.DataFrame:
         peers = pl.when(peers.is_null() | (peers == "")).then(pl.lit([], pl.List(pl.String))).otherwise(
             peers.str.split(";"))
     out = frame.with_columns(sample_peers=peers)
-    stamps = [c for c in ("first_seen", "last_seen")
-              if isinstance(dt := out.schema[c], pl.Datetime) and dt.time_zone is None]
+    stamps = [c for c, t in out.schema.items()
+              if c in ("first_seen", "last_seen") and isinstance(t, pl.Datetime) and t.time_zone is None]
     out = out.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c in stamps)
     out = out.select(pl.col(c).cast(types[c]) for c in (*COLUMNS, *EXTRA_COLUMNS))
     return out.with_columns(_rank=pl.col("status").replace_strict(_STATUS_ORDER, default=len(_STATUS_ORDER))).sort(
@@ -380,8 +316,8 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
     ``poll_seconds``, ``timeout``, ``progress``: as :func:`flowtools.athena.run.run_query`,
     for each of the two queries.
 
-    Side tables longer than :data:`INLINE_BYTES` as ``VALUES`` (the oriented address
-    pairs, typically) are staged: written as one text object under ``staging_location``
+    Side tables longer than :data:`flowtools.athena.staging.INLINE_BYTES` as ``VALUES``
+    (the oriented address pairs, typically) are staged: written as one text object under ``staging_location``
     (default: ``output_location`` + ``flowtools-staging/``), declared as a table of
     ``database`` for the query (``CREATE EXTERNAL TABLE``, free), then dropped and deleted.
     This needs ``s3:PutObject``/``DeleteObject`` there and ``glue:CreateTable``/``DeleteTable``.
@@ -404,7 +340,7 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
         return result.frame
 
     staging = staging_location or (output_location.rstrip("/") + "/flowtools-staging/" if output_location else None)
-    stager = _S3Stager(staging, session, run) if staging else None
+    stager = S3Stager(staging, session, run) if staging else None
     try:
         statements, findings = exposure_sql(run, table=table, layout=layout, file_format=file_format, fields=fields,
                                             window=window, inventory=inventory, method=method,
@@ -414,64 +350,3 @@ def exposure(*, database: str | None, table: str = "vpc_flow_logs", layout: str 
         if stager is not None:
             stager.clean_up()
     return AthenaExposure(findings=findings, sql=statements, results=results)
-
-
-#: Hive DDL types of the side tables' DuckDB types.
-_HIVE_TYPES = {"VARCHAR": "string", "INTEGER": "int", "BIGINT": "bigint", "BOOLEAN": "boolean", "DOUBLE": "double",
-               "SMALLINT": "smallint", "TINYINT": "tinyint", "FLOAT": "float", "TIMESTAMP": "timestamp",
-               "DATE": "date"}
-
-
-class _S3Stager:
-    """Stages long side tables in S3 as tab-separated text, each declared as a table of the
-    query's database; :meth:`clean_up` drops the tables and deletes the objects."""
-
-    def __init__(self, location: str, session: Any, run: Callable[[str], pl.DataFrame]) -> None:
-        if not location.startswith("s3://"):
-            raise UsageError(f"bad staging location {location!r}: expected s3://bucket/prefix/")
-        bucket, _, prefix = location.removeprefix("s3://").partition("/")
-        self.run_id = uuid.uuid4().hex[:12]
-        self.bucket, self.prefix = bucket, (prefix.rstrip("/") + "/" if prefix.strip("/") else "") + self.run_id + "/"
-        self.s3 = session.client("s3", config=aws.client_config())
-        self.run = run
-        self.tables: list[str] = []
-        self.keys: list[str] = []
-
-    def __call__(self, name: str, relation: duckdb.DuckDBPyRelation) -> str | None:
-        types = [str(t) for t in relation.types]
-        if any(t not in _HIVE_TYPES for t in types) or len(values_sql(relation)) <= INLINE_BYTES:
-            return None
-        frame = relation.pl()
-        text = frame.select(pl.col(c).cast(pl.String) for c in frame.columns)
-        if any(text[c].str.contains(r"[\t\n\\]").any() for c in text.columns):
-            return None  # the text format has no room for these; inline
-        key = f"{self.prefix}{name}/data.tsv"
-        body = text.write_csv(separator="\t", include_header=False, null_value="\\N", quote_style="never")
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode())
-        except (ClientError, BotoCoreError) as e:
-            raise AthenaError(f"staging a side table at s3://{self.bucket}/{key} failed: {e}") from None
-        self.keys.append(key)
-        table = f"flowtools_{self.run_id}_{name}"
-        cols = ", ".join(f"`{c}` {_HIVE_TYPES[t]}" for c, t in zip(relation.columns, types, strict=True))
-        self.run(f"CREATE EXTERNAL TABLE `{table}` ({cols}) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' "
-                 f"STORED AS TEXTFILE LOCATION 's3://{self.bucket}/{self.prefix}{name}/'")
-        self.tables.append(table)
-        return f'"{table}"'
-
-    def clean_up(self) -> None:
-        """Drop the staged tables and delete their objects (best effort)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        for table in self.tables:
-            try:
-                self.run(f"DROP TABLE IF EXISTS `{table}`")
-            except AthenaError:
-                pass
-        for key in self.keys:
-            try:
-                self.s3.delete_object(Bucket=self.bucket, Key=key)
-            except (ClientError, BotoCoreError):
-                pass

@@ -11,7 +11,7 @@ its commands; :mod:`flowtools.cli.parser` holds what they share:
 - :mod:`~flowtools.cli.exposure`: ``exposure``, ``report``
 - :mod:`~flowtools.cli.inputs`: ``fetch``, ``cache``, ``inventory``, ``ip-ranges``
 - :mod:`~flowtools.cli.store`: ``store build|info``
-- :mod:`~flowtools.cli.athena`: ``athena ddl|query``
+- :mod:`~flowtools.cli.athena`: ``athena ddl|query|exposure``
 - :mod:`~flowtools.cli.decisions`: ``diff``, ``watchlist``, ``egress``, ``scanners``, ``risk-policy``
 """
 

@@ -7,19 +7,19 @@ import argparse
 import os
 import sys
 
-from flowtools import output
 from flowtools.cli.parser import (
-    EXIT_GATE,
     EXIT_OK,
     AddCommand,
+    findings_decisions,
+    findings_options,
     format_option,
     load,
     load_inventory,
     load_ip_ranges,
     source_options,
+    write_findings,
 )
 from flowtools.errors import FlowtoolsError, UsageError
-from flowtools.options import comma_list
 
 EXAMPLES = {
     "exposure": "flowtools exposure data/samples --inventory data/samples/inventory --format json",
@@ -30,13 +30,10 @@ EXAMPLES = {
 
 def cmd_exposure(args: argparse.Namespace) -> int:
     from flowtools.analyses import risk
-    from flowtools.analyses.exposure import findings_records, internet_exposure
+    from flowtools.analyses.exposure import internet_exposure
 
+    decisions = findings_decisions(args)
     policy = risk.load_policy(args.risk_policy)
-    statuses = comma_list(args.status)
-    levels = comma_list(args.risk)
-    ports = risk.parse_ports(args.ports) if args.ports else None
-    gate = risk.at_least(args.fail_on) if args.fail_on else None
     inventory = load_inventory(args.inventory)
     ip_ranges = load_ip_ranges(args.ip_ranges)
     if args.include_configured and (inventory is None or inventory.security_groups.height == 0):
@@ -45,36 +42,7 @@ def cmd_exposure(args: argparse.Namespace) -> int:
     flows = load(args)
     frame = internet_exposure(flows, inventory=inventory, method=args.method,
                               include_configured=args.include_configured, ip_ranges=ip_ranges, risk_policy=policy)
-    frame = risk.select(frame, status=statuses, risk=levels, ports=ports)
-    rows = findings_records(frame)
-    cols = output.columns_of(rows) or EXPOSURE_COLUMNS
-    if args.format == "table":  # a configured rule's port range as one cell: 8000-8100
-        shown = [{**r, "port": f"{r['port']}-{r['port_to']}"} if r.get("port_to") not in (None, r.get("port"))
-                 else r for r in rows]
-        output.write_table(shown, [c for c in EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
-    else:
-        output.write_rows(rows, cols, args.format, sys.stdout)
-    if gate is not None:
-        tripped = [r for r in rows if r["risk"] in gate]
-        if tripped:
-            worst = min(tripped, key=lambda r: risk.LEVELS.index(r["risk"]))
-            print(f"flowtools exposure: --fail-on {args.fail_on}: {len(tripped)} finding(s) at risk {args.fail_on} "
-                  f"or above (first: {worst['risk']} {worst['status']} {worst['protocol']}/{worst['port']} on "
-                  f"{worst['interface_id']})", file=sys.stderr)
-            return EXIT_GATE
-    return EXIT_OK
-
-
-#: The columns of an empty result (a non-empty one has its own).
-EXPOSURE_COLUMNS = [
-    "account_id", "region", "vpc_id", "interface_id", "instance_id", "resource_name", "interface_type",
-    "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers", "connections", "bytes_in",
-    "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers", "risk",
-]
-#: The table for people: what, where, how sure; columns that do not fit the terminal are
-#: dropped from the right (the footer says so).
-EXPOSURE_TABLE = ["risk", "status", "interface_id", "resource_name", "protocol", "port", "peers", "confidence",
-                  "connections", "sg_open", "local_ip"]
+    return write_findings(frame, decisions, args.format, "flowtools exposure")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -149,19 +117,7 @@ def register(add: AddCommand) -> None:
     source_options(p)
     p.add_argument("--inventory", metavar="PATH", help="folder of AWS CLI describe-* JSON files")
     p.add_argument("--ip-ranges", metavar="PATH", help="AWS ip-ranges.json")
-    p.add_argument("--method", choices=("full", "naive"), default="full",
-                   help="full (flags, direction, port evidence) or naive (the v2 reading)")
-    p.add_argument("--include-configured", action="store_true",
-                   help="also list security-group openings with no observed traffic")
-    g = p.add_argument_group("decisions")
-    g.add_argument("--risk-policy", metavar="FILE",
-                   help="TOML file overriding the built-in risk policy (categories of ports, level per status; "
-                        "`flowtools risk-policy` prints it)")
-    g.add_argument("--status", metavar="S,...", help="only these statuses (exposed, reachable, blocked, configured)")
-    g.add_argument("--risk", metavar="R,...", help="only these risk levels (critical, high, medium, low)")
-    g.add_argument("--ports", metavar="P,...", help="only findings on these ports or ranges (22,3389,8000-8100)")
-    g.add_argument("--fail-on", metavar="LEVEL", choices=("critical", "high", "medium", "low"),
-                   help="exit 3 when a finding (after the filters) has this risk or above: a scheduled or CI check")
+    findings_options(p)
     format_option(p)
 
     p = add("report", cmd_report,

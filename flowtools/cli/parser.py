@@ -1,5 +1,6 @@
 """What every command shares: exit codes, the parser (usage errors exit 2; ``--start -6h``
-read as a value), the options of a command that reads a SOURCE, and loading it.
+read as a value), the options of a command that reads a SOURCE, and loading it; the
+options and output of the exposure findings (``exposure``, ``athena exposure``).
 
 A command module registers its commands with an :data:`AddCommand` (``add(name, func,
 help)``, made by :func:`flowtools.cli.build_parser`) and imports only this module from
@@ -12,6 +13,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from flowtools import output
@@ -141,6 +143,85 @@ def load_ip_ranges(path: str | None) -> IpRanges | None:
     from flowtools.enrichment.ip_ranges import IpRanges
 
     return IpRanges.load(path)
+
+
+def findings_options(p: argparse.ArgumentParser) -> None:
+    """The exposure analysis's options (``--method``, ``--include-configured``) and the
+    decisions on its findings (risk policy, filters, ``--fail-on``): see :func:`write_findings`."""
+    p.add_argument("--method", choices=("full", "naive"), default="full",
+                   help="full (flags, direction, port evidence) or naive (the v2 reading)")
+    p.add_argument("--include-configured", action="store_true",
+                   help="also list security-group openings with no observed traffic")
+    g = p.add_argument_group("decisions")
+    g.add_argument("--risk-policy", metavar="FILE",
+                   help="TOML file overriding the built-in risk policy (categories of ports, level per status; "
+                        "`flowtools risk-policy` prints it)")
+    g.add_argument("--status", metavar="S,...", help="only these statuses (exposed, reachable, blocked, configured)")
+    g.add_argument("--risk", metavar="R,...", help="only these risk levels (critical, high, medium, low)")
+    g.add_argument("--ports", metavar="P,...", help="only findings on these ports or ranges (22,3389,8000-8100)")
+    g.add_argument("--fail-on", metavar="LEVEL", choices=("critical", "high", "medium", "low"),
+                   help="exit 3 when a finding (after the filters) has this risk or above: a scheduled or CI check")
+
+
+@dataclass(frozen=True)
+class FindingsDecisions:
+    """The :func:`findings_options` decisions, parsed (bad values fail before any work)."""
+
+    status: list[str] | None
+    risk: list[str] | None
+    ports: list[tuple[int, int]] | None
+    gate: tuple[str, ...] | None
+    fail_on: str | None
+
+
+def findings_decisions(args: argparse.Namespace) -> FindingsDecisions:
+    """``--status``, ``--risk``, ``--ports`` and ``--fail-on`` of ``args``, checked."""
+    from flowtools.analyses import risk
+    from flowtools.options import comma_list
+
+    return FindingsDecisions(status=comma_list(args.status), risk=comma_list(args.risk),
+                             ports=risk.parse_ports(args.ports) if args.ports else None,
+                             gate=risk.at_least(args.fail_on) if args.fail_on else None, fail_on=args.fail_on)
+
+
+#: The columns of an empty result (a non-empty one has its own).
+EXPOSURE_COLUMNS = [
+    "account_id", "region", "vpc_id", "interface_id", "instance_id", "resource_name", "interface_type",
+    "local_ip", "port", "port_to", "protocol", "status", "sg_open", "peers", "connections", "bytes_in",
+    "bytes_out", "first_seen", "last_seen", "confidence", "evidence", "sample_peers", "risk",
+]
+#: The table for people: what, where, how sure; columns that do not fit the terminal are
+#: dropped from the right (the footer says so).
+EXPOSURE_TABLE = ["risk", "status", "interface_id", "resource_name", "protocol", "port", "peers", "confidence",
+                  "connections", "sg_open", "local_ip"]
+
+
+def write_findings(frame: Any, decisions: FindingsDecisions, fmt: str, prog: str) -> int:
+    """Exposure findings (``internet_exposure``'s frame, any engine) filtered by
+    ``decisions`` and printed in ``fmt`` (the exposure output contract: table, csv, json);
+    returns :data:`EXIT_GATE` when ``--fail-on`` trips (the first finding named on stderr
+    after ``prog``), else :data:`EXIT_OK`."""
+    from flowtools.analyses import risk
+    from flowtools.analyses.exposure import findings_records
+
+    frame = risk.select(frame, status=decisions.status, risk=decisions.risk, ports=decisions.ports)
+    rows = findings_records(frame)
+    cols = output.columns_of(rows) or EXPOSURE_COLUMNS
+    if fmt == "table":  # a configured rule's port range as one cell: 8000-8100
+        shown = [{**r, "port": f"{r['port']}-{r['port_to']}"} if r.get("port_to") not in (None, r.get("port"))
+                 else r for r in rows]
+        output.write_table(shown, [c for c in EXPOSURE_TABLE if c in cols], sys.stdout, max_cell=22)
+    else:
+        output.write_rows(rows, cols, fmt, sys.stdout)
+    if decisions.gate is not None:
+        tripped = [r for r in rows if r["risk"] in decisions.gate]
+        if tripped:
+            worst = min(tripped, key=lambda r: risk.LEVELS.index(r["risk"]))
+            print(f"{prog}: --fail-on {decisions.fail_on}: {len(tripped)} finding(s) at risk {decisions.fail_on} "
+                  f"or above (first: {worst['risk']} {worst['status']} {worst['protocol']}/{worst['port']} on "
+                  f"{worst['interface_id']})", file=sys.stderr)
+            return EXIT_GATE
+    return EXIT_OK
 
 
 def print_json(value: Any) -> None:

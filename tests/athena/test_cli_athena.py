@@ -45,7 +45,7 @@ def test_help_has_examples():
     parser = build_parser()
     athena = next(a for a in parser._actions if a.dest == "command").choices["athena"]
     actions = next(a for a in athena._actions if a.dest == "athena_command").choices
-    assert set(actions) == {"ddl", "query"}
+    assert set(actions) == {"ddl", "query", "exposure"}
     for p in (athena, *actions.values()):
         assert "example:\n  flowtools athena" in p.format_help()
 

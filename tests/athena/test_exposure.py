@@ -15,36 +15,11 @@ from flowlog_files import SAMPLES
 import flowtools
 from flowtools.analyses.exposure import internet_exposure
 from flowtools.athena.exposure import MAX_QUERY_BYTES, exposure_sql, to_athena
+from flowtools.athena.local import LocalAthena
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
 from flowtools.errors import UsageError
 from flowtools.frames import to_polars
-
-
-class DuckDBAthena:
-    """Stands in for Athena: each statement must parse as Athena SQL; it is transpiled back
-    to DuckDB and run over ``vpc_flow_logs`` (the sample); staged side tables are
-    registered on the same connection."""
-
-    def __init__(self, records: pl.DataFrame) -> None:
-        self.con = duckdb.connect()
-        self.con.register("vpc_flow_logs", records.to_arrow())
-        self.statements: list[str] = []
-        self.staged: dict[str, pl.DataFrame] = {}
-
-    def __call__(self, sql: str) -> pl.DataFrame:
-        self.statements.append(sql)
-        sqlglot.parse_one(sql, read="athena")
-        return self.con.sql(sqlglot.transpile(sql, read="athena", write="duckdb")[0]).pl()
-
-    def stage(self, name: str, relation: duckdb.DuckDBPyRelation) -> str | None:
-        frame = relation.pl()
-        if frame.height < 100 or any(isinstance(t, pl.List) for t in frame.dtypes):
-            return None
-        table = f"staged_{name}"
-        self.staged[table] = frame
-        self.con.register(table, frame.to_arrow())
-        return table
 
 
 def utc(frame: pl.DataFrame) -> pl.DataFrame:
@@ -65,8 +40,8 @@ def enrichment() -> dict:
 @pytest.fixture(scope="module")
 def generated(sample_records, enrichment):
     """The findings of the sample through the generated SQL, and the DuckDB engine's."""
-    athena = DuckDBAthena(sample_records)
-    statements, findings = exposure_sql(athena, stage=athena.stage, **enrichment)
+    athena = LocalAthena(sample_records)
+    statements, findings = athena.exposure(**enrichment)
     con = duckdb.connect()
     con.register("flows", sample_records.to_arrow())
     engine = to_polars(internet_exposure(con.table("flows"), **enrichment))
@@ -110,7 +85,7 @@ def test_inlined_side_tables_and_a_raw_layout_with_a_window(sample_records):
     few = sample_records.filter(pl.col("interface_id") == iface)
     raw = few.select(*fields, p_account_id=pl.col("account_id"), p_region=pl.col("source_region"),
                      p_date=pl.col("start_time").dt.strftime("%Y/%m/%d"))
-    athena = DuckDBAthena(raw)
+    athena = LocalAthena(raw)
     window = flowtools.Window.parse("2026-11-20T06:00Z", "2026-11-20T12:00Z")
     _, findings = exposure_sql(athena, layout="daily", fields=fields, window=window)
     assert "p_date BETWEEN '2026/11/20' AND '2026/11/20'" in athena.statements[0]

@@ -147,7 +147,7 @@ LONG_MODULES: dict[str, tuple[int, str]] = {
                                      "export); split pending (parameters apart)"),
     "flowtools.enrichment.collect": (450, "collect_inventory and its AWS context: assume-role, enabled "
                                           "regions, per-region errors, the JSON as the AWS CLI writes it"),
-    "flowtools.sample.scenario": (700, "data more than logic: the scenario's cases, one group of "
+    "flowtools.sample.scenario": (720, "data more than logic: the scenario's cases, one group of "
                                        "conversations each"),
     "flowtools.sample.truth": (475, "the ground truth of every analysis (exposure, watchlist, egress, "
                                     "scanners, changes), one function each, apart from the records"),

@@ -74,7 +74,7 @@ def test_info_table(tree, capsys):
     (["info", "{tree}/missing"], 1, "SOURCE not found"),
     (["info", "{tree}", "--start", "yesterday"], 2, "bad time value"),
     (["info", "{tree}", "--strict"], 1, "strict"),
-    (["info", "{tree}", "--engine", "spark"], 2, "invalid choice"),
+    (["info", "{tree}", "--engine", "pandas"], 2, "invalid choice"),
     (["info", "{tree}", "--no-such-option"], 2, "unrecognized arguments"),
     (["info", "{tree}", "--start", "-6h", "--no-such-option", "-2d"], 2, "unrecognized arguments"),
     (["info", "{tree}", "--start", "-6x"], 2, "bad time value"),

@@ -9,7 +9,6 @@ import flowtools
 from flowtools.analyses.exposure import findings_records, interface_batches
 from flowtools.frames import to_polars
 
-
 #: Six hours of the sample: findings of every status, interfaces of every size, a quarter
 #: of the records (each pass of the analysis costs in proportion).
 WINDOW = {"start": "2026-11-20T06:00Z", "end": "2026-11-20T12:00Z"}

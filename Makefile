@@ -23,8 +23,8 @@ demo: $(STAMP)  ## run the main job on the embedded sample and write an HTML exp
 	$(BIN)/flowtools report $(SAMPLE) --inventory $(SAMPLE)/inventory --ip-ranges $(SAMPLE)/ip-ranges.json --out $(OUT)/exposure-report.html
 	@echo "report: $(CURDIR)/$(OUT)/exposure-report.html (one file; open it in any browser, it works offline)"
 
-# PYTEST_ARGS="-n 2 --dist loadfile" runs the suite on two workers (pytest-xdist): about
-# 8 minutes instead of 11-13 on two cores; CI runs it serially.
+# PYTEST_ARGS="-n 2 --dist loadfile" runs the suite on two workers (pytest-xdist). CI runs it
+# serially: on two cores the workers compete with DuckDB's threads and the notebook kernels.
 PYTEST_ARGS ?=
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

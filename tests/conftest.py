@@ -1,12 +1,22 @@
-"""Shared fixtures: both engines, the embedded sample; the Hypothesis profiles."""
+"""Shared fixtures: both engines, the embedded sample, the reports made once per session;
+the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import copy
+import io
+import json
 import os
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from flowlog_files import ENGINES, SAMPLES
+from flowlog_files import ENGINES, SAMPLES, daily_key
 from hypothesis import settings
 
 # Property tests are deterministic unless asked otherwise: the default profile derandomizes
@@ -56,3 +66,149 @@ def sample_dir() -> Path:
     if not (SAMPLES / "truth.json").exists():
         pytest.fail("data/samples is missing: run `make samples`")
     return SAMPLES
+
+
+# -- reports: `flowtools report` run once per session ---------------------------------------
+# A report is a kernel and a whole notebook run (the slowest thing the suite does): the
+# report tests (tests/report) and the notebook tests (tests/test_notebooks.py) read the same
+# two, and every assertion about them reads the files these fixtures wrote.
+
+#: Name tags put into a copy of the sample inventory: the value the issue names, and two
+#: that would set a DOM marker if they ever became markup.
+TAINTED_NAMES = {
+    "web-1": "<script>alert(1)</script>",
+    "bastion": "<img src=x onerror=\"document.body.dataset.xss='img'\">",
+    "api-1": "\"><svg onload=\"document.body.dataset.xss='svg'\">",
+}
+#: A window of the sample in which all three have findings (shorter: a faster report).
+TAINTED_WINDOW = ("2026-11-20T06:00Z", "2026-11-20T12:00Z")
+#: ``--param`` of the tainted report: fewer rows in "Needs action" than the window has.
+TAINTED_ACTION_ROWS = 2
+#: A finding of the earlier run that the tainted window does not have ("gone").
+GONE = {"account_id": "111111111111", "region": "us-east-1", "interface_id": "eni-0000000000000dead",
+        "resource_name": "retired-host", "protocol": "tcp", "port": 3389, "port_to": None, "status": "exposed",
+        "risk": "critical", "peers": 12}
+#: The corrupt object in the tainted report's SOURCE (the read report must name it).
+BAD_KEY = daily_key("111111111111", "us-east-1", ts="20261120T1005Z", flow_log="fl-0badf11e")
+
+
+@dataclass
+class Report:
+    path: Path
+    stdout: str
+    stderr: str
+    seconds: float
+    #: The executed notebook (before the report took its read report out), when run in-process.
+    notebook: Any = None
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def make_report(out: Path, *args: str) -> Report:
+    """Run `flowtools report SAMPLES --out OUT ARGS...` in-process (exit 0 expected),
+    keeping a copy of the notebook the report executed."""
+    from flowtools.cli import main
+    from flowtools.report import render
+
+    executed: list[Any] = []
+    real = render.execute
+
+    def recording(*a: Any, **kw: Any) -> Any:
+        nb = real(*a, **kw)
+        executed.append(copy.deepcopy(nb))
+        return nb
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    t = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp, redirect_stdout(stdout), redirect_stderr(stderr):
+        mp.setattr(render, "execute", recording)
+        code = main(["report", str(SAMPLES), "--out", str(out), *args])
+    assert code == 0, stderr.getvalue()
+    assert len(executed) == 1
+    return Report(out, stdout.getvalue(), stderr.getvalue(), time.perf_counter() - t, executed[0])
+
+
+def sample_with(root: Path, bad_key: str) -> Path:
+    """The sample's flow-log files (symlinks: the folder walk does not follow linked folders,
+    so each file is linked) plus one corrupt object at ``bad_key``."""
+    for path in (SAMPLES / "AWSLogs").rglob("*.log*"):
+        link = root / path.relative_to(SAMPLES)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    (root / bad_key).parent.mkdir(parents=True, exist_ok=True)
+    (root / bad_key).write_bytes(b"\x1f\x8b\x08\x00 truncated")  # a gzip magic and nothing valid
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_report(tmp_path_factory, sample_dir) -> Report:
+    """The report on the whole sample, with its inventory and ip-ranges (in-process: its
+    ``notebook`` is the executed 02_internet_exposure, which the notebook tests check)."""
+    out = tmp_path_factory.mktemp("sample-report") / "exposure-report.html"
+    return make_report(out, "--inventory", str(SAMPLES / "inventory"), "--ip-ranges", str(SAMPLES / "ip-ranges.json"))
+
+
+@pytest.fixture(scope="session")
+def tainted_names() -> dict[str, str]:
+    """Original Name tag -> the markup it is replaced with in :func:`tainted_inventory`."""
+    return dict(TAINTED_NAMES)
+
+
+@pytest.fixture(scope="session")
+def tainted_inventory(tmp_path_factory, sample_dir) -> Path:
+    """The sample's inventory with markup in Name tags (:data:`TAINTED_NAMES`)."""
+    out = tmp_path_factory.mktemp("tainted-inventory")
+    seen = set()
+    for path in (SAMPLES / "inventory").glob("*.json"):
+        doc = json.loads(path.read_text())
+        for reservation in doc.get("Reservations", []):
+            for instance in reservation["Instances"]:
+                for tag in instance.get("Tags", []):
+                    if tag["Key"] == "Name" and tag["Value"] in TAINTED_NAMES:
+                        seen.add(tag["Value"])
+                        tag["Value"] = TAINTED_NAMES[tag["Value"]]
+        (out / path.name).write_text(json.dumps(doc))
+    assert seen == set(TAINTED_NAMES)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tainted_options() -> dict:
+    """What the tainted report was given beyond the sample: the ``gone`` finding of the
+    earlier run, ``action_rows``, its window and engine, and the corrupt object's key."""
+    return {"gone": dict(GONE), "action_rows": TAINTED_ACTION_ROWS, "window": TAINTED_WINDOW,
+            "engine": "polars", "bad_key": BAD_KEY}
+
+
+@pytest.fixture(scope="session")
+def previous_findings(tmp_path_factory) -> Path:
+    """An earlier run's findings (``flowtools exposure --format json`` shape): :data:`GONE`
+    and the sample's bastion SSH, then only reachable by a single peer (changed since)."""
+    truth = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))
+    bastion = next(e for e in truth["exposure"] if e["resource_name"] == "bastion" and e["port"] == 22)
+    earlier = {k: bastion[k] for k in ("account_id", "region", "interface_id", "protocol", "port")}
+    earlier.update(resource_name="bastion", port_to=None, status="reachable", risk="high", peers=1)
+    out = tmp_path_factory.mktemp("previous") / "findings.json"
+    out.write_text(json.dumps([GONE, earlier]), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tainted_report(tmp_path_factory, sample_dir, tainted_inventory, previous_findings) -> Report:
+    """`flowtools report` as a user runs it (a process of its own, whose stdout and stderr
+    are the terminal's): the sample plus the corrupt object :data:`BAD_KEY`, a shorter
+    window, the Polars engine, markup in Name tags, compared with :func:`previous_findings`,
+    and ``--param action_rows=TAINTED_ACTION_ROWS``."""
+    folder = tmp_path_factory.mktemp("tainted-report")
+    source = sample_with(folder / "logs", BAD_KEY)
+    out = folder / "exposure report.html"  # a space in the name
+    t = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "flowtools.cli", "report", str(source), "--out", str(out),
+                          "--inventory", str(tainted_inventory), "--ip-ranges", str(SAMPLES / "ip-ranges.json"),
+                          "--start", TAINTED_WINDOW[0], "--end", TAINTED_WINDOW[1], "--engine", "polars",
+                          "--previous", str(previous_findings), "--param", f"action_rows={TAINTED_ACTION_ROWS}"],
+                         capture_output=True, text=True, timeout=600, cwd=folder)
+    assert run.returncode == 0, run.stderr  # a bad file is a warning, as for every command
+    return Report(out, run.stdout, run.stderr, time.perf_counter() - t)

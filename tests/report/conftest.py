@@ -1,10 +1,10 @@
-"""Reports made once per session by `flowtools report`, and headless Chromium driven over
-the DevTools protocol (a pipe: stdlib only, no websocket, no port, no browser download)."""
+"""Headless Chromium driven over the DevTools protocol (a pipe: stdlib only, no websocket,
+no port, no browser download). The reports these tests read are made once per session by
+fixtures of tests/conftest.py (the notebook tests read them too)."""
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import select
@@ -13,117 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flowlog_files import SAMPLES
-
-from flowtools.cli import main
-
-#: Name tags put into a copy of the sample inventory: the value the issue names, and two
-#: that would set a DOM marker if they ever became markup.
-TAINTED_NAMES = {
-    "web-1": "<script>alert(1)</script>",
-    "bastion": "<img src=x onerror=\"document.body.dataset.xss='img'\">",
-    "api-1": "\"><svg onload=\"document.body.dataset.xss='svg'\">",
-}
-#: A window of the sample in which all three have findings (shorter: a faster report).
-TAINTED_WINDOW = ("2026-11-20T06:00Z", "2026-11-20T12:00Z")
-
-
-@dataclass
-class Report:
-    path: Path
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-
-def make_report(out: Path, *args: str) -> Report:
-    """Run `flowtools report SAMPLES --out OUT ARGS...` in-process; exit 0 expected."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    t = time.perf_counter()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = main(["report", str(SAMPLES), "--out", str(out), *args])
-    assert code == 0, stderr.getvalue()
-    return Report(out, stdout.getvalue(), stderr.getvalue(), time.perf_counter() - t)
-
-
-@pytest.fixture(scope="session")
-def sample_report(tmp_path_factory, sample_dir) -> Report:
-    """The report on the whole sample, with its inventory and ip-ranges."""
-    out = tmp_path_factory.mktemp("sample-report") / "exposure-report.html"
-    return make_report(out, "--inventory", str(SAMPLES / "inventory"), "--ip-ranges", str(SAMPLES / "ip-ranges.json"))
-
-
-@pytest.fixture(scope="session")
-def tainted_names() -> dict[str, str]:
-    """Original Name tag -> the markup it is replaced with in :func:`tainted_inventory`."""
-    return dict(TAINTED_NAMES)
-
-
-@pytest.fixture(scope="session")
-def tainted_inventory(tmp_path_factory, sample_dir) -> Path:
-    """The sample's inventory with markup in Name tags (:data:`TAINTED_NAMES`)."""
-    out = tmp_path_factory.mktemp("tainted-inventory")
-    seen = set()
-    for path in (SAMPLES / "inventory").glob("*.json"):
-        doc = json.loads(path.read_text())
-        for reservation in doc.get("Reservations", []):
-            for instance in reservation["Instances"]:
-                for tag in instance.get("Tags", []):
-                    if tag["Key"] == "Name" and tag["Value"] in TAINTED_NAMES:
-                        seen.add(tag["Value"])
-                        tag["Value"] = TAINTED_NAMES[tag["Value"]]
-        (out / path.name).write_text(json.dumps(doc))
-    assert seen == set(TAINTED_NAMES)
-    return out
-
-
-#: ``--param`` of the tainted report: fewer rows in "Needs action" than the window has.
-TAINTED_ACTION_ROWS = 2
-#: A finding of the earlier run that the tainted window does not have ("gone").
-GONE = {"account_id": "111111111111", "region": "us-east-1", "interface_id": "eni-0000000000000dead",
-        "resource_name": "retired-host", "protocol": "tcp", "port": 3389, "port_to": None, "status": "exposed",
-        "risk": "critical", "peers": 12}
-
-
-@pytest.fixture(scope="session")
-def tainted_options() -> dict:
-    """What the tainted report was given beyond the sample: the ``gone`` finding of the
-    earlier run and ``action_rows``."""
-    return {"gone": dict(GONE), "action_rows": TAINTED_ACTION_ROWS}
-
-
-@pytest.fixture(scope="session")
-def previous_findings(tmp_path_factory) -> Path:
-    """An earlier run's findings (``flowtools exposure --format json`` shape): :data:`GONE`
-    and the sample's bastion SSH, then only reachable by a single peer (changed since)."""
-    truth = json.loads((SAMPLES / "truth.json").read_text(encoding="utf-8"))
-    bastion = next(e for e in truth["exposure"] if e["resource_name"] == "bastion" and e["port"] == 22)
-    earlier = {k: bastion[k] for k in ("account_id", "region", "interface_id", "protocol", "port")}
-    earlier.update(resource_name="bastion", port_to=None, status="reachable", risk="high", peers=1)
-    out = tmp_path_factory.mktemp("previous") / "findings.json"
-    out.write_text(json.dumps([GONE, earlier]), encoding="utf-8")
-    return out
-
-
-@pytest.fixture(scope="session")
-def tainted_report(tmp_path_factory, tainted_inventory, previous_findings) -> Report:
-    """A shorter window, markup in Name tags, compared with :func:`previous_findings`, and
-    ``--param action_rows=TAINTED_ACTION_ROWS``."""
-    out = tmp_path_factory.mktemp("tainted-report") / "exposure-report.html"
-    return make_report(out, "--inventory", str(tainted_inventory), "--ip-ranges", str(SAMPLES / "ip-ranges.json"),
-                       "--start", TAINTED_WINDOW[0], "--end", TAINTED_WINDOW[1],
-                       "--previous", str(previous_findings), "--param", f"action_rows={TAINTED_ACTION_ROWS}")
-
 
 # -- headless Chromium over the DevTools protocol -------------------------------------------------
 

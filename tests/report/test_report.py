@@ -7,7 +7,6 @@ import gzip
 import html
 import json
 import re
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -92,39 +91,25 @@ def test_one_self_contained_file_with_plotly_once_and_code_hidden(sample_report)
     assert "findings" in page.ids
 
 
-def _sample_with(root: Path, bad_key: str) -> Path:
-    """The sample's flow-log files (symlinks: the folder walk does not follow linked folders,
-    so each file is linked) plus one corrupt object at ``bad_key``."""
-    for path in (SAMPLES / "AWSLogs").rglob("*.log*"):
-        link = root / path.relative_to(SAMPLES)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(path)
-    (root / bad_key).parent.mkdir(parents=True, exist_ok=True)
-    (root / bad_key).write_bytes(b"\x1f\x8b\x08\x00 truncated")  # a gzip magic and nothing valid
-    return root
-
-
 BAD_KEY = daily_key("111111111111", "us-east-1", ts="20261120T1005Z", flow_log="fl-0badf11e")
 
 
-def test_the_cli_prints_the_read_report_and_where_the_report_is(tmp_path, sample_dir):
-    source = _sample_with(tmp_path / "logs", BAD_KEY)
-    out = tmp_path / "one hour.html"
-    run = subprocess.run([sys.executable, "-m", "flowtools.cli", "report", str(source), "--out", str(out),
-                          "--start", "2026-11-20T10:00Z", "--end", "2026-11-20T11:00Z"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr  # a bad file is a warning, as for every command
-    assert run.stdout.strip() == str(out.resolve())  # stdout: where it is
-    lines = run.stderr.strip().splitlines()
-    assert re.fullmatch(rf"warning: {re.escape(BAD_KEY)}: skipped: .+", lines[1])  # the read report, from the kernel
-    assert re.fullmatch(r"flowtools: \d+ file\(s\) read, 1 skipped, \d+ outside the window; [1-9]\d* record\(s\); "
-                        r"0 line\(s\) skipped", lines[2])
-    assert re.fullmatch(r"flowtools report: wrote .*one hour\.html \(\d+\.\d MB, \d+ figure\(s\)\) in \d+\.\d s",
-                        lines[3]) and len(lines) == 4
-    assert "WARNING" not in run.stderr and "Traceback" not in run.stderr  # no kernel chatter on the terminal
-    page = out.read_text(encoding="utf-8")
-    assert "2026-11-20T10:00:00Z" in page  # the window it covers
-    assert BAD_KEY in page and READ_REPORT_MIME not in page  # the warning's text is shown; the JSON is not
+def test_the_cli_prints_the_read_report_and_where_the_report_is(tainted_report, tainted_options):
+    # tainted_report is `python -m flowtools.cli report` run as a process on the sample plus a corrupt object
+    bad_key = tainted_options["bad_key"]
+    assert tainted_report.stdout.strip() == str(tainted_report.path.resolve())  # stdout: where it is
+    lines = tainted_report.stderr.strip().splitlines()
+    assert lines[0].startswith("flowtools report: running 02_internet_exposure")
+    assert re.fullmatch(rf"warning: {re.escape(bad_key)}: skipped: .+", lines[1])  # the read report, from the kernel
+    assert re.fullmatch(r"flowtools: \d+ file\(s\) read, 1 skipped, [1-9]\d* outside the window; [1-9]\d* "
+                        r"record\(s\); 0 line\(s\) skipped", lines[2])
+    assert re.fullmatch(r"flowtools report: wrote .*exposure report\.html \(\d+\.\d MB, \d+ figure\(s\)\) in "
+                        r"\d+\.\d s", lines[3]) and len(lines) == 4
+    assert "WARNING" not in tainted_report.stderr and "Traceback" not in tainted_report.stderr  # no kernel chatter
+    page = tainted_report.text
+    start = tainted_options["window"][0].replace("Z", ":00Z")
+    assert f"[{start}" in page  # the window it covers
+    assert bad_key in page and READ_REPORT_MIME not in page  # the warning's text is shown; the JSON is not
 
 
 def test_an_empty_folder_is_an_error_before_any_kernel_starts(tmp_path, capsys, monkeypatch):

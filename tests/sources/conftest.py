@@ -1,17 +1,24 @@
-"""Fixtures for remote SOURCEs: one moto server per module (a real HTTP endpoint on
-127.0.0.1), the sample uploaded to a bucket once, dummy credentials and a fresh cache
-folder per test, and a fault-injecting proxy when a test asks for one."""
+"""Fixtures for remote SOURCEs: one moto server per session (a real HTTP endpoint on
+127.0.0.1), part of the sample uploaded to a bucket once, dummy credentials and a fresh
+cache folder per test, and a fault-injecting proxy when a test asks for one."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aws_server
 import pytest
 from aws_server import SAMPLE_BUCKET, SAMPLE_PREFIX, upload_folder
 
+#: The hours of the sample (by the time in the object names) put into the bucket: the
+#: windows the S3 tests read (01:00-03:00, 10:00-11:00) with the listing's slack, a third
+#: of the objects (each costs a PUT, and a GET per test that reads it).
+S3_HOURS = ("00", "01", "02", "03", "09", "10", "11")
+_HOUR = re.compile(r"_\d{8}T(\d{2})\d{2}Z_")
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def moto_url():
     with aws_server.moto_server() as url:
         yield url
@@ -21,9 +28,23 @@ def _env(monkeypatch: pytest.MonkeyPatch, url: str, home: Path | None = None) ->
     aws_server.use_endpoint(monkeypatch, url, home)
 
 
-@pytest.fixture(scope="module")
-def sample_bucket(moto_url, sample_dir) -> str:
-    """The embedded sample in ``s3://flowtools-sample/org-logs/``; returns that URI."""
+@pytest.fixture(scope="session")
+def s3_sample(tmp_path_factory, sample_dir) -> Path:
+    """What :func:`sample_bucket` holds, on disk: the sample's objects of :data:`S3_HOURS`
+    and every other file of the sample (inventory, ip-ranges, truth), as symbolic links."""
+    root = tmp_path_factory.mktemp("s3-sample")
+    for path in sample_dir.rglob("*"):
+        m = _HOUR.search(path.name)
+        if path.is_file() and (m is None or m[1] in S3_HOURS):
+            link = root / path.relative_to(sample_dir)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path.resolve())
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_bucket(moto_url, s3_sample) -> str:
+    """:func:`s3_sample` in ``s3://flowtools-sample/org-logs/``; returns that URI."""
     import boto3
 
     with pytest.MonkeyPatch.context() as mp:
@@ -32,7 +53,7 @@ def sample_bucket(moto_url, sample_dir) -> str:
 
         s3 = boto3.client("s3", config=Config(max_pool_connections=16))
         s3.create_bucket(Bucket=SAMPLE_BUCKET)
-        upload_folder(s3, sample_dir, SAMPLE_BUCKET, SAMPLE_PREFIX)
+        upload_folder(s3, s3_sample, SAMPLE_BUCKET, SAMPLE_PREFIX)
     return f"s3://{SAMPLE_BUCKET}/{SAMPLE_PREFIX}"
 
 

@@ -22,7 +22,8 @@ from flowtools.sources.cache import ObjectCache, materialize_key
 from flowtools.sources.s3 import fetch, list_objects
 from flowtools.window import Window
 
-WINDOW = {"start": "2026-11-20T10:00Z", "end": "2026-11-20T12:00Z"}
+#: One hour: each test that reads it downloads or streams that hour's objects.
+WINDOW = {"start": "2026-11-20T10:00Z", "end": "2026-11-20T11:00Z"}
 SORT = ("source_file", "interface_id", "start", "srcaddr", "dstaddr", "srcport", "dstport", "end", "action")
 
 
@@ -39,9 +40,9 @@ def _record(i: int, start: int = 1795168800) -> str:  # 2026-11-20T10:00Z
 
 
 @pytest.fixture(scope="module")
-def local_flows(sample_dir):
-    """The sample read from disk, once per engine (what S3 must reproduce)."""
-    return {e: flowtools.load(sample_dir, engine=e) for e in ("duckdb", "polars")}
+def local_flows(s3_sample):
+    """What the bucket holds, read from disk, once per engine (what S3 must reproduce)."""
+    return {e: flowtools.load(s3_sample, engine=e) for e in ("duckdb", "polars")}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,8 @@ def local_window(sample_dir):
 
 
 # -- the acceptance scenario: the sample from a bucket ---------------------------------------
+# The bucket holds a third of the sample's hours (S3_HOURS): its layouts, accounts and regions
+# at a third of the requests.
 
 # Both engines read through the one Polars reader (flowtools.read), so each engine is paired
 # with one mode: every engine and every mode is covered at half the cost of all four pairs.
@@ -465,7 +468,7 @@ def test_the_listing_keeps_what_parse_key_keeps_and_lists_no_folder_the_grammar_
     from flowtools.sources.s3_listing import Lister
 
     keys, outside = _grammar_bucket()
-    window = Window.parse(WINDOW["start"], WINDOW["end"])
+    window = Window.parse("2026-11-20T10:00Z", "2026-11-20T12:00Z")
     client = _MemoryS3(keys + outside)
     listed = Lister(client, "b", window=window, now=datetime(2026, 11, 21, tzinfo=UTC)).list("")
     every = discover(ObjectInfo(k, 1) for k in keys)
@@ -483,7 +486,7 @@ def test_a_source_inside_the_hive_dates_lists_only_the_hours_of_the_window():
     keys, _ = _grammar_bucket()
     client = _MemoryS3(keys)
     month = "AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/"
-    listed = Lister(client, "b", window=Window.parse(WINDOW["start"], WINDOW["end"])).list(month)
+    listed = Lister(client, "b", window=Window.parse("2026-11-20T10:00Z", "2026-11-20T12:00Z")).list(month)
     assert {o.key.split("/")[-2] for o in listed} == {"hour=09", "hour=10", "hour=11", "hour=12"}
     assert {p.rsplit("/", 2)[-2] for p in client.listed if "hour=" in p} == {"hour=09", "hour=10", "hour=11",
                                                                              "hour=12"}

@@ -26,7 +26,7 @@ def register(add: AddCommand) -> None:
                                        "plus a manifest. A second build of the same store waits for the first.")
     source_options(b, engine=False)
     b.add_argument("store", metavar="STORE", nargs="?",
-                   help="store folder (default $FLOWTOOLS_STORE, else the SOURCE's own store under "
+                   help="store folder or s3://bucket/prefix (default $FLOWTOOLS_STORE, else the SOURCE's own store under "
                         "<cache dir>/store/, the one every command reading SOURCE uses)")
     b.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     i = actions.add_parser("info", help="partitions, records, source objects and bytes of STORE")

@@ -182,7 +182,7 @@ def load(
     if root is not None:
         return _load_from_store(root, source, src=store_, objects=objects, selection=selection, window=window,
                                 engine=engine, strict=strict, log_format=log_format, progress=progress,
-                                single=_single, any_name=any_name, spark=spark)
+                                single=_single, any_name=any_name, spark=spark, profile=profile)
     report = ReadReport(source=str(source), window=str(window))
     report.record_selection(objects, selection, window, any_name=any_name)
     bar = None
@@ -225,13 +225,14 @@ def _store_root(source, store) -> Any:
 
 
 def _load_from_store(root, source, *, src, objects, selection, window: Window, engine: Engine, strict: bool,
-                     log_format, progress, single: bool, any_name: bool, spark: Any = None) -> Flows:
+                     log_format, progress, single: bool, any_name: bool, spark: Any = None,
+                     profile: str | None = None) -> Flows:
     """Bring the store up to date with the window's objects, then open the window lazily."""
     from flowtools.errors import ReadError
     from flowtools.store import PartitionStore
 
     kept = selection.kept
-    ps = PartitionStore(root)
+    ps = PartitionStore(root, profile=profile)  # an s3:// store: the SOURCE's profile
     try:
         built = ps.update(src, kept, strict=strict, log_format=log_format, progress=progress, single_file=single)
     finally:

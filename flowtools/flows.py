@@ -5,19 +5,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import polars as pl
 
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
-from flowtools.layout import select_explained
+from flowtools.layout import FlowLogObject, Selection, select_explained
 from flowtools.options import comma_list as _csv_list
-from flowtools.read.reader import read_objects
+from flowtools.read.reader import ObjectStore, read_objects
 from flowtools.read.report import ReadReport
 from flowtools.sources import open_source
 from flowtools.window import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 Engine = Literal["duckdb", "polars", "spark"]
 ENGINES = ("duckdb", "polars", "spark")
@@ -88,7 +93,7 @@ class Flows:
             return to_polars(self.frame)
         return self.frame.pl()
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
         """The flows as a pandas DataFrame (materialised)."""
         if self.engine == "duckdb":
             return self.frame.df()
@@ -108,10 +113,10 @@ class Flows:
 
 
 def load(
-    source: str | os.PathLike,
+    source: str | os.PathLike[str],
     *,
-    start=None,
-    end=None,
+    start: str | datetime | date | None = None,
+    end: str | datetime | date | None = None,
     engine: Engine = "duckdb",
     strict: bool = False,
     all: bool = False,
@@ -122,7 +127,7 @@ def load(
     s3_mode: str = "auto",
     progress: bool | None = None,
     any_name: bool = False,
-    store: str | os.PathLike | bool | None = None,
+    store: str | os.PathLike[str] | bool | None = None,
     spark: Any = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
@@ -194,6 +199,7 @@ def load(
             flows = _load_duckdb(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         else:
             df = read_objects(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            assert df is not None  # read without a sink: one frame
             flows = from_polars(df, report, engine=engine, spark=spark)
     finally:
         if bar is not None:
@@ -203,7 +209,7 @@ def load(
     return flows
 
 
-def _finish(source_store, flows: Flows) -> None:
+def _finish(source_store: ObjectStore, flows: Flows) -> None:
     """What every load ends with: the transfer figures of a remote SOURCE in the report, and
     its credentials on the DuckDB connection (``flows.sql`` runs on DuckDB whatever the engine)."""
     stats = getattr(source_store, "stats", None)
@@ -213,7 +219,8 @@ def _finish(source_store, flows: Flows) -> None:
         _attach(source_store, flows)
 
 
-def _store_root(source, store) -> Any:
+def _store_root(source: str | os.PathLike[str],
+                store: str | os.PathLike[str] | bool | None) -> str | os.PathLike[str] | None:
     """The partition store of a load: ``store`` given, else the default (None: read directly)."""
     if store is False or str(source).startswith("cwlogs://"):
         return None
@@ -224,9 +231,10 @@ def _store_root(source, store) -> Any:
     return store
 
 
-def _load_from_store(root, source, *, src, objects, selection, window: Window, engine: Engine, strict: bool,
-                     log_format, progress, single: bool, any_name: bool, spark: Any = None,
-                     profile: str | None = None) -> Flows:
+def _load_from_store(root: str | os.PathLike[str], source: str | os.PathLike[str], *, src: ObjectStore,
+                     objects: Sequence[FlowLogObject], selection: Selection, window: Window, engine: Engine,
+                     strict: bool, log_format: str | Sequence[str] | None, progress: bool | None, single: bool,
+                     any_name: bool, spark: Any = None, profile: str | None = None) -> Flows:
     """Bring the store up to date with the window's objects, then open the window lazily."""
     from flowtools.errors import ReadError
     from flowtools.store import PartitionStore
@@ -241,7 +249,7 @@ def _load_from_store(root, source, *, src, objects, selection, window: Window, e
     keys = [o.key for o in kept]
     relation = ps.open(window, engine="duckdb", connection=con, sources=keys)
     relation.create_view("flows")
-    records = con.execute("SELECT count(*) FROM flows").fetchone()[0]
+    records = _count(con, "SELECT count(*) FROM flows")
     report = ps.report(kept, window, source=str(source), records=records)
     about_objects = list(report.warnings)  # in a direct load's order: selection, fetching, reading
     report.warnings.clear()
@@ -264,7 +272,7 @@ def _load_from_store(root, source, *, src, objects, selection, window: Window, e
     return flows
 
 
-def _attach(store, flows: Flows) -> None:
+def _attach(store: Any, flows: Flows) -> None:
     """Give the DuckDB connection the remote SOURCE's credentials, for ad hoc SQL over
     ``s3://`` paths; a failure costs only that (a warning), never the load."""
     try:
@@ -280,48 +288,62 @@ ARROW_MEMORY_LIMIT = int(0.25 * (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHY
                                  if hasattr(os, "sysconf") else 8 << 30))
 
 
-def _load_duckdb(store, objects, window, report, **kw) -> Flows:
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    """The one number ``query`` (a ``SELECT count(*)``) answers."""
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _load_duckdb(store: ObjectStore, objects: Sequence[FlowLogObject], window: Window, report: ReadReport,
+                 **kw: Any) -> Flows:
     """Load into DuckDB: Arrow chunks scanned in place, or a spilling table past the limit."""
     con = connect()
-    chunks: list = []
-    state = {"bytes": 0, "table": False, "schema": None}
+    chunks: list[pa.Table] = []
+    in_memory = 0  # bytes of ``chunks``
+    in_table = False  # past the limit: the chunks went to the table flows_data
+    schema: dict[str, pl.DataType] = {}
+
+    def set_schema(columns: dict[str, pl.DataType]) -> None:
+        nonlocal schema
+        schema = columns
 
     def to_table() -> None:
-        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
+        nonlocal in_table
+        empty = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
         con.register("__flows_empty", empty)
         con.execute("CREATE TABLE flows_data AS SELECT * FROM __flows_empty")
         con.unregister("__flows_empty")
         for c in chunks:
             insert(c)
         chunks.clear()
-        state["table"] = True
+        in_table = True
 
-    def insert(arrow) -> None:
+    def insert(arrow: pa.Table) -> None:
         con.register("__flows_chunk", arrow)
         con.execute("INSERT INTO flows_data SELECT * FROM __flows_chunk")
         con.unregister("__flows_chunk")
 
     def append(chunk: pl.DataFrame) -> None:
+        nonlocal in_memory
         if not chunk.height:
             return
         arrow = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
-        if state["table"]:
+        if in_table:
             insert(arrow)
             return
         chunks.append(arrow)
-        state["bytes"] += arrow.nbytes
-        if state["bytes"] > ARROW_MEMORY_LIMIT:
+        in_memory += arrow.nbytes
+        if in_memory > ARROW_MEMORY_LIMIT:
             to_table()
 
-    read_objects(store, objects, window, report, sink=append,
-                 on_schema=lambda schema: state.update(schema=schema), **kw)
-    if not state["table"]:
+    read_objects(store, objects, window, report, sink=append, on_schema=set_schema, **kw)
+    if not in_table:
         import pyarrow as pa
 
-        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
+        empty = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
         data = pa.concat_tables(chunks) if chunks else empty
         con.register("flows_data", data)
-    report.records = con.execute("SELECT count(*) FROM flows_data").fetchone()[0]
+    report.records = _count(con, "SELECT count(*) FROM flows_data")
     con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
     return Flows("duckdb", con.table("flows"), report, con)
 
@@ -343,7 +365,7 @@ def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckd
     return Flows("polars", df.lazy(), report, con, _polars=df)
 
 
-def _progress(files: int, enabled: bool | None):
+def _progress(files: int, enabled: bool | None) -> Any:
     """A bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
     from flowtools import progress
 

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
 from flowtools.layout import FlowLogObject, Selection, select_explained
 from flowtools.options import comma_list as _csv_list
+from flowtools.progress import bar as progress_bar
 from flowtools.read.reader import ObjectStore, read_objects
 from flowtools.read.report import ReadReport
 from flowtools.sources import open_source
@@ -22,10 +24,10 @@ from flowtools.window import Window
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
 
 Engine = Literal["duckdb", "polars", "spark"]
 ENGINES = ("duckdb", "polars", "spark")
+PathArg = str | os.PathLike[str]
 
 
 @dataclass
@@ -113,7 +115,7 @@ class Flows:
 
 
 def load(
-    source: str | os.PathLike[str],
+    source: PathArg,
     *,
     start: str | datetime | date | None = None,
     end: str | datetime | date | None = None,
@@ -127,7 +129,7 @@ def load(
     s3_mode: str = "auto",
     progress: bool | None = None,
     any_name: bool = False,
-    store: str | os.PathLike[str] | bool | None = None,
+    store: PathArg | bool | None = None,
     spark: Any = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
@@ -194,7 +196,8 @@ def load(
     try:
         kept = store_.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
         report.warnings.extend(getattr(store_, "warnings", ()))
-        bar = _progress(len(kept), progress)
+        # a bar over files on long reads (auto: when stderr is a terminal and >20 files)
+        bar = progress_bar(progress, total=len(kept), desc="reading flow logs", unit="file", min_total=20)
         if engine == "duckdb":
             flows = _load_duckdb(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         else:
@@ -219,8 +222,7 @@ def _finish(source_store: ObjectStore, flows: Flows) -> None:
         _attach(source_store, flows)
 
 
-def _store_root(source: str | os.PathLike[str],
-                store: str | os.PathLike[str] | bool | None) -> str | os.PathLike[str] | None:
+def _store_root(source: PathArg, store: PathArg | bool | None) -> PathArg | None:
     """The partition store of a load: ``store`` given, else the default (None: read directly)."""
     if store is False or str(source).startswith("cwlogs://"):
         return None
@@ -231,10 +233,10 @@ def _store_root(source: str | os.PathLike[str],
     return store
 
 
-def _load_from_store(root: str | os.PathLike[str], source: str | os.PathLike[str], *, src: ObjectStore,
-                     objects: Sequence[FlowLogObject], selection: Selection, window: Window, engine: Engine,
-                     strict: bool, log_format: str | Sequence[str] | None, progress: bool | None, single: bool,
-                     any_name: bool, spark: Any = None, profile: str | None = None) -> Flows:
+def _load_from_store(root: PathArg, source: PathArg, *, src: ObjectStore, objects: Sequence[FlowLogObject],
+                     selection: Selection, window: Window, engine: Engine, strict: bool,
+                     log_format: str | Sequence[str] | None, progress: bool | None, single: bool, any_name: bool,
+                     spark: Any = None, profile: str | None = None) -> Flows:
     """Bring the store up to date with the window's objects, then open the window lazily."""
     from flowtools.errors import ReadError
     from flowtools.store import PartitionStore
@@ -249,7 +251,7 @@ def _load_from_store(root: str | os.PathLike[str], source: str | os.PathLike[str
     keys = [o.key for o in kept]
     relation = ps.open(window, engine="duckdb", connection=con, sources=keys)
     relation.create_view("flows")
-    records = _count(con, "SELECT count(*) FROM flows")
+    records = (con.execute("SELECT count(*) FROM flows").fetchone() or (0,))[0]
     report = ps.report(kept, window, source=str(source), records=records)
     about_objects = list(report.warnings)  # in a direct load's order: selection, fetching, reading
     report.warnings.clear()
@@ -288,35 +290,22 @@ ARROW_MEMORY_LIMIT = int(0.25 * (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHY
                                  if hasattr(os, "sysconf") else 8 << 30))
 
 
-def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    """The one number ``query`` (a ``SELECT count(*)``) answers."""
-    row = con.execute(query).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _load_duckdb(store: ObjectStore, objects: Sequence[FlowLogObject], window: Window, report: ReadReport,
                  **kw: Any) -> Flows:
     """Load into DuckDB: Arrow chunks scanned in place, or a spilling table past the limit."""
     con = connect()
     chunks: list[pa.Table] = []
-    in_memory = 0  # bytes of ``chunks``
-    in_table = False  # past the limit: the chunks went to the table flows_data
-    schema: dict[str, pl.DataType] = {}
-
-    def set_schema(columns: dict[str, pl.DataType]) -> None:
-        nonlocal schema
-        schema = columns
+    state: dict[str, Any] = {"bytes": 0, "table": False, "schema": None}
 
     def to_table() -> None:
-        nonlocal in_table
-        empty = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
+        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
         con.register("__flows_empty", empty)
         con.execute("CREATE TABLE flows_data AS SELECT * FROM __flows_empty")
         con.unregister("__flows_empty")
         for c in chunks:
             insert(c)
         chunks.clear()
-        in_table = True
+        state["table"] = True
 
     def insert(arrow: pa.Table) -> None:
         con.register("__flows_chunk", arrow)
@@ -324,26 +313,24 @@ def _load_duckdb(store: ObjectStore, objects: Sequence[FlowLogObject], window: W
         con.unregister("__flows_chunk")
 
     def append(chunk: pl.DataFrame) -> None:
-        nonlocal in_memory
         if not chunk.height:
             return
         arrow = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
-        if in_table:
+        if state["table"]:
             insert(arrow)
             return
         chunks.append(arrow)
-        in_memory += arrow.nbytes
-        if in_memory > ARROW_MEMORY_LIMIT:
+        state["bytes"] += arrow.nbytes
+        if state["bytes"] > ARROW_MEMORY_LIMIT:
             to_table()
 
-    read_objects(store, objects, window, report, sink=append, on_schema=set_schema, **kw)
-    if not in_table:
-        import pyarrow as pa
-
-        empty = pl.DataFrame(schema=schema).to_arrow(compat_level=pl.CompatLevel.newest())
+    read_objects(store, objects, window, report, sink=append,
+                 on_schema=lambda schema: state.update(schema=schema), **kw)
+    if not state["table"]:
+        empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
         data = pa.concat_tables(chunks) if chunks else empty
         con.register("flows_data", data)
-    report.records = _count(con, "SELECT count(*) FROM flows_data")
+    report.records = (con.execute("SELECT count(*) FROM flows_data").fetchone() or (0,))[0]
     con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
     return Flows("duckdb", con.table("flows"), report, con)
 
@@ -363,13 +350,6 @@ def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckd
 
         return Flows("spark", to_spark(spark_session(spark), df), report, con, _polars=df)
     return Flows("polars", df.lazy(), report, con, _polars=df)
-
-
-def _progress(files: int, enabled: bool | None) -> Any:
-    """A bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
-    from flowtools import progress
-
-    return progress.bar(enabled, total=files, desc="reading flow logs", unit="file", min_total=20)
 
 
 def describe(flows: Flows) -> dict[str, Any]:

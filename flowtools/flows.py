@@ -5,22 +5,29 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from flowtools.engines import connect
 from flowtools.errors import QueryError, SourceError, UsageError
-from flowtools.layout import select_explained
+from flowtools.layout import FlowLogObject, Selection, select_explained
 from flowtools.options import comma_list as _csv_list
-from flowtools.read.reader import read_objects
+from flowtools.progress import bar as progress_bar
+from flowtools.read.reader import ObjectStore, read_objects
 from flowtools.read.report import ReadReport
 from flowtools.sources import open_source
 from flowtools.window import Window
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Engine = Literal["duckdb", "polars", "spark"]
 ENGINES = ("duckdb", "polars", "spark")
+PathArg = str | os.PathLike[str]
 
 
 @dataclass
@@ -88,7 +95,7 @@ class Flows:
             return to_polars(self.frame)
         return self.frame.pl()
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
         """The flows as a pandas DataFrame (materialised)."""
         if self.engine == "duckdb":
             return self.frame.df()
@@ -108,10 +115,10 @@ class Flows:
 
 
 def load(
-    source: str | os.PathLike,
+    source: PathArg,
     *,
-    start=None,
-    end=None,
+    start: str | datetime | date | None = None,
+    end: str | datetime | date | None = None,
     engine: Engine = "duckdb",
     strict: bool = False,
     all: bool = False,
@@ -122,7 +129,7 @@ def load(
     s3_mode: str = "auto",
     progress: bool | None = None,
     any_name: bool = False,
-    store: str | os.PathLike | bool | None = None,
+    store: PathArg | bool | None = None,
     spark: Any = None,
 ) -> Flows:
     """Load the flow logs of SOURCE for the window ``[start, end)`` into ``engine``.
@@ -189,11 +196,13 @@ def load(
     try:
         kept = store_.prepare(kept, progress=progress)  # remote SOURCEs: downloads, CloudWatch events
         report.warnings.extend(getattr(store_, "warnings", ()))
-        bar = _progress(len(kept), progress)
+        # a bar over files on long reads (auto: when stderr is a terminal and >20 files)
+        bar = progress_bar(progress, total=len(kept), desc="reading flow logs", unit="file", min_total=20)
         if engine == "duckdb":
             flows = _load_duckdb(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
         else:
             df = read_objects(store_, kept, window, report, strict=strict, log_format=log_format, progress=bar)
+            assert df is not None  # read without a sink: one frame
             flows = from_polars(df, report, engine=engine, spark=spark)
     finally:
         if bar is not None:
@@ -203,7 +212,7 @@ def load(
     return flows
 
 
-def _finish(source_store, flows: Flows) -> None:
+def _finish(source_store: ObjectStore, flows: Flows) -> None:
     """What every load ends with: the transfer figures of a remote SOURCE in the report, and
     its credentials on the DuckDB connection (``flows.sql`` runs on DuckDB whatever the engine)."""
     stats = getattr(source_store, "stats", None)
@@ -213,7 +222,7 @@ def _finish(source_store, flows: Flows) -> None:
         _attach(source_store, flows)
 
 
-def _store_root(source, store) -> Any:
+def _store_root(source: PathArg, store: PathArg | bool | None) -> PathArg | None:
     """The partition store of a load: ``store`` given, else the default (None: read directly)."""
     if store is False or str(source).startswith("cwlogs://"):
         return None
@@ -224,9 +233,10 @@ def _store_root(source, store) -> Any:
     return store
 
 
-def _load_from_store(root, source, *, src, objects, selection, window: Window, engine: Engine, strict: bool,
-                     log_format, progress, single: bool, any_name: bool, spark: Any = None,
-                     profile: str | None = None) -> Flows:
+def _load_from_store(root: PathArg, source: PathArg, *, src: ObjectStore, objects: Sequence[FlowLogObject],
+                     selection: Selection, window: Window, engine: Engine, strict: bool,
+                     log_format: str | Sequence[str] | None, progress: bool | None, single: bool, any_name: bool,
+                     spark: Any = None, profile: str | None = None) -> Flows:
     """Bring the store up to date with the window's objects, then open the window lazily."""
     from flowtools.errors import ReadError
     from flowtools.store import PartitionStore
@@ -241,7 +251,7 @@ def _load_from_store(root, source, *, src, objects, selection, window: Window, e
     keys = [o.key for o in kept]
     relation = ps.open(window, engine="duckdb", connection=con, sources=keys)
     relation.create_view("flows")
-    records = con.execute("SELECT count(*) FROM flows").fetchone()[0]
+    records = (con.execute("SELECT count(*) FROM flows").fetchone() or (0,))[0]
     report = ps.report(kept, window, source=str(source), records=records)
     about_objects = list(report.warnings)  # in a direct load's order: selection, fetching, reading
     report.warnings.clear()
@@ -264,7 +274,7 @@ def _load_from_store(root, source, *, src, objects, selection, window: Window, e
     return flows
 
 
-def _attach(store, flows: Flows) -> None:
+def _attach(store: Any, flows: Flows) -> None:
     """Give the DuckDB connection the remote SOURCE's credentials, for ad hoc SQL over
     ``s3://`` paths; a failure costs only that (a warning), never the load."""
     try:
@@ -280,11 +290,12 @@ ARROW_MEMORY_LIMIT = int(0.25 * (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHY
                                  if hasattr(os, "sysconf") else 8 << 30))
 
 
-def _load_duckdb(store, objects, window, report, **kw) -> Flows:
+def _load_duckdb(store: ObjectStore, objects: Sequence[FlowLogObject], window: Window, report: ReadReport,
+                 **kw: Any) -> Flows:
     """Load into DuckDB: Arrow chunks scanned in place, or a spilling table past the limit."""
     con = connect()
-    chunks: list = []
-    state = {"bytes": 0, "table": False, "schema": None}
+    chunks: list[pa.Table] = []
+    state: dict[str, Any] = {"bytes": 0, "table": False, "schema": None}
 
     def to_table() -> None:
         empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
@@ -296,7 +307,7 @@ def _load_duckdb(store, objects, window, report, **kw) -> Flows:
         chunks.clear()
         state["table"] = True
 
-    def insert(arrow) -> None:
+    def insert(arrow: pa.Table) -> None:
         con.register("__flows_chunk", arrow)
         con.execute("INSERT INTO flows_data SELECT * FROM __flows_chunk")
         con.unregister("__flows_chunk")
@@ -316,12 +327,10 @@ def _load_duckdb(store, objects, window, report, **kw) -> Flows:
     read_objects(store, objects, window, report, sink=append,
                  on_schema=lambda schema: state.update(schema=schema), **kw)
     if not state["table"]:
-        import pyarrow as pa
-
         empty = pl.DataFrame(schema=state["schema"]).to_arrow(compat_level=pl.CompatLevel.newest())
         data = pa.concat_tables(chunks) if chunks else empty
         con.register("flows_data", data)
-    report.records = con.execute("SELECT count(*) FROM flows_data").fetchone()[0]
+    report.records = (con.execute("SELECT count(*) FROM flows_data").fetchone() or (0,))[0]
     con.execute("CREATE VIEW flows AS SELECT * FROM flows_data")
     return Flows("duckdb", con.table("flows"), report, con)
 
@@ -341,13 +350,6 @@ def from_polars(df: pl.DataFrame, report: ReadReport, *, engine: Engine = "duckd
 
         return Flows("spark", to_spark(spark_session(spark), df), report, con, _polars=df)
     return Flows("polars", df.lazy(), report, con, _polars=df)
-
-
-def _progress(files: int, enabled: bool | None):
-    """A bar over files on long reads (auto: when stderr is a terminal and >20 files)."""
-    from flowtools import progress
-
-    return progress.bar(enabled, total=files, desc="reading flow logs", unit="file", min_total=20)
 
 
 def describe(flows: Flows) -> dict[str, Any]:

@@ -76,9 +76,55 @@ def test_one_protocol_table():
     assert describe.rule_protocol is protocols.rule_protocol  # security-group rules as the inventory reads them
     assert [protocols.rule_protocol(p) for p in ("-1", "6", "TCP", "58", "icmpv6", "47", "gre")] == [
         "all", "tcp", "tcp", "icmpv6", "icmpv6", "47", "gre"]
-    copies = [path for path, text in _sources(exclude=("sample/",)).items()
+    copies = [path for path, text in _sources().items()
               if path != "protocols.py" and re.search(r'"icmpv6"\s*:\s*58|58\s*:\s*"icmpv6"', text)]
     assert copies == []
+
+
+_PROTOCOL_NAMES = {"tcp", "udp", "icmp", "icmpv6"}
+_PROTOCOL_SYMBOLS = {"TCP", "UDP", "ICMP", "ICMPV6"}
+
+
+def _protocol_copies(text: str) -> list[str]:
+    """What in a module's code writes a protocol fact of its own: a dict pairing a protocol's
+    name with its number (or with one of the names ``TCP``/``UDP``/``ICMP``/``ICMPV6``),
+    either way round, or an assignment of a number to one of those names."""
+    import ast
+
+    def name_of(node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lower() in _PROTOCOL_NAMES:
+            return node.value
+        return None
+
+    def number_of(node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value in protocols.NAMES:
+            return str(node.value)
+        symbol = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        return symbol if symbol in _PROTOCOL_SYMBOLS else None
+
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Dict):
+            for k, v in zip(node.keys, node.values, strict=True):
+                if (name_of(k) and number_of(v)) or (number_of(k) and name_of(v)):
+                    found.append((node.lineno, "a protocol map"))
+                    break
+        elif isinstance(node, ast.Assign):
+            targets = [t for target in node.targets
+                       for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
+            if any(isinstance(t, ast.Name) and t.id in _PROTOCOL_SYMBOLS for t in targets):
+                found.append((node.lineno, "protocol numbers of its own"))
+    return [f"line {line}: {what}" for line, what in sorted(found)]
+
+
+def test_no_protocol_table_outside_protocols_py():
+    """The sample used to keep its own number -> name map and rule-name -> number map."""
+    assert _protocol_copies('NAMES = {TCP: "tcp"}\nRULES = {"icmpv6": 58}\nTCP, UDP = 6, 17\n') == [
+        "line 1: a protocol map", "line 2: a protocol map", "line 3: protocol numbers of its own"]
+    assert _protocol_copies('PORTS = {"tcp": 443}\nSTATES = {"ok": 6}\n') == []
+    copies = {path: found for path, text in _sources().items()
+              if path != "protocols.py" and (found := _protocol_copies(text))}
+    assert copies == {}
 
 
 def test_one_list_of_service_ports():

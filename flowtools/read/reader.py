@@ -28,8 +28,8 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -54,7 +54,7 @@ from flowtools.read.sniff import (
 )
 from flowtools.window import Window
 
-_POLARS = {"int32": pl.Int32, "int64": pl.Int64, "string": pl.String}
+_POLARS: dict[str, pl.DataType] = {"int32": pl.Int32(), "int64": pl.Int64(), "string": pl.String()}
 _ENGINE_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, RuntimeError)
 #: Files read in one engine pass, at most; with :data:`CHUNK_BYTES` it bounds the memory a
 #: chunk needs before it reaches the sink.
@@ -66,13 +66,19 @@ CHUNK_BYTES = 32 << 20
 
 
 class ObjectStore(Protocol):
-    """Where objects' bytes come from (a local folder, S3, a cache, CloudWatch)."""
+    """Where objects' bytes come from (a local folder, S3, a cache, CloudWatch).
+
+    Read-only (a property or a plain attribute will do): ``storage_options``, what Polars
+    needs to scan ``path(key)`` (S3 credentials) or None; ``scannable``, False when the
+    engines cannot scan ``path(key)`` (such objects are parsed from ``read_bytes``)."""
 
     label: str
-    storage_options: dict | None
-    #: False when the engines cannot scan ``path(key)`` (e.g. CloudWatch streams):
-    #: such objects are parsed from ``read_bytes``.
-    scannable: bool
+
+    @property
+    def storage_options(self) -> dict[str, str] | None: ...
+
+    @property
+    def scannable(self) -> bool: ...
 
     def path(self, key: str) -> str:
         """A path or URL the engines can scan directly."""
@@ -95,12 +101,8 @@ def canonical_schema() -> dict[str, pl.DataType]:
     """Polars schema of the canonical flow columns (fields then derived columns)."""
     schema: dict[str, pl.DataType] = {f.column: _POLARS[f.type] for f in FIELDS}
     for name, kind in DERIVED_COLUMNS:
-        schema[name] = pl.Datetime("us", "UTC") if kind == "timestamp" else pl.String
+        schema[name] = pl.Datetime("us", "UTC") if kind == "timestamp" else pl.String()
     return schema
-
-
-def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=canonical_schema())
 
 
 @functools.lru_cache(maxsize=256)
@@ -120,26 +122,37 @@ class _Group:
     fields: tuple[str, ...]  # text: field names in file order; parquet: column names
     has_header: bool
     paths: list[str]
-    parquet_schema: pl.Schema | None = None
+    parquet_schema: pl.Schema = field(default_factory=pl.Schema)  # parquet: the files' schema
 
 
 class _Reader:
     """One read: plans groups, reads chunks, reports, hands canonical chunks to a sink."""
 
     def __init__(self, store: ObjectStore, objects: Sequence[FlowLogObject], window: Window,
-                 report: ReadReport, sink: Callable[[pl.DataFrame], None], progress=None):
+                 report: ReadReport, sink: Callable[[pl.DataFrame], None], progress: Any = None):
         self.store = store
         self.objects = {store.path(o.key): o for o in objects}
         self.window = window
         self.report = report
         self.sink = sink
         self.progress = progress
+        #: the per-file derived columns, one row per file (``__file`` is its path)
+        self.meta = pl.DataFrame(
+            {
+                "__file": list(self.objects),
+                "source_file": [o.key for o in self.objects.values()],
+                "flow_log_id": [o.flow_log_id for o in self.objects.values()],
+                "source_account_id": [o.account_id for o in self.objects.values()],
+                "source_region": [o.region for o in self.objects.values()],
+            },
+            schema={"__file": pl.String} | {c: pl.String for c in
+                                             ("source_file", "flow_log_id", "source_account_id", "source_region")},
+        )
         self.fields_of: dict[str, tuple[str, ...]] = {}
         self.extra: list[str] = []  # unknown field columns, in order of first appearance
         #: files read with a problem that is not a bad line (a truncated gzip stream, a .gz
         #: that is plain text): (reason, partial lines dropped), reported with the file
         self.notes: dict[str, tuple[str, int]] = {}
-        self.meta: pl.DataFrame | None = None
 
     # -- report ------------------------------------------------------------------------
     def skip(self, path: str, reason: str) -> None:
@@ -152,8 +165,8 @@ class _Reader:
     # -- planning ----------------------------------------------------------------------
     def plan(self, fallback_fields: tuple[str, ...] | None) -> list[_Group]:
         text: dict[tuple[tuple[str, ...], bool], list[str]] = defaultdict(list)
-        parquet: dict[tuple, list[str]] = defaultdict(list)
-        schemas: dict[tuple, pl.Schema] = {}
+        parquet: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
+        schemas: dict[tuple[tuple[str, str], ...], pl.Schema] = {}
         for path, o in self.objects.items():
             if o.size == 0:
                 self.skip(path, "empty file")
@@ -169,10 +182,10 @@ class _Reader:
                 if problem is not None:
                     self.skip(path, problem)
                     continue
-                key = tuple((k, str(v)) for k, v in schema.items())
-                schemas[key] = schema
+                columns = tuple((k, str(v)) for k, v in schema.items())
+                schemas[columns] = schema
                 self.fields_of[path] = tuple(k.replace("_", "-") for k in schema if k not in _DERIVED)
-                parquet[key].append(path)
+                parquet[columns].append(path)
                 continue
             if o.fields is not None:  # known from outside (a CloudWatch Logs stream)
                 self.fields_of[path] = o.fields
@@ -189,24 +202,13 @@ class _Reader:
             self.fields_of[path] = key[0]
             text[key].append(path)
         groups = [_Group("text", f, h, p) for (f, h), p in text.items()]
-        groups += [_Group("parquet", tuple(k for k, _ in key), False, p, schemas[key]) for key, p in parquet.items()]
+        groups += [_Group("parquet", tuple(k for k, _ in c), False, p, schemas[c]) for c, p in parquet.items()]
         known = set(canonical_schema())
         for g in groups:
             for name in g.fields:
                 c = column_name(name)
                 if c not in known and not c.startswith("__") and c not in self.extra:
                     self.extra.append(c)
-        self.meta = pl.DataFrame(
-            {
-                "__file": list(self.objects),
-                "source_file": [o.key for o in self.objects.values()],
-                "flow_log_id": [o.flow_log_id for o in self.objects.values()],
-                "source_account_id": [o.account_id for o in self.objects.values()],
-                "source_region": [o.region for o in self.objects.values()],
-            },
-            schema={"__file": pl.String} | {c: pl.String for c in
-                                             ("source_file", "flow_log_id", "source_account_id", "source_region")},
-        )
         return groups
 
     def _text_key(self, path: str, o: FlowLogObject, head: bytes,
@@ -217,8 +219,9 @@ class _Reader:
         read, with a note saying so (a problem file: an error under ``strict``)."""
         gzipped = getattr(head, "gzip", head[:2] == GZIP_MAGIC)  # a store may give plain bytes
         raw_start = getattr(head, "raw_start", head[:8])
-        if getattr(head, "problem", None):
-            self.skip(path, head.problem)
+        problem = getattr(head, "problem", None)
+        if problem:
+            self.skip(path, problem)
             return None
         not_gzip = o.key.lower().endswith(".gz") and not gzipped
         if not gzipped and is_binary(head):
@@ -242,7 +245,7 @@ class _Reader:
         elif fallback_fields is not None:
             key = (fallback_fields, False)
         elif tx.looks_like_names(tokens):  # a header line, of something else
-            self.skip(path, fields_problem(tokens, "header fields"))
+            self.skip(path, fields_problem(tokens, "header fields") or "not a flow log")
             return None
         else:
             shown = line if len(line) <= 60 else line[:57] + "..."
@@ -263,7 +266,7 @@ class _Reader:
     def output_columns(self) -> dict[str, pl.DataType]:
         """The final schema: canonical columns, then unknown fields as strings."""
         schema = canonical_schema()
-        return schema | {self._extra_name(c): pl.String for c in self.extra}
+        return schema | {self._extra_name(c): pl.String() for c in self.extra}
 
     @staticmethod
     def _extra_name(c: str) -> str:
@@ -354,7 +357,7 @@ class _Reader:
 
     def _text_chunk(self, g: _Group, paths: list[str]) -> None:
         fields, header_lines = list(g.fields), (1 if g.has_header else 0)
-        if getattr(self.store, "scannable", True):
+        if self.store.scannable:
             try:
                 checked = tx.check(self._scan_text(g, paths), fields, header_lines=header_lines)
             except _ENGINE_ERRORS:
@@ -376,11 +379,11 @@ class _Reader:
     def _scan_text(self, g: _Group, paths: list[str]) -> pl.DataFrame:
         """Raw lines of ``paths``: first without room for extra fields (cheaper; fails on a
         line with too many), then, if that failed, with it."""
-        kw = dict(has_header_line=g.has_header, storage_options=self.store.storage_options)
+        n, header, options = len(g.fields), g.has_header, self.store.storage_options
         try:
-            return tx.scan_files(paths, len(g.fields), ragged=False, **kw).collect()
+            return tx.scan_files(paths, n, has_header_line=header, storage_options=options, ragged=False).collect()
         except _ENGINE_ERRORS:
-            return tx.scan_files(paths, len(g.fields), **kw).collect()
+            return tx.scan_files(paths, n, has_header_line=header, storage_options=options).collect()
 
     def _salvage_text(self, g: _Group, path: str) -> None:
         """A file read from its bytes: one the engine cannot scan as it stands (truncated
@@ -498,7 +501,7 @@ def read_objects(
     sink: Callable[[pl.DataFrame], None] | None = None,
     strict: bool = False,
     log_format: str | Sequence[str] | None = None,
-    progress=None,
+    progress: Any = None,
     on_schema: Callable[[dict[str, pl.DataType]], None] | None = None,
 ) -> pl.DataFrame | None:
     """Read ``objects`` from ``store`` into the canonical schema, filling ``report``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,7 @@ class ReadReport:
         """True when no file or line was skipped."""
         return not self.issues
 
-    def add_issue(self, issue: FileIssue, bad_lines: list[BadLine] = ()) -> None:
+    def add_issue(self, issue: FileIssue, bad_lines: Sequence[BadLine] = ()) -> None:
         self.issues.append(issue)
         self.bad_lines.extend(bad_lines[:BAD_LINES_KEPT_PER_FILE])
 
@@ -123,7 +124,7 @@ class ReadReport:
         out.extend(f"warning: {w}" for w in self.warnings)
         return out
 
-    def record_selection(self, objects: list[FlowLogObject], sel: Selection, window: Window, *,
+    def record_selection(self, objects: Sequence[FlowLogObject], sel: Selection, window: Window, *,
                          any_name: bool = False) -> None:
         """Count what discovery and selection left out, and warn when that is everything:
         no flow-log files (saying what was ignored and why), a filter matching none of them
@@ -161,7 +162,7 @@ class ReadReport:
             ("--accounts", sel.matched_accounts, sel.accounts, {o.account_id for o in objects}),
             ("--regions", sel.matched_regions, sel.regions, {o.region for o in objects}),
         ):
-            if matched == 0:
+            if matched == 0 and wanted is not None:  # a filter given (else matched is None)
                 name = option.removeprefix("--")
                 self.warnings.append(f"{option} {','.join(wanted)} matched none of the {n} flow-log files; "
                                      f"{name} found: {', '.join(sorted(f for f in found if f)) or '-'}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -58,7 +59,8 @@ def looks_like_names(tokens: Sequence[str]) -> bool:
 
 
 def raw_schema(n: int) -> dict[str, pl.DataType]:
-    return {f"__f{i}": pl.String for i in range(n)} | {"__extra": pl.String}
+    schema: dict[str, pl.DataType] = {f"__f{i}": pl.String() for i in range(n)}
+    return schema | {"__extra": pl.String()}
 
 
 def _csv_options(n: int, has_header_line: bool, *, ragged: bool = True) -> dict:
@@ -73,7 +75,8 @@ def _csv_options(n: int, has_header_line: bool, *, ragged: bool = True) -> dict:
     )
 
 
-def scan_files(paths: Sequence[str], n_fields: int, *, has_header_line: bool = True, storage_options=None,
+def scan_files(paths: Sequence[str], n_fields: int, *, has_header_line: bool = True,
+               storage_options: dict[str, str] | None = None,
                ragged: bool = True) -> pl.LazyFrame:
     """Lazy scan of text files sharing one field list, into raw string columns.
 
@@ -154,10 +157,12 @@ def _rules(fields: Sequence[str], check_encoding: bool) -> tuple[list[pl.Expr], 
     bad_number = pl.any_horizontal([e for _, _, e in numeric_fail]) if numeric_fail else pl.lit(False)
     bad = too_many | too_few | bad_encoding | bad_number
     present = pl.sum_horizontal([c.is_not_null().cast(pl.Int32) for c in raw_cols])
-    reason = pl.when(present == 0).then(pl.lit("empty line"))
-    reason = reason.when(bad_encoding).then(pl.lit("undecodable bytes (not UTF-8)"))
-    reason = reason.when(too_many).then(pl.lit(f"more than {n} fields (the header has {n})"))
-    reason = reason.when(too_few).then(pl.format("{} fields (the header has " + str(n) + ")", present))
+    reason = (
+        pl.when(present == 0).then(pl.lit("empty line"))
+        .when(bad_encoding).then(pl.lit("undecodable bytes (not UTF-8)"))
+        .when(too_many).then(pl.lit(f"more than {n} fields (the header has {n})"))
+        .when(too_few).then(pl.format("{} fields (the header has " + str(n) + ")", present))
+    )
     for name, i, fail in numeric_fail:
         reason = reason.when(fail).then(pl.format(f"{name}: not a valid {field_type(name)}: '{{}}'", raw_cols[i]))
     return typed, bad, reason
@@ -280,7 +285,7 @@ def no_bad_lines() -> pl.DataFrame:
 _INFLATE_STEP = 1 << 16
 
 
-def _error_offset(before, chunk: bytes, base: int) -> tuple[int, bytes]:
+def _error_offset(before: zlib._Decompress, chunk: bytes, base: int) -> tuple[int, bytes]:
     """(file offset of the byte in ``chunk`` at which zlib fails, what it decompressed
     before), given a copy of the decompressor as it was before ``chunk``. Byte by byte:
     a failing file only (~30 ms per 64 KB step)."""
@@ -364,7 +369,7 @@ class Head(bytes):
     problem: str | None = None
 
 
-def read_head(path_or_bytes, limit: int = 1 << 16) -> Head:
+def read_head(path_or_bytes: str | os.PathLike[str] | bytes | bytearray, limit: int = 1 << 16) -> Head:
     """Decompressed first bytes of a (possibly gzip) file, enough for the header line.
 
     Never raises for bad data (it may run in a download pool): a gzip stream corrupt from

@@ -198,15 +198,15 @@ class FlowLogWriter:
         self.written: list[Written] = []
         self._services: dict[str, str | None] = {}
         self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2))
-        self._next = None  # where the next slice must start (slices come in order)
+        self._next: int | None = None  # where the next slice must start (slices come in order)
 
     def __enter__(self) -> FlowLogWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._pool.shutdown()
 
-    def _run(self, job) -> Written:
+    def _run(self, job: tuple[str, pl.DataFrame, tuple[str, ...]]) -> Written:
         key, part, fields = job
         data = self.encode(part, fields)
         path = self.out_dir / key

@@ -402,11 +402,16 @@ class Estate:
     def region(self, iface: str) -> str:
         return self.vpc(iface).region
 
-    def agg(self, iface: str) -> int:
-        i = self.interfaces[iface]
-        if i.flow_log is None:
+    def flow_log(self, iface: str) -> FlowLog:
+        """The flow log that records ``iface``; ValueError for an interface none covers."""
+        key = self.interfaces[iface].flow_log
+        if key is None:
             raise ValueError(f"{iface} has no flow log: no group may have a leg on it")
-        return i.agg or self.flow_logs[i.flow_log].agg
+        return self.flow_logs[key]
+
+    def agg(self, iface: str) -> int:
+        log = self.flow_log(iface)
+        return self.interfaces[iface].agg or log.agg
 
     def public_ips(self) -> set[str]:
         return {i.public_ip for i in INTERFACES if i.public_ip}

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from flowtools.sample.estate import AWS_SERVICE_ACCOUNT, Estate, Interface, SecurityGroup, ident
+from flowtools.sample.estate import (
+    AWS_SERVICE_ACCOUNT,
+    Estate,
+    Interface,
+    Rule,
+    SecurityGroup,
+    Subnet,
+    Vpc,
+    ident,
+)
 
 KINDS = ("network-interfaces", "instances", "vpcs", "subnets", "security-groups")
 _CREATED = "2026-10-01T08:00:00+00:00"
@@ -144,7 +154,7 @@ def _instance(estate: Estate, key: str, enis: list[Interface]) -> dict:
     return d
 
 
-def _rule(estate: Estate, sg: SecurityGroup, account: str, rule) -> dict:
+def _rule(estate: Estate, sg: SecurityGroup, account: str, rule: Rule) -> dict:
     d: dict = {}
     if rule.protocol != "-1":
         d["FromPort"] = rule.from_port
@@ -202,8 +212,8 @@ def documents(estate: Estate) -> dict[tuple[str, str], dict[str, dict]]:
     return out
 
 
-def _vpc(v) -> dict:
-    d = {
+def _vpc(v: Vpc) -> dict:
+    d: dict[str, Any] = {
         "CidrBlock": v.cidr,
         "DhcpOptionsId": ident("dopt", v.account),
         "State": "available",
@@ -224,7 +234,7 @@ def _vpc(v) -> dict:
     return d
 
 
-def _subnet(estate: Estate, s) -> dict:
+def _subnet(estate: Estate, s: Subnet) -> dict:
     vpc = estate.vpcs[s.vpc]
     prefix = int(s.cidr.split("/")[1])
     return {

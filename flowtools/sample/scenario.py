@@ -22,18 +22,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
+from numpy.typing import ArrayLike, DTypeLike
 
+from flowtools.protocols import ICMP, ICMPV6, TCP, UDP
 from flowtools.sample.estate import BASE_TIME, Estate
 from flowtools.sample.traffic import (
-    ICMP,
-    ICMPV6,
     NACL,
     NOANSWER,
     OK,
     REJECTED,
     RST,
-    TCP,
-    UDP,
     Col,
     Exposure,
     Group,
@@ -140,6 +138,13 @@ class Scenario:
     def ip(self, iface: str) -> str:
         return self.estate.interfaces[iface].ip
 
+    def address(self, iface: str, which: str) -> str:
+        """The interface's ``ipv6`` or ``public_ip``; ValueError when it has none."""
+        value = getattr(self.estate.interfaces[iface], which)
+        if not value:
+            raise ValueError(f"{iface} has no {which}")
+        return str(value)
+
     def times(self, rng: np.random.Generator, per_day: float, profile: Sequence[float] = FLAT,
               active: Callable[[int], bool] | None = None) -> np.ndarray:
         """Sorted start times: ``per_day`` (times the scale) over a day's profile, only in
@@ -166,13 +171,15 @@ class Scenario:
     def ephemeral(rng: np.random.Generator, n: int, lo: int = 32768, hi: int = 60999) -> np.ndarray:
         return rng.integers(lo, hi + 1, n)
 
-    def conversations(self, t0: np.ndarray, dur, *, c_addr, c_port, s_addr, s_port, by_f, by_r,
-                      kind=OK, pk_f=None, pk_r=None, **extra) -> pl.DataFrame:
+    def conversations(self, t0: np.ndarray, dur: ArrayLike, *, c_addr: ArrayLike, c_port: ArrayLike,
+                      s_addr: ArrayLike, s_port: ArrayLike, by_f: ArrayLike, by_r: ArrayLike,
+                      kind: ArrayLike = OK, pk_f: ArrayLike | None = None, pk_r: ArrayLike | None = None,
+                      **extra: ArrayLike) -> pl.DataFrame:
         """A conversation batch; scalars are broadcast. Conversations still open at the
         scenario's end are cut there (no FIN)."""
         n = len(t0)
 
-        def arr(v, dtype):
+        def arr(v: ArrayLike, dtype: DTypeLike) -> np.ndarray:
             a = np.asarray(v, dtype=dtype)
             return np.broadcast_to(a, (n,)).copy() if a.ndim == 0 else a
 
@@ -221,7 +228,8 @@ class Scenario:
 
     def _web_clients(self, name: str, iface: str, port: int, per_day: float, *, long_per_day: float = 0,
                      pool: Sequence[str] = WEB_CLIENTS, server: str | None = None, ipv6: bool = False,
-                     description: str, active=None, profile=WEB) -> None:
+                     description: str, active: Callable[[int], bool] | None = None,
+                     profile: Sequence[float] = WEB) -> None:
         """Internet clients of a TCP service: many short connections, a few long ones."""
         rng = self.rng(name)
         server = server or self.ip(iface)
@@ -286,21 +294,22 @@ class Scenario:
                                       "(no flags, no direction)")
         self._web_clients("web-legacy/http", "web-legacy", 80, 2000,
                           description="web-legacy HTTP, logged only in the default v2 format")
-        ip6 = self.estate.interfaces["web-v6"].ipv6
+        ip6 = self.address("web-v6", "ipv6")
         self._web_clients("web-v6/https", "web-v6", 443, 2000, long_per_day=40, pool=WEB_CLIENTS_V6,
                           server=ip6, ipv6=True, description="web-v6 HTTPS over IPv6 (2001:db8:... clients)")
         self._pings("web-v6/ping6", "web-v6", 80, server=ip6, ipv6=True,
                     description="web-v6 answers ICMPv6 echo from the internet")
 
     def _outbound(self, name: str, iface: str, per_day: float, *, servers: Sequence[str], port: int,
-                  tp: int, why: str, description: str, dur=(60, 1800), ipv6: bool = False,
-                  profile=FLAT, active=None, up=(2_000, 5_000_000), down=(2_000, 200_000)) -> None:
+                  tp: int, why: str, description: str, dur: tuple[int, int] = (60, 1800), ipv6: bool = False,
+                  profile: Sequence[float] = FLAT, active: Callable[[int], bool] | None = None,
+                  up: tuple[int, int] = (2_000, 5_000_000), down: tuple[int, int] = (2_000, 200_000)) -> None:
         """The interface's own calls to internet / AWS service addresses (through its IGW)."""
         rng = self.rng(name)
         t0 = self.times(rng, per_day, profile, active)
         n = len(t0)
         conv = self.conversations(
-            t0, rng.integers(dur[0], dur[1] + 1, n), c_addr=self.estate.interfaces[iface].ipv6 if ipv6 else self.ip(iface),
+            t0, rng.integers(dur[0], dur[1] + 1, n), c_addr=self.address(iface, "ipv6") if ipv6 else self.ip(iface),
             c_port=self.ephemeral(rng, n), s_addr=self.pick(rng, servers, n, 0.5), s_port=port,
             by_f=rng.integers(up[0], up[1], n), by_r=rng.integers(down[0], down[1], n),
         )
@@ -404,8 +413,9 @@ class Scenario:
                 internet=True, exposes=[Exposure(iface)], reject_reason="BPA" if bpa else None))
 
     def _via_nat(self, name: str, iface: str, nat: str, per_day: float, *, servers: Sequence[str],
-                 port: int, protocol: int = TCP, why: str, description: str, dur=(1, 300),
-                 profile=FLAT, up=(500, 20_000), down=(1_000, 500_000), extra_legs=(),
+                 port: int, protocol: int = TCP, why: str, description: str, dur: tuple[int, int] = (1, 300),
+                 profile: Sequence[float] = FLAT, up: tuple[int, int] = (500, 20_000),
+                 down: tuple[int, int] = (1_000, 500_000), extra_legs: Sequence[Leg] = (),
                  client_tp: int = 1, target: str | None = None, target_port: int | None = None,
                  logged: bool = True) -> None:
         """Conversations of ``iface`` through the NAT gateway ``nat``; ``logged=False``: the
@@ -422,7 +432,7 @@ class Scenario:
         own = [client_leg(iface, tp=client_tp)] if logged else []
         legs = [*own, *extra_legs, *nat_legs(nat, self.ip(nat))]
         if target:  # the destination is one of ours (hairpin through the internet gateway)
-            legs.append(server_leg(target, client=self.estate.interfaces[nat].public_ip,
+            legs.append(server_leg(target, client=self.address(nat, "public_ip"),
                                    client_port=Col("nat_port"), server=self.ip(target),
                                    server_port=target_port, tp=8))
         self.add(Group(name, protocol, conv, legs, description, why=why))
@@ -450,7 +460,7 @@ class Scenario:
                       down=(200, 2_000), why="reply to own call (to a watchlisted host) through the NAT gateway",
                       description=f"case 15: app-2 beacons to {C2} (the watchlist's known C2 server) "
                                   "through the NAT gateway")
-        self._via_nat("app-1/web-1-public", "app-1", nat, 96, servers=[self.estate.interfaces["web-1"].public_ip],
+        self._via_nat("app-1/web-1-public", "app-1", nat, 96, servers=[self.address("web-1", "public_ip")],
                       port=443, target="web-1", target_port=443, dur=(0, 5),
                       why="reply from the estate's own public IP",
                       description="app-1 checks web-1 through its public IP: web-1 sees the NAT "

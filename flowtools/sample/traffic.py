@@ -15,10 +15,17 @@ All of it is numpy/Polars over whole batches: no per-record Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+
+from flowtools.protocols import TCP
+
+if TYPE_CHECKING:
+    from flowtools.frames import PolarsType
 
 # Outcomes of a conversation (column ``kind``).
 OK = 0  # accepted and answered
@@ -28,13 +35,10 @@ NACL = 3  # accepted, the answer rejected by a stateless network ACL
 REJECTED = 4  # rejected inbound
 ANSWERED = (OK, RST, NACL)  # kinds whose responder sends packets
 
-TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
-PROTOCOL_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
-
 FIN, SYN, RST_FLAG, SYN_ACK = 1, 2, 4, 18
 
 #: Columns of the internal record frame (AWS column names, plus ``iface``).
-RECORD_SCHEMA: dict[str, pl.DataType] = {
+RECORD_SCHEMA: dict[str, PolarsType] = {
     "iface": pl.String,
     "srcaddr": pl.String,
     "dstaddr": pl.String,
@@ -57,7 +61,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
 }
 
 #: Conversation columns every group has.
-CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
+CONVERSATION_SCHEMA: dict[str, PolarsType] = {
     "c_addr": pl.String, "c_port": pl.Int32, "s_addr": pl.String, "s_port": pl.Int32,
     "t0": pl.Int64, "t1": pl.Int64, "closed": pl.Boolean, "kind": pl.Int8,
     "pk_f": pl.Int64, "by_f": pl.Int64, "pk_r": pl.Int64, "by_r": pl.Int64,
@@ -184,7 +188,7 @@ def hop_out_leg(iface: str, hop_ip: str, *, server: Value = S_ADDR, server_port:
 
 # -- expansion ----------------------------------------------------------------------------
 
-def _expr(v: Value, dtype: pl.DataType) -> pl.Expr:
+def _expr(v: Value, dtype: PolarsType) -> pl.Expr:
     if isinstance(v, Col):
         return pl.col(v.name).cast(dtype)
     return pl.lit(v, dtype)
@@ -222,7 +226,7 @@ def _windows(conv: pl.DataFrame, agg: int, ends: tuple[int, int] | None = None) 
     )
 
 
-def expand(group: Group, agg_of, *, rows: np.ndarray | None = None,
+def expand(group: Group, agg_of: Callable[[str], int], *, rows: np.ndarray | None = None,
            ends: tuple[int, int] | None = None) -> pl.DataFrame:
     """The records of a group, on every interface that sees it (``agg_of(iface)`` gives
     the interface's aggregation interval in seconds): of every conversation, or of the

@@ -35,21 +35,20 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from flowtools.enrichment.naming import resource_name
+from flowtools.protocols import ICMP_PROTOCOLS, protocol_name, protocol_number
 from flowtools.sample.estate import Estate, Rule
 from flowtools.sample.ip_ranges import service_of
 from flowtools.sample.traffic import (
     ANSWERED,
-    ICMP,
-    ICMPV6,
     NACL,
     NOANSWER,
     OK,
-    PROTOCOL_NAMES,
     REJECTED,
     RST,
     Col,
@@ -59,13 +58,15 @@ from flowtools.sample.traffic import (
     window_totals,
 )
 
+if TYPE_CHECKING:
+    from flowtools.frames import PolarsType
+
 _NOT_PUBLIC = [ipaddress.ip_network(c) for c in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
     "127.0.0.0/8", "224.0.0.0/4", "0.0.0.0/32", "255.255.255.255/32",
     "fc00::/7", "fe80::/10", "::1/128", "::/128", "ff00::/8",
 )]
 STATUS_ORDER = {"exposed": 0, "reachable": 1, "blocked": 2, "configured": 3}
-_RULE_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 
 
 def is_public(address: str) -> bool:
@@ -78,7 +79,7 @@ def iso(ts: int) -> str:
     return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _value(v: Value, dtype: pl.DataType) -> pl.Expr:
+def _value(v: Value, dtype: PolarsType) -> pl.Expr:
     return pl.col(v.name).cast(dtype) if isinstance(v, Col) else pl.lit(v, dtype)
 
 
@@ -126,7 +127,7 @@ def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFr
                 k["peers"] = np.union1d(k["peers"], remote)
                 k["connections"] = np.union1d(k["connections"], conn)
                 k["kinds"] |= set(part["kind"].unique().to_list())
-                first, last = int(part["t0"].min()), int(part["t1"].max())
+                first, last = (int(t) for t in part.select(pl.col("t0").min(), pl.col("t1").max()).row(0))
                 k["first"] = first if k["first"] is None else min(k["first"], first)
                 k["last"] = last if k["last"] is None else max(k["last"], last)
                 k["descriptions"].add(g.description)
@@ -134,29 +135,29 @@ def exposure(groups: list[Group], estate: Estate) -> tuple[list[dict], pl.DataFr
     used = pl.DataFrame([key for key in per_key], schema={"iface": pl.String, "local_port": pl.Int32,
                                                           "protocol": pl.Int32}, orient="row")
     used = used.select("iface", "protocol", "local_port")
-    entries = []
+    entries: list[dict[str, Any]] = []
     for (key_iface, key_port, key_protocol), row in per_key.items():
         iface = estate.interfaces[key_iface]
-        icmp = key_protocol in (ICMP, ICMPV6)
-        first, last = iso(row["first"]), iso(row["last"])
+        icmp = key_protocol in ICMP_PROTOCOLS
+        since, until = iso(row["first"]), iso(row["last"])
         entries.append({
             "account_id": estate.account(key_iface),
             "region": estate.region(key_iface),
             "vpc_id": estate.vpc(key_iface).id,
             "interface_id": iface.id,
             "port": None if icmp else key_port,
-            "protocol": PROTOCOL_NAMES[key_protocol],
+            "protocol": protocol_name(key_protocol),
             "status": _status(row["kinds"]),
             "peers": len(row["peers"]),
             "connections": len(row["connections"]),
             "description": f"{'; '.join(sorted(row['descriptions']))} (internet-initiated "
-                           f"conversations from {first} to {last})",
-            "active_from": first,
-            "active_to": last,
+                           f"conversations from {since} to {until})",
+            "active_from": since,
+            "active_to": until,
             # docs/design.md's naming rule (instance Name tag, else what the description names)
             "resource_name": resource_name(iface.description, instance_name=iface.instance_name,
                                            ecs_service=(iface.ecs or {}).get("ecs-service-name")) or iface.key,
-            "flow_log_id": estate.flow_logs[iface.flow_log].id,
+            "flow_log_id": estate.flow_log(key_iface).id,
             "local_ips": sorted(row["local_ips"]),
         })
     entries.sort(key=lambda e: (STATUS_ORDER[e["status"]], -e["peers"], e["interface_id"],
@@ -198,8 +199,8 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
     keys: dict[tuple, str] = {}
     for row in rows.sort("iface", "protocol", "port", "why").iter_rows(named=True):
         iface = estate.interfaces[row["iface"]]
-        icmp = row["protocol"] in (ICMP, ICMPV6)
-        key = (iface.id, None if icmp else row["port"], PROTOCOL_NAMES[row["protocol"]])
+        icmp = row["protocol"] in ICMP_PROTOCOLS
+        key = (iface.id, None if icmp else row["port"], protocol_name(row["protocol"]))
         if key in exposed or key in keys:
             continue
         keys[key] = row["why"]
@@ -211,11 +212,11 @@ def not_exposure(groups: list[Group], estate: Estate, exposure_entries: list[dic
 def _rule_matches(rule: Rule, protocol: int, port: int | None) -> bool:
     if rule.protocol == "-1":
         return True
-    if _RULE_PROTOCOLS.get(rule.protocol) != protocol:
+    if protocol_number(rule.protocol) != protocol:
         return False
-    if protocol in (ICMP, ICMPV6) or rule.from_port in (None, -1):
+    if protocol in ICMP_PROTOCOLS or rule.from_port is None or rule.from_port == -1:
         return True
-    return rule.from_port <= (port or 0) <= rule.to_port
+    return rule.from_port <= (port or 0) <= (rule.from_port if rule.to_port is None else rule.to_port)
 
 
 def configured(estate: Estate, conv: pl.DataFrame) -> list[dict]:
@@ -255,12 +256,13 @@ DAY = 24 * 3600
 
 def split_single_peer(groups: list[Group], estate: Estate, entries: list[dict]) -> tuple[list[dict], list[dict]]:
     """``exposure``'s entries split into (the others, those of ambiguous groups)."""
-    ambiguous, clear = set(), set()
+    ambiguous: set[tuple[str, int | None, str]] = set()
+    clear: set[tuple[str, int | None, str]] = set()
     for g in groups:
         for e in g.exposes:
             ports = g.conversations.select(_value(e.local_port, pl.Int32).unique()).to_series().to_list()
-            keys = {(estate.interfaces[e.iface].id, None if g.protocol in (ICMP, ICMPV6) else p,
-                     PROTOCOL_NAMES[g.protocol]) for p in ports}
+            keys = {(estate.interfaces[e.iface].id, None if g.protocol in ICMP_PROTOCOLS else p,
+                     protocol_name(g.protocol)) for p in ports}
             (ambiguous if g.ambiguous else clear).update(keys)
     assert not ambiguous & clear, f"ambiguous exposure shares a key with other cases: {ambiguous & clear}"
     single = [e for e in entries if (e["interface_id"], e["port"], e["protocol"]) in ambiguous]
@@ -268,7 +270,7 @@ def split_single_peer(groups: list[Group], estate: Estate, entries: list[dict]) 
 
 
 def _fields(estate: Estate, iface: str) -> tuple[str, ...]:
-    return estate.flow_logs[estate.interfaces[iface].flow_log].fields
+    return estate.flow_log(iface).fields
 
 
 def _logged(half: Half, estate: Estate, iface: str) -> tuple[Value, Value]:
@@ -335,7 +337,9 @@ def watchlist(groups: list[Group], estate: Estate, listed: tuple[tuple[str, str]
             .agg(pl.col("records").sum(), pl.col("packets").sum(), pl.col("bytes").sum()))
     out = []
     for r in rows.iter_rows(named=True):
-        item, label = entry(r["listed_address"])
+        found = entry(r["listed_address"])
+        assert found is not None  # the frames hold listed addresses only
+        item, label = found
         out.append({"interface_id": r["interface_id"], "listed_address": r["listed_address"], "entry": item,
                     "label": label, "direction": r["direction"], "action": r["action"],
                     "records": r["records"], "packets": r["packets"], "bytes": r["bytes"]})
@@ -438,8 +442,8 @@ def _keys_between(groups: list[Group], estate: Estate, lo: int, hi: int) -> dict
         for e in g.exposes:
             for port, found in conv.group_by(port=_value(e.local_port, pl.Int32)).agg(
                     pl.col("kind").unique()).iter_rows():
-                key = (estate.interfaces[e.iface].id, PROTOCOL_NAMES[g.protocol],
-                       None if g.protocol in (ICMP, ICMPV6) else port)
+                key = (estate.interfaces[e.iface].id, protocol_name(g.protocol),
+                       None if g.protocol in ICMP_PROTOCOLS else port)
                 kinds.setdefault(key, set()).update(found)
     return {k: _status(v) for k, v in kinds.items()}
 
@@ -452,7 +456,7 @@ def changes(groups: list[Group], estate: Estate, start: int, hours: int) -> dict
     before = _keys_between(groups, estate, start, start + DAY)
     after = _keys_between(groups, estate, start + DAY, start + 2 * DAY)
 
-    def rows(keys, statuses, side):
+    def rows(keys: set[tuple], statuses: dict[tuple, str], side: str) -> list[dict[str, Any]]:
         return [{"interface_id": k[0], "protocol": k[1], "port": k[2], f"status_{side}": statuses[k]}
                 for k in sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0))]
 

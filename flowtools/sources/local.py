@@ -12,8 +12,9 @@ from flowtools.read import text as tx
 
 
 class LocalStore:
-    """Objects under a local root folder; keys are relative POSIX paths."""
+    """Objects under a local root folder; keys are relative POSIX paths (an ObjectStore)."""
 
+    scannable = True
     storage_options = None
 
     def __init__(self, root: str | os.PathLike):

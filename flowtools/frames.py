@@ -154,7 +154,9 @@ def materialised(frame: Any) -> NativeFrame:
     as an Arrow table (plain strings) bound on the relation's own connection, as
     :func:`side_table` does (no copy back into DuckDB storage). Spark: ``localCheckpoint()``
     (eager: the result is held by the executors and the plan's lineage is cut, so the
-    branches that read it do not run the records pass again). Cost: one execution of
+    branches that read it do not run the records pass again), read as one partition
+    (``coalesce(1)``: no shuffles in the plans over it) when it has at most
+    :data:`SPARK_ONE_PARTITION_ROWS` rows (one more job counts them). Cost: one execution of
     ``frame`` plus the size of its result in memory, which must be small enough to hold
     (never materialise the records themselves).
     """
@@ -166,7 +168,7 @@ def materialised(frame: Any) -> NativeFrame:
     if isinstance(frame, duckdb.DuckDBPyRelation):
         return _duckdb_side_table(frame, frame.to_arrow_table())
     if is_spark(frame):
-        return frame.localCheckpoint(eager=True)
+        return _spark_materialised(frame)
     raise TypeError(f"materialised: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
 
 
@@ -203,6 +205,24 @@ def _duckdb_side_table(relation: duckdb.DuckDBPyRelation, table: pl.DataFrame | 
     finally:
         os.unlink(path)
     return relation.query(_ANCHOR, f'SELECT * FROM "{name}"')
+
+
+#: A result :func:`materialised` holds on Spark with at most this many rows is read as one
+#: partition (``coalesce(1)``, no shuffle).
+SPARK_ONE_PARTITION_ROWS = 1_000_000
+
+
+def _spark_materialised(frame: Any) -> Any:
+    # localCheckpoint: the result is held by the executors, the lineage is cut (later plans
+    # are not analysed and optimised over the records pass again). A small result is then
+    # read as ONE partition: Spark knows it is a single partition, so the aggregates,
+    # windows and joins of the plans that read it need no shuffle (each one a stage, and
+    # stages cost seconds of scheduling and code generation on small data). One count of
+    # the held rows (no records pass) decides.
+    held = frame.localCheckpoint(eager=True)
+    if held.rdd.getNumPartitions() > 1 and held.count() <= SPARK_ONE_PARTITION_ROWS:
+        held = held.coalesce(1)
+    return held
 
 
 def _spark_to_polars(frame: Any) -> pl.DataFrame:

@@ -1,7 +1,8 @@
 """Spark fixtures: ONE local SparkSession for the whole run, and flows loaded once.
 
-The session is ``local[2]`` with two shuffle partitions and no web UI (what
-:func:`flowtools.engines.spark_session` would start, smaller). Starting it costs about
+The session is ``local[2]`` with the small-data settings
+(:data:`flowtools.engines.SPARK_SMALL_DATA_CONFIG`: one shuffle partition, no adaptive
+execution, no whole-stage code generation) and no web UI. Starting it costs about
 10 s (a JVM); every Spark test shares it and the flows below, which are loaded once per
 run on both engines (Spark and DuckDB, the reference). Skipped as a whole when pyspark
 is not installed (it is in the ``test`` extra: CI runs these tests).
@@ -22,10 +23,9 @@ pytest.importorskip("pyspark")
 
 @pytest.fixture(scope="session")
 def spark():
-    from flowtools.engines import spark_session
+    from flowtools.engines import SPARK_SMALL_DATA_CONFIG, spark_session
 
-    session = spark_session(master="local[2]", config={"spark.sql.shuffle.partitions": "2",
-                                                        "spark.driver.memory": "1g"})
+    session = spark_session(master="local[2]", config={**SPARK_SMALL_DATA_CONFIG, "spark.driver.memory": "1g"})
     yield session
     session.stop()
 

@@ -44,7 +44,10 @@ def connect() -> duckdb.DuckDBPyConnection:
     # DuckDB draws its own progress bar on stdout for queries over 2 s, even when stdout is
     # a file or a pipe: it would land in front of `--format json` output. flowtools' bars
     # (tqdm, on stderr) say what is going on instead.
-    con.execute("SET enable_progress_bar = false")
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # in Jupyter without ipywidgets DuckDB refuses any change (and draws no bar)
+        pass
     return con
 
 

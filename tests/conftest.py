@@ -212,3 +212,57 @@ def tainted_report(tmp_path_factory, sample_dir, tainted_inventory, previous_fin
                          capture_output=True, text=True, timeout=600, cwd=folder)
     assert run.returncode == 0, run.stderr  # a bad file is a warning, as for every command
     return Report(out, run.stdout, run.stderr, time.perf_counter() - t)
+
+
+# -- the sample loaded and analysed once per engine per session -----------------------------
+# Loading the sample and running the exposure analysis on it are the costly steps of the
+# tests that check analyses against truth.json; they share these (read-only) results.
+
+class SampleRuns:
+    """The sample's truth and inventory, its flows per engine and its exposure findings per
+    (engine, method), each computed on first use and kept for the session. Read-only."""
+
+    def __init__(self, root: Path) -> None:
+        import flowtools
+
+        self.root = root
+        self.truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+        self.inventory = flowtools.Inventory.load(root / "inventory")
+        self._flows: dict[str, Any] = {}
+        self._findings: dict[tuple[str, str], list[dict]] = {}
+
+    def flows(self, engine: str) -> Any:
+        """``flowtools.load(SAMPLE, engine=engine)``: the whole sample."""
+        import flowtools
+
+        if engine not in self._flows:
+            self._flows[engine] = flowtools.load(self.root, engine=engine, progress=False)
+        return self._flows[engine]
+
+    def findings(self, engine: str, method: str = "full") -> list[dict]:
+        """``internet_exposure`` of the whole sample with its inventory (``full``: with the
+        configured findings), as :func:`findings_records` dicts. Copy before changing one."""
+        import flowtools
+        from flowtools.analyses import findings_records
+
+        if (engine, method) not in self._findings:
+            self._findings[(engine, method)] = findings_records(flowtools.internet_exposure(
+                self.flows(engine), inventory=self.inventory, method=method, include_configured=method == "full"))
+        return self._findings[(engine, method)]
+
+
+@pytest.fixture(scope="session")
+def sample_runs(sample_dir) -> SampleRuns:
+    """:class:`SampleRuns` of the embedded sample, shared by every test module."""
+    return SampleRuns(sample_dir)
+
+
+@pytest.fixture(scope="session")
+def moto_url():
+    """One moto server (a real HTTP endpoint on 127.0.0.1) for the session's AWS tests; a
+    folder's conftest may start its own. Tests that reset it (``aws_server.prepare``) forget
+    every bucket, so session-scoped state belongs on another server."""
+    import aws_server
+
+    with aws_server.moto_server() as url:
+        yield url

@@ -20,7 +20,6 @@ import pytest
 import flowtools
 from flowtools.analyses.change import changes
 from flowtools.analyses.egress import egress
-from flowtools.analyses.exposure import findings_records
 from flowtools.analyses.scanning import scanner_outcomes
 from flowtools.analyses.watchlist import Watchlist, watchlist_hits
 from flowtools.sample import generate
@@ -41,18 +40,24 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def truth(sample_dir) -> dict:
-    return json.loads((sample_dir / "truth.json").read_text(encoding="utf-8"))
+def truth(sample_runs) -> dict:
+    return sample_runs.truth
 
 
 @pytest.fixture(scope="module")
-def inventory(sample_dir) -> flowtools.Inventory:
-    return flowtools.Inventory.load(sample_dir / "inventory")
+def inventory(sample_runs) -> flowtools.Inventory:
+    return sample_runs.inventory
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def flows(request, sample_dir) -> flowtools.Flows:
-    return flowtools.load(sample_dir, engine=request.param, progress=False)
+def engine_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def flows(sample_runs, engine_name) -> flowtools.Flows:
+    """The whole sample (loaded once per engine for the session: tests/conftest.py)."""
+    return sample_runs.flows(engine_name)
 
 
 # -- watchlist ----------------------------------------------------------------------------
@@ -132,10 +137,10 @@ def test_scanners_and_their_outcomes_are_the_truth(flows, inventory, truth):
 
 # -- a single-peer service on an unregistered UDP port -----------------------------------
 
-def test_the_single_peer_service_is_exposed(flows, inventory, truth):
+def test_the_single_peer_service_is_exposed(sample_runs, engine_name, truth):
     (entry,) = truth["single_peer"]
     found = {(f["interface_id"], f["port"], f["protocol"]): f
-             for f in findings_records(flowtools.internet_exposure(flows, inventory=inventory))}
+             for f in sample_runs.findings(engine_name) if f["status"] != "configured"}
     f = found[(entry["interface_id"], entry["port"], entry["protocol"])]
     assert (f["status"], f["peers"], f["connections"]) == (entry["status"], entry["peers"], entry["connections"])
     assert "port" in f["evidence"] or "ephemeral" in f["evidence"]  # decided by port evidence, not by flags
@@ -159,7 +164,7 @@ def two_days(tmp_path_factory) -> tuple[Path, dict]:
     """48 hours at a small scale: reports goes live on day 2; the preview site and the
     long SFTP session exist on day 1 only."""
     out = tmp_path_factory.mktemp("two-days")
-    generate(out, seed=3, hours=48, scale=0.2)
+    generate(out, seed=3, hours=48, scale=0.1)
     return out, json.loads((out / "truth.json").read_text(encoding="utf-8"))
 
 

@@ -31,25 +31,29 @@ def key(entry: dict) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def truth() -> dict:
-    return json.loads((SAMPLES / "truth.json").read_text())
+def truth(sample_runs) -> dict:
+    return sample_runs.truth
 
 
 @pytest.fixture(scope="module")
-def inventory() -> flowtools.Inventory:
-    return flowtools.Inventory.load(SAMPLES / "inventory")
+def inventory(sample_runs) -> flowtools.Inventory:
+    return sample_runs.inventory
 
 
 @pytest.fixture(scope="module", params=["duckdb", "polars"])
-def flows(request) -> flowtools.Flows:
-    return flowtools.load(SAMPLES, engine=request.param, progress=False)
+def engine_name(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def findings(flows, inventory) -> dict[str, list[dict]]:
-    return {method: findings_records(flowtools.internet_exposure(
-        flows, inventory=inventory, method=method, include_configured=method == "full"))
-        for method in ("full", "naive")}
+def flows(sample_runs, engine_name) -> flowtools.Flows:
+    """The whole sample (loaded once per engine for the session: tests/conftest.py)."""
+    return sample_runs.flows(engine_name)
+
+
+@pytest.fixture(scope="module")
+def findings(sample_runs, engine_name) -> dict[str, list[dict]]:
+    return {method: sample_runs.findings(engine_name, method) for method in ("full", "naive")}
 
 
 def test_full_method_reports_exactly_the_ground_truth(findings, truth):
@@ -129,6 +133,11 @@ def test_a_window_that_excludes_a_service_does_not_report_it(truth, inventory):
     assert day_start <= _at(entry["active_from"])
 
 
+#: A few hours of the sample, for the CLI runs whose point is the output's shape (a whole
+#: sample's exposure is the slow part of a run).
+HOURS = ("--start", "2026-11-20T06:00Z", "--end", "2026-11-20T09:00Z")
+
+
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -149,8 +158,9 @@ def test_cli_json_validates_against_the_schema_in_the_repository(truth):
     assert any(r["aws_peers"] for r in rows)  # --ip-ranges: peers in AWS ranges are counted
     assert "record(s)" in err
     # without an inventory: no names, still valid
-    code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "json", "--engine", "polars")
+    code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "json", "--engine", "polars", *HOURS)
     bare = json.loads(out)
+    assert code == 0 and bare
     jsonschema.Draft202012Validator(findings_schema()).validate(bare)
     assert all(r["resource_name"] is None and r["sg_open"] is None for r in bare)
 
@@ -167,5 +177,5 @@ def test_cli_table_fits_100_columns_and_csv_has_the_contract_columns(monkeypatch
     # tag values are user-controlled: a terminal table never carries their control characters
     assert all(ch.isprintable() for line in lines for ch in line)
     assert '<b>legacy</b> "ftp"?w' in out  # the sample's Name tag holds a tab
-    code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "csv")
+    code, out, _ = run_cli("exposure", str(SAMPLES), "--format", "csv", *HOURS)
     assert out.splitlines()[0].split(",")[:23] == list(flowtools.analyses.exposure.COLUMNS)

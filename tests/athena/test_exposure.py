@@ -27,8 +27,8 @@ def utc(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def sample_records() -> pl.DataFrame:
-    return to_polars(flowtools.load(SAMPLES, engine="duckdb"))
+def sample_records(sample_runs) -> pl.DataFrame:
+    return to_polars(sample_runs.flows("duckdb"))
 
 
 @pytest.fixture(scope="module")

@@ -36,12 +36,6 @@ TRICKY = '<b>"x"</b>\x7f\x85\t\n&amp; ü <script>alert(1)</script>'
 REGIONS = ["us-east-1", "eu-west-1"]
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    with aws_server.moto_server() as url:
-        yield url
-
-
 @pytest.fixture
 def aws(moto_url, monkeypatch, tmp_path):
     return aws_server.prepare(moto_url, monkeypatch, tmp_path)

@@ -1,4 +1,4 @@
-"""A partition store on s3:// (moto in server mode, one server for the module)."""
+"""A partition store on s3:// (moto in server mode: the session's server, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,6 @@ from flowtools.store.write import Writer
 #: Two hours of the embedded sample.
 WINDOW = {"start": "2026-11-20T01:00Z", "end": "2026-11-20T03:00Z"}
 STORE_BUCKET = "flowtools-store"
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    with aws_server.moto_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -34,12 +34,9 @@ import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from flowtools.errors import FlowtoolsError
-
-if TYPE_CHECKING:
-    from flowtools.store.location import S3
+from flowtools.errors import FlowtoolsError, SourceError
 
 LOCK = "_lock"
 #: Seconds a build waits for another build's lock before giving up.
@@ -125,10 +122,27 @@ def _holder_text() -> str:
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
 
 
+class LockLocation(Protocol):
+    """What :class:`S3Lock` needs of an S3 store (:class:`flowtools.store.location.S3`, which
+    imports this module)."""
+
+    bucket: str
+    uri: str
+
+    @property
+    def client(self) -> Any: ...
+
+    def key(self, rel: str) -> str: ...
+
+    def error(self, e: BaseException, action: str, key: str | None = None) -> SourceError: ...
+
+    def remove(self, rels: list[str]) -> None: ...
+
+
 class S3Lock:
     """``with S3Lock(location):`` holds the build lock of an S3 store (see the module doc)."""
 
-    def __init__(self, location: S3, *, timeout: float | None = LOCK_TIMEOUT_S,
+    def __init__(self, location: LockLocation, *, timeout: float | None = LOCK_TIMEOUT_S,
                  on_wait: Callable[[str], None] | None = None, ttl: float | None = None) -> None:
         self.loc = location
         self.key = location.key(LOCK)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeAlias
 
 from flowtools.errors import UsageError
+
+#: What a window side may be given as (see :func:`parse_time`).
+TimeValue: TypeAlias = str | datetime | date | None
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_time(value: str | datetime | date | None, *, now: datetime | None = None) -> datetime | None:
+def parse_time(value: TimeValue, *, now: datetime | None = None) -> datetime | None:
     """Parse a time value into an aware UTC datetime.
 
     Accepts ISO 8601 (``2026-11-20T10:00Z``; no offset means UTC), a date (midnight UTC
@@ -62,7 +66,7 @@ class Window:
             )
 
     @classmethod
-    def parse(cls, start=None, end=None, *, now: datetime | None = None) -> Window:
+    def parse(cls, start: TimeValue = None, end: TimeValue = None, *, now: datetime | None = None) -> Window:
         return cls(parse_time(start, now=now), parse_time(end, now=now))
 
     @property

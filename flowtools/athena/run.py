@@ -141,7 +141,7 @@ def athena_error(e: BaseException, action: str, *, profile: str | None = None) -
     return AthenaError(f"athena {action} failed: {code + ': ' if code else ''}{message or e}")
 
 
-def _call(client: Any, action: str, method: str, **kwargs) -> dict[str, Any]:
+def _call(client: Any, action: str, method: str, **kwargs: Any) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

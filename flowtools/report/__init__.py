@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 __all__ = ["READ_REPORT_MIME", "read_report_payload", "sample_paths", "show_read_report", "watchlist_path"]
 
@@ -17,8 +17,11 @@ __all__ = ["READ_REPORT_MIME", "read_report_payload", "sample_paths", "show_read
 #: notebook (:func:`flowtools.report.render.read_report`) and removes it from the HTML.
 READ_REPORT_MIME = "application/vnd.flowtools.read-report+json"
 
+PathArg: TypeAlias = str | os.PathLike[str]
 
-def sample_paths(source=None, inventory=None, ip_ranges=None):
+
+def sample_paths(source: PathArg | None = None, inventory: PathArg | None = None, ip_ranges: PathArg | None = None,
+                 ) -> tuple[PathArg, PathArg | None, PathArg | None]:
     """Notebook defaults: ``(source, inventory, ip_ranges)`` with None replaced by the
     embedded sample (``data/samples`` of the checkout; in an installed package without
     it, a sample generated once into the cache folder with the same seed)."""

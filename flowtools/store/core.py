@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flowtools.errors import UsageError
 from flowtools.layout import FlowLogObject
+from flowtools.read.reader import ObjectStore
 from flowtools.read.report import ReadReport
 from flowtools.store import scan
 from flowtools.store.location import S3, Local, open_location
 from flowtools.store.manifest import Manifest
 from flowtools.store.partitions import Partition
 from flowtools.store.update import BuildResult, update
-from flowtools.window import Window
+from flowtools.window import TimeValue, Window
+
+if TYPE_CHECKING:
+    import duckdb
 
 STORE_ENV = "FLOWTOOLS_STORE"
 
 
 #: Values of ``$FLOWTOOLS_STORE`` that turn the store off (every load reads SOURCE directly).
 STORE_OFF = ("off", "none", "0", "false", "no")
+
+#: A window as the store's methods take it: a Window, a ``(start, end)`` pair, or None (all).
+WindowArg: TypeAlias = Window | tuple[TimeValue, TimeValue] | None
 
 
 def default_root(source: str | os.PathLike | None = None) -> Path | str | None:
@@ -54,7 +61,7 @@ def source_folder(source: str | os.PathLike) -> str:
     return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
-def _window(window) -> Window:
+def _window(window: WindowArg) -> Window:
     if window is None:
         return Window()
     if isinstance(window, Window):
@@ -88,9 +95,10 @@ class PartitionStore:
         """The current committed manifest (read now; one GET on S3)."""
         return self.location.load_manifest()
 
-    def update(self, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False, log_format=None,
-               progress: bool | None = None, single_file: bool = False, lock_timeout: float | None = None,
-               on_wait=None) -> BuildResult:
+    def update(self, source_store: ObjectStore, objects: Sequence[FlowLogObject], *, strict: bool = False,
+               log_format: str | Sequence[str] | None = None, progress: bool | None = None,
+               single_file: bool = False, lock_timeout: float | None = None,
+               on_wait: Callable[[str], None] | None = None) -> BuildResult:
         """Read the objects that are new or changed and write them (see
         :mod:`flowtools.store.update`); waits for another build's lock up to ``lock_timeout``
         seconds (default one hour), then raises :class:`~flowtools.store.lock.StoreLockedError`."""
@@ -101,19 +109,20 @@ class PartitionStore:
         """The source objects the store holds (as the SOURCE's listing gives them)."""
         return scan.objects(self.manifest())
 
-    def files(self, window=None, accounts: Iterable[str] | None = None,
+    def files(self, window: WindowArg = None, accounts: Iterable[str] | None = None,
               regions: Iterable[str] | None = None) -> list[str]:
         """Absolute paths (``s3://`` URLs) of the files a window needs (pruned by partition folder only)."""
         m = self.manifest()
         return [self.location.url(p) for p in scan.select_files(m, _window(window), accounts, regions)]
 
-    def open(self, window=None, *, engine: str = "duckdb", accounts=None, regions=None, connection=None,
+    def open(self, window: WindowArg = None, *, engine: str = "duckdb", accounts: Iterable[str] | None = None,
+             regions: Iterable[str] | None = None, connection: duckdb.DuckDBPyConnection | None = None,
              sources: Iterable[str] | None = None, spark: Any = None) -> Any:
         """The window's flows as a lazy native frame; see :func:`open_flows`."""
         return open_flows(self, window, engine=engine, accounts=accounts, regions=regions,
                           connection=connection, sources=sources, spark=spark)
 
-    def report(self, objects: Sequence[FlowLogObject], window=None, *, source: str = "",
+    def report(self, objects: Sequence[FlowLogObject], window: WindowArg = None, *, source: str = "",
                files_found: int | None = None, files_pruned: int = 0, records: int | None = None) -> ReadReport:
         """The read report of ``objects`` for ``window`` from the manifest (as a direct read
         of the SOURCE gives it). ``records``: the rows in the window, counted here over the
@@ -145,9 +154,9 @@ class PartitionStore:
         }
 
 
-def open_flows(store_root: str | os.PathLike | PartitionStore | None, window=None, *, engine: str = "duckdb",
-               accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None, connection=None,
-               sources: Iterable[str] | None = None, spark: Any = None) -> Any:
+def open_flows(store_root: str | os.PathLike | PartitionStore | None, window: WindowArg = None, *,
+               engine: str = "duckdb", accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None,
+               connection: duckdb.DuckDBPyConnection | None = None, sources: Iterable[str] | None = None, spark: Any = None) -> Any:
     """The flows of ``window`` in the store as a lazy native frame over the pruned files.
 
     ``engine="duckdb"``: a ``DuckDBPyRelation`` on ``connection`` (default a new
@@ -182,10 +191,12 @@ def open_flows(store_root: str | os.PathLike | PartitionStore | None, window=Non
     return scan.open_duckdb(store.location, m, w, connection, accounts=accounts, regions=regions, sources=sources)
 
 
-def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None, *, start=None, end=None,
-          all: bool = False, accounts=None, regions=None, strict: bool = False, log_format=None,
-          profile: str | None = None, s3_mode: str = "auto", progress: bool | None = None,
-          lock_timeout: float | None = None, on_wait=None) -> BuildResult:
+def build(source: str | os.PathLike, store_root: str | os.PathLike | None = None, *, start: TimeValue = None,
+          end: TimeValue = None, all: bool = False, accounts: str | Iterable[str] | None = None,
+          regions: str | Iterable[str] | None = None, strict: bool = False,
+          log_format: str | Sequence[str] | None = None, profile: str | None = None, s3_mode: str = "auto",
+          progress: bool | None = None, lock_timeout: float | None = None,
+          on_wait: Callable[[str], None] | None = None) -> BuildResult:
     """Add SOURCE's objects for the window ``[start, end)`` to the store at ``store_root``
     (default :func:`default_root`): lists and prunes SOURCE like :func:`flowtools.load`,
     then :meth:`PartitionStore.update`. Only new or changed objects are read; every record

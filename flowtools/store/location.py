@@ -20,12 +20,16 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowtools.errors import SourceError, UsageError
 from flowtools.store.manifest import MANIFEST, Manifest
+
+if TYPE_CHECKING:
+    import duckdb
 
 JOURNAL = "_journal"
 #: Files uploaded at once by an S3 store's commit.
@@ -67,7 +71,7 @@ class Local:
     def save_manifest(self, m: Manifest) -> None:
         m.save(self.root)
 
-    def attach_duckdb(self, con) -> None:
+    def attach_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
@@ -214,7 +218,7 @@ class S3:
             raise self.error(e, "ListObjectsV2", base) from None
         return out
 
-    def drop_journals(self, names) -> None:
+    def drop_journals(self, names: Iterable[str]) -> None:
         self.remove([f"{JOURNAL}/{n}" for n in names])
 
     def _put(self, rel: str, text: str) -> None:
@@ -226,7 +230,7 @@ class S3:
             raise self.error(e, "PutObject", self.key(rel)) from None
 
     # -- engines --------------------------------------------------------------------------------
-    def attach_duckdb(self, con) -> None:
+    def attach_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
         """Give a DuckDB connection read access to the store (httpfs from its wheel, a secret
         scoped to the store's prefix, so a SOURCE's own secret does not replace it)."""
         from flowtools.engines import load_extension

@@ -31,10 +31,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any, Protocol
 
-from flowtools.errors import FlowtoolsError
+from flowtools.errors import FlowtoolsError, SourceError
 
 LOCK = "_lock"
 #: Seconds a build waits for another build's lock before giving up.
@@ -53,7 +55,8 @@ class StoreLockedError(FlowtoolsError):
 class StoreLock:
     """``with StoreLock(root):`` holds the build lock of the store at ``root``."""
 
-    def __init__(self, root: str | os.PathLike, *, timeout: float | None = LOCK_TIMEOUT_S, on_wait=None):
+    def __init__(self, root: str | os.PathLike, *, timeout: float | None = LOCK_TIMEOUT_S,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         self.path = Path(root) / LOCK
         self.timeout = timeout
         self.on_wait = on_wait  # called once with the holder's description when we must wait
@@ -102,7 +105,7 @@ class StoreLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -119,11 +122,28 @@ def _holder_text() -> str:
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
 
 
+class LockLocation(Protocol):
+    """What :class:`S3Lock` needs of an S3 store (:class:`flowtools.store.location.S3`, which
+    imports this module)."""
+
+    bucket: str
+    uri: str
+
+    @property
+    def client(self) -> Any: ...
+
+    def key(self, rel: str) -> str: ...
+
+    def error(self, e: BaseException, action: str, key: str | None = None) -> SourceError: ...
+
+    def remove(self, rels: list[str]) -> None: ...
+
+
 class S3Lock:
     """``with S3Lock(location):`` holds the build lock of an S3 store (see the module doc)."""
 
-    def __init__(self, location, *, timeout: float | None = LOCK_TIMEOUT_S, on_wait=None,
-                 ttl: float | None = None):
+    def __init__(self, location: LockLocation, *, timeout: float | None = LOCK_TIMEOUT_S,
+                 on_wait: Callable[[str], None] | None = None, ttl: float | None = None) -> None:
         self.loc = location
         self.key = location.key(LOCK)
         self.timeout = timeout
@@ -139,7 +159,7 @@ class S3Lock:
     def _body(self) -> bytes:
         return json.dumps({"holder": self.holder_text, "ttl_s": self.ttl}).encode()
 
-    def _put(self, **cond) -> str | None:
+    def _put(self, **cond: str) -> str | None:
         """PUT the lock object under a condition; its new ETag, or None when the condition failed."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -216,8 +236,10 @@ class S3Lock:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             with self._mutex:
+                held = self.etag
+                assert held is not None  # set before this thread starts; release() stops it first
                 try:
-                    etag = self._put(IfMatch=self.etag)
+                    etag = self._put(IfMatch=held)
                 except Exception as e:  # noqa: BLE001 - kept for the build to report
                     self.lost = f"cannot renew the lock: {e}"
                     continue
@@ -243,5 +265,5 @@ class S3Lock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

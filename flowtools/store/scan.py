@@ -9,20 +9,24 @@ are not columns), and rows are filtered exactly by the window rule.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from flowtools.layout import FlowLogObject, parse_key
 from flowtools.read.report import ReadReport
-from flowtools.store.location import open_location
+from flowtools.store.location import S3, Local, open_location
 from flowtools.store.manifest import FileEntry, Manifest, ObjectEntry
 from flowtools.store.partitions import Partition, wanted, window_filter, window_sql
 from flowtools.store.write import scan_schema
 from flowtools.window import Window
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def select_files(manifest: Manifest, window: Window, accounts: Iterable[str] | None = None,
@@ -51,7 +55,8 @@ def _columns(entries: Sequence[FileEntry]) -> dict[str, pl.DataType]:
     return scan_schema(entries)
 
 
-def open_polars(loc, manifest: Manifest, window: Window, *, accounts=None, regions=None,
+def open_polars(loc: str | os.PathLike | Local | S3, manifest: Manifest, window: Window, *,
+                accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None,
                 sources: Iterable[str] | None = None) -> pl.LazyFrame:
     """A ``polars.LazyFrame`` over the window's files at ``loc`` (a
     :mod:`~flowtools.store.location`, or a local folder), filtered exactly to the window (and
@@ -71,8 +76,9 @@ def open_polars(loc, manifest: Manifest, window: Window, *, accounts=None, regio
     return lf
 
 
-def open_duckdb(loc, manifest: Manifest, window: Window, con, *, accounts=None, regions=None,
-                sources: Iterable[str] | None = None):
+def open_duckdb(loc: str | os.PathLike | Local | S3, manifest: Manifest, window: Window,
+                con: duckdb.DuckDBPyConnection, *, accounts: Iterable[str] | None = None,
+                regions: Iterable[str] | None = None, sources: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
     """A DuckDB relation on ``con`` over the window's files (``read_parquet``, Hive
     partitioning off), filtered exactly to the window (and to ``sources`` when given). An
     S3 store's files are read through httpfs: ``con`` needs its credentials
@@ -106,7 +112,8 @@ def open_duckdb(loc, manifest: Manifest, window: Window, con, *, accounts=None, 
 SPARK_ISIN_KEYS = 1000
 
 
-def open_spark(loc, manifest: Manifest, window: Window, spark: Any, *, accounts=None, regions=None,
+def open_spark(loc: str | os.PathLike | Local | S3, manifest: Manifest, window: Window, spark: Any, *,
+               accounts: Iterable[str] | None = None, regions: Iterable[str] | None = None,
                sources: Iterable[str] | None = None) -> Any:
     """A ``pyspark.sql.DataFrame`` of ``spark`` over the window's files, filtered exactly to
     the window (and to ``sources`` when given): the same columns, types and rows as
@@ -198,7 +205,7 @@ def report(manifest: Manifest, objects: Sequence[FlowLogObject], window: Window,
     return rep
 
 
-def _add_issues(rep: ReadReport, e) -> None:
+def _add_issues(rep: ReadReport, e: ObjectEntry) -> None:
     for n, i in enumerate(e.issues):  # the bad lines kept belong to the file's (first) issue
         rep.add_issue(i, e.bad_lines if n == 0 else [])
 

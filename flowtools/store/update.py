@@ -31,17 +31,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
 from flowtools.layout import FlowLogObject
 from flowtools.progress import bar as progress_bar
-from flowtools.read.reader import CHUNK_FILES, read_objects
+from flowtools.read.reader import CHUNK_FILES, ObjectStore, read_objects
 from flowtools.read.report import ReadReport
 from flowtools.store.location import S3, Local, open_location, remove_staging, staging_folder
 from flowtools.store.lock import S3Lock, StoreLock, StoreLockedError
@@ -79,7 +79,7 @@ class BuildResult:
                 f"in {self.seconds:.1f} s")
 
 
-def _format_text(log_format) -> str | None:
+def _format_text(log_format: str | Sequence[str] | None) -> str | None:
     """``--log-format`` as the store keeps it (field names, space-separated), or None."""
     if not log_format:
         return None
@@ -93,7 +93,7 @@ def new_build_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
-def _mtime_ns(source_store, key: str) -> int | None:
+def _mtime_ns(source_store: ObjectStore, key: str) -> int | None:
     path = source_store.path(key)
     if "://" in path:
         return None
@@ -108,7 +108,7 @@ class _Build:
     staging folder of an S3 store (``loc``)."""
 
     def __init__(self, root: Path, manifest: Manifest, result: BuildResult, loc: Local | S3 | None = None,
-                 lock: S3Lock | None = None):
+                 lock: S3Lock | None = None) -> None:
         self.root, self.m, self.result = root, manifest, result
         self.loc = loc if loc is not None else Local(root)
         self.lock = lock
@@ -197,8 +197,8 @@ class _Build:
             self.result.partitions.add(partition)
 
     # -- reading ------------------------------------------------------------------------
-    def read(self, source_store, batch: Sequence[FlowLogObject], mtimes: dict[str, int | None], *,
-             strict: bool, log_format, progress, total: ReadReport) -> None:
+    def read(self, source_store: ObjectStore, batch: Sequence[FlowLogObject], mtimes: dict[str, int | None], *,
+             strict: bool, log_format: str | Sequence[str] | None, progress: Any, total: ReadReport) -> None:
         rep = ReadReport(source=total.source, window=total.window)
         written: dict[str, FileEntry] = {}
         plan = {"issues": 0}
@@ -207,7 +207,7 @@ class _Build:
             for rel, entry in self.writer.write_chunk(chunk):
                 written[rel] = entry
 
-        def on_schema(_schema) -> None:
+        def on_schema(_schema: dict[str, pl.DataType]) -> None:
             plan["issues"] = len(rep.issues)
 
         try:
@@ -259,12 +259,12 @@ class _Build:
 class _JournaledWriter(Writer):
     """A writer that notes each file in the build's journal before creating it."""
 
-    def __init__(self, root: Path, build_id: str):
+    def __init__(self, root: Path, build_id: str) -> None:
         super().__init__(root, build_id)
         self.journal = Path(root) / JOURNAL / build_id
         self._fh: IO[str] | None = None
 
-    def _target(self, partition: str):
+    def _target(self, partition: str) -> tuple[Path, str]:
         path, rel = super()._target(partition)
         if self._fh is None:
             self.journal.parent.mkdir(parents=True, exist_ok=True)
@@ -291,9 +291,10 @@ def _tmp(rel: str) -> str:
     return f"{head}/{TMP_PREFIX}{name}"
 
 
-def update(root, source_store, objects: Sequence[FlowLogObject], *, strict: bool = False,
-           log_format=None, progress: bool | None = None, single_file: bool = False,
-           lock_timeout: float | None = None, on_wait=None) -> BuildResult:
+def update(root: str | os.PathLike | Local | S3, source_store: ObjectStore, objects: Sequence[FlowLogObject], *,
+           strict: bool = False, log_format: str | Sequence[str] | None = None, progress: bool | None = None,
+           single_file: bool = False, lock_timeout: float | None = None,
+           on_wait: Callable[[str], None] | None = None) -> BuildResult:
     """Bring the store at ``root`` (a folder, ``s3://bucket/prefix`` or a
     :mod:`~flowtools.store.location`) up to date with ``objects`` of ``source_store`` (see
     the module docstring). Takes the build lock (waiting up to ``lock_timeout`` seconds,
@@ -338,8 +339,8 @@ def update(root, source_store, objects: Sequence[FlowLogObject], *, strict: bool
     return result
 
 
-def _run(b: _Build, source_store, objects: Sequence[FlowLogObject], *, single_file: bool, strict: bool,
-         log_format, progress, total: ReadReport) -> None:
+def _run(b: _Build, source_store: ObjectStore, objects: Sequence[FlowLogObject], *, single_file: bool, strict: bool,
+         log_format: str | Sequence[str] | None, progress: bool | None, total: ReadReport) -> None:
     m, result = b.m, b.result
     b.any_name = {o.key for o in objects} if single_file else set()
     b.tidy()

@@ -14,7 +14,7 @@ partition's files (streaming, through a Polars lazy scan) and writes one file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +38,8 @@ COMPACT_FILES = 8
 class Writer:
     """Names and writes the files of one build (``part-<build>-<n>.parquet``)."""
 
-    def __init__(self, root: Path, build_id: str, *, read_url=None, storage_options: dict[str, str] | None = None):
+    def __init__(self, root: Path, build_id: str, *, read_url: Callable[[str], str] | None = None,
+                 storage_options: dict[str, str] | None = None) -> None:
         """Files go to ``root / <partition>/...``; existing files (a rewrite) are read at
         ``read_url(rel)`` (default ``root / rel``) with ``storage_options`` (an S3 store)."""
         self.root = Path(root)
@@ -116,7 +117,7 @@ class Writer:
         return self.write_lazy(partition, lf)
 
 
-def scan_schema(entries) -> dict[str, pl.DataType]:
+def scan_schema(entries: Iterable[FileEntry]) -> dict[str, pl.DataType]:
     """The columns of a set of files: the canonical ones, then the unknown fields any
     of them holds (strings), in order of first appearance."""
     schema = dict(canonical_schema())
@@ -126,7 +127,7 @@ def scan_schema(entries) -> dict[str, pl.DataType]:
     return schema
 
 
-def remove_files(root: Path, paths) -> None:
+def remove_files(root: Path, paths: Iterable[str]) -> None:
     """Delete files (already unlisted from the manifest); missing ones are fine."""
     for p in paths:
         try:

@@ -3,6 +3,7 @@ code as DuckDB, identical results."""
 
 from __future__ import annotations
 
+import pytest
 from flowlog_files import frames_equal
 
 import flowtools
@@ -35,11 +36,13 @@ def test_naive_exposure_on_spark(scenario):
     assert naive[0] and naive[0] == naive[1]
 
 
-def test_enrichment_is_identical_to_duckdb(scenario):
-    kw = {"inventory": scenario.inventory, "ip_ranges": scenario.ip_ranges}
-    on_spark = flowtools.enrich(scenario.spark, **kw)
+@pytest.mark.parametrize("data", ["sample", "scenario"])
+def test_enrichment_is_identical_to_duckdb(data, request):
+    s = request.getfixturevalue(data)
+    kw = {"inventory": s.inventory, "ip_ranges": s.ip_ranges}
+    on_spark = flowtools.enrich(s.spark, **kw)
     assert is_spark(on_spark)
-    frames_equal(to_polars(on_spark), to_polars(flowtools.enrich(scenario.duckdb, **kw)))
+    frames_equal(to_polars(on_spark), to_polars(flowtools.enrich(s.duckdb, **kw)))
 
 
 def test_traffic_analyses_are_identical_to_duckdb(scenario):

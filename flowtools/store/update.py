@@ -9,7 +9,8 @@ touches few partitions, and committed to the manifest every :data:`COMMIT_OBJECT
 objects. A changed object's rows are first removed from every file that holds them (each
 such file is rewritten without them, one partition at a time) and committed; then it is
 read again like a new one. At the end, partitions this build touched that hold more than
-:data:`~flowtools.store.write.COMPACT_FILES` files are compacted into one.
+:data:`~flowtools.store.write.COMPACT_FILES` files are compacted: runs of consecutive
+files are merged into files of at most :data:`~flowtools.store.write.COMPACT_ROWS` rows.
 
 Memory: one reader chunk (:data:`~flowtools.read.reader.CHUNK_FILES` files) plus the
 partition being written or rewritten; never the window.
@@ -43,10 +44,11 @@ from flowtools.layout import FlowLogObject
 from flowtools.progress import bar as progress_bar
 from flowtools.read.reader import CHUNK_FILES, ObjectStore, read_objects
 from flowtools.read.report import ReadReport
+from flowtools.store import write
 from flowtools.store.location import S3, Local, open_location, remove_staging, staging_folder
 from flowtools.store.lock import S3Lock, StoreLock, StoreLockedError
 from flowtools.store.manifest import TRASH_GRACE_S, FileEntry, Manifest, ObjectEntry
-from flowtools.store.write import COMPACT_FILES, TMP_PREFIX, Writer, remove_files
+from flowtools.store.write import TMP_PREFIX, Writer, remove_files
 from flowtools.window import Window
 
 #: Objects read between two manifest commits (a killed build loses at most these).
@@ -248,12 +250,31 @@ class _Build:
     # -- after: fewer, bigger files -----------------------------------------------------
     def compact(self) -> None:
         parts = self.m.partitions()
-        todo = [p for p in sorted(self.result.partitions) if len(parts.get(p, ())) > COMPACT_FILES]
+        todo = [p for p in sorted(self.result.partitions) if len(parts.get(p, ())) > write.COMPACT_FILES]
+        merged = 0
         for p in todo:
-            self._replace(p, sorted(parts[p]))
-        self.result.compacted = len(todo)
-        if todo:
+            for run in compaction_runs([(f, self.m.files[f].rows) for f in sorted(parts[p])], write.COMPACT_ROWS):
+                self._replace(p, run)
+                merged += 1
+        self.result.compacted = merged
+        if merged:
             self.commit()
+
+
+def compaction_runs(files: list[tuple[str, int]], max_rows: int) -> list[list[str]]:
+    """Runs of consecutive ``(file, rows)`` whose rows add up to at most ``max_rows``,
+    each of two files or more (the files a compaction merges, one output per run)."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    total = 0
+    for name, rows in files:
+        if run and total + rows > max_rows:
+            runs.append(run)
+            run, total = [], 0
+        run.append(name)
+        total += rows
+    runs.append(run)
+    return [r for r in runs if len(r) > 1]
 
 
 class _JournaledWriter(Writer):

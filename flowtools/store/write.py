@@ -31,8 +31,12 @@ COMPRESSION: Literal["zstd"] = "zstd"
 #: exposure analysis's interface batches do; large enough to compress well.
 ROW_GROUP_ROWS = 65_536
 TMP_PREFIX = ".tmp-"
-#: A partition with more files than this is compacted into one at the end of a build.
+#: A partition with more files than this is compacted at the end of a build ...
 COMPACT_FILES = 8
+#: ... into files of at most this many rows (a merge sorts its rows in memory: at 200 M
+#: records an account-hour holds about 10 M rows, and merging it into one file peaked at
+#: 12 GB; 1 M rows keep a merge near 1 GB). A file this large already is left as it is.
+COMPACT_ROWS = 1_000_000
 
 
 class Writer:

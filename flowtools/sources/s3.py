@@ -189,18 +189,26 @@ class S3Store:
         from flowtools.engines import load_extension
 
         load_extension(con, "httpfs")
-        opts = storage_options(self.session, self.client, self.region)
-        params = {"KEY_ID": opts["aws_access_key_id"], "SECRET": opts["aws_secret_access_key"],
-                  "REGION": opts.get("aws_region") or "us-east-1"}
-        if opts.get("aws_session_token"):
-            params["SESSION_TOKEN"] = opts["aws_session_token"]
-        endpoint = opts.get("aws_endpoint_url")
-        if endpoint:
-            params["ENDPOINT"] = re.sub(r"^https?://", "", endpoint).rstrip("/")
-            params["URL_STYLE"] = "path"
-            params["USE_SSL"] = "false" if endpoint.startswith("http://") else "true"
-        body = ", ".join(f"{k} {v}" if v in ("true", "false") else f"{k} '{_sql_text(v)}'" for k, v in params.items())
-        con.execute(f"CREATE OR REPLACE SECRET flowtools_s3 (TYPE s3, {body})")
+        duckdb_secret(con, "flowtools_s3", storage_options(self.session, self.client, self.region))
+
+
+def duckdb_secret(con: Any, name: str, opts: dict[str, str], scope: str | None = None) -> None:
+    """Create (or replace) the DuckDB S3 secret ``name`` from :func:`storage_options`
+    (credentials, region, a custom endpoint such as moto's, path-style); ``scope``: an
+    ``s3://`` prefix the secret is limited to (DuckDB picks the longest matching scope)."""
+    params = {"KEY_ID": opts["aws_access_key_id"], "SECRET": opts["aws_secret_access_key"],
+              "REGION": opts.get("aws_region") or "us-east-1"}
+    if scope:
+        params["SCOPE"] = scope
+    if opts.get("aws_session_token"):
+        params["SESSION_TOKEN"] = opts["aws_session_token"]
+    endpoint = opts.get("aws_endpoint_url")
+    if endpoint:
+        params["ENDPOINT"] = re.sub(r"^https?://", "", endpoint).rstrip("/")
+        params["URL_STYLE"] = "path"
+        params["USE_SSL"] = "false" if endpoint.startswith("http://") else "true"
+    body = ", ".join(f"{k} {v}" if v in ("true", "false") else f"{k} '{_sql_text(v)}'" for k, v in params.items())
+    con.execute(f"CREATE OR REPLACE SECRET {name} (TYPE s3, {body})")
 
 
 def _sql_text(value: str) -> str:

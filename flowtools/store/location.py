@@ -234,22 +234,11 @@ class S3:
         """Give a DuckDB connection read access to the store (httpfs from its wheel, a secret
         scoped to the store's prefix, so a SOURCE's own secret does not replace it)."""
         from flowtools.engines import load_extension
+        from flowtools.sources.s3 import duckdb_secret
 
         load_extension(con, "httpfs")
-        opts = self.storage_options
-        params = {"KEY_ID": opts["aws_access_key_id"], "SECRET": opts["aws_secret_access_key"],
-                  "REGION": opts.get("aws_region") or "us-east-1", "SCOPE": self.uri}
-        if opts.get("aws_session_token"):
-            params["SESSION_TOKEN"] = opts["aws_session_token"]
-        endpoint = opts.get("aws_endpoint_url")
-        if endpoint:
-            params["ENDPOINT"] = re.sub(r"^https?://", "", endpoint).rstrip("/")
-            params["URL_STYLE"] = "path"
-            params["USE_SSL"] = "false" if endpoint.startswith("http://") else "true"
-        body = ", ".join(f"{k} {v}" if v in ("true", "false") else f"{k} '{v.replace(chr(39), chr(39) * 2)}'"
-                         for k, v in params.items())
         name = "flowtools_store_" + re.sub(r"[^a-z0-9]+", "_", self.uri.lower())[5:60]
-        con.execute(f"CREATE OR REPLACE SECRET {name} (TYPE s3, {body})")
+        duckdb_secret(con, name, self.storage_options, scope=self.uri)
 
 
 def staging_folder() -> Path:

@@ -30,6 +30,32 @@ settings.register_profile("random", derandomize=False, deadline=None, print_blob
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
+# -- two workers (pytest-xdist): `make test` runs `-n 2 --dist loadgroup` ---------------------
+#: Tests that share an expensive session fixture stay on one worker: the rendered reports
+#: (a kernel and a whole notebook run each) and the one SparkSession (a JVM). Every other
+#: test module is its own group (its module fixtures are computed once). The groups are
+#: queued heaviest first so that neither worker waits alone at the end.
+XDIST_GROUPS = {"tests/spark/": "spark", "tests/report/": "reports", "tests/test_notebooks.py": "reports"}
+#: Queue order of the heavy groups (the rest follow in collection order).
+XDIST_FIRST = ("spark", "reports")
+
+
+def xdist_group(nodeid: str) -> str:
+    """The xdist group of a test: its entry in :data:`XDIST_GROUPS`, else its module."""
+    path = nodeid.split("::", 1)[0]
+    path = path if path.startswith("tests/") else f"tests/{path}"
+    return next((group for prefix, group in XDIST_GROUPS.items() if path.startswith(prefix)), path)
+
+
+def pytest_collection_modifyitems(config, items):
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item.nodeid)))
+    rank = {group: i for i, group in enumerate(XDIST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group(item.nodeid), len(rank)))  # stable
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """Every test run gets its own cache folder (and so its own partition stores: a load

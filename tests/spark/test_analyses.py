@@ -1,9 +1,12 @@
 """Exposure, enrichment and the traffic analyses on Spark DataFrames: the same Narwhals
-code as DuckDB, identical results."""
+code as DuckDB, identical results. They run on the generated scenario (a whole day of the
+sample estate's cases, see ``conftest.scenario``): each Spark analysis costs tens of
+seconds of planning and jobs whatever the size of its input, so each runs once."""
 
 from __future__ import annotations
 
-import pytest
+import json
+
 from flowlog_files import frames_equal
 
 import flowtools
@@ -18,31 +21,36 @@ def _findings(flows, s) -> list[dict]:
     return findings_records(result)
 
 
-def test_exposure_on_the_sample_is_identical_to_duckdb(sample):
-    on_spark = _findings(sample.spark, sample)
-    assert on_spark and on_spark == _findings(sample.duckdb, sample)
-
-
-def test_exposure_on_a_generated_scenario_matches_duckdb_and_truth(scenario):
+def test_exposure_matches_duckdb_and_the_truth(scenario):
     on_spark = _findings(scenario.spark, scenario)
     assert on_spark == _findings(scenario.duckdb, scenario)
     observed = {(f["interface_id"], f["port"], f["protocol"]) for f in on_spark if f["status"] != "configured"}
     truth = scenario.truth["exposure"] + scenario.truth["single_peer"]
+    assert scenario.truth["single_peer"], "the scenario must hold a single-peer service"
     assert observed == {(e["interface_id"], e["port"], e["protocol"]) for e in truth}
+    configured = {(f["interface_id"], f["port"], f["protocol"]) for f in on_spark if f["status"] == "configured"}
+    assert configured == {(e["interface_id"], e["port"], e["protocol"]) for e in scenario.truth["configured"]}
 
 
-def test_naive_exposure_on_spark(scenario):
-    naive = [findings_records(flowtools.internet_exposure(f, method="naive")) for f in (scenario.spark, scenario.duckdb)]
-    assert naive[0] and naive[0] == naive[1]
+def test_cli_naive_exposure_engine_spark(scenario, capsys):
+    """``flowtools exposure SOURCE --engine spark --method naive`` (on the session already
+    active) prints the same JSON findings as the DuckDB engine: the CLI's engine option and
+    the v2 reading on Spark in one run."""
+    from flowtools.cli import main
+
+    out = {}
+    for engine in ("spark", "duckdb"):
+        assert main(["exposure", str(scenario.root), "--engine", engine, "--method", "naive", "--format", "json",
+                     "--inventory", str(scenario.root / "inventory")]) == 0
+        out[engine] = json.loads(capsys.readouterr().out)
+    assert out["spark"] and out["spark"] == out["duckdb"]
 
 
-@pytest.mark.parametrize("data", ["sample", "scenario"])
-def test_enrichment_is_identical_to_duckdb(data, request):
-    s = request.getfixturevalue(data)
-    kw = {"inventory": s.inventory, "ip_ranges": s.ip_ranges}
-    on_spark = flowtools.enrich(s.spark, **kw)
+def test_enrichment_is_identical_to_duckdb(scenario):
+    kw = {"inventory": scenario.inventory, "ip_ranges": scenario.ip_ranges}
+    on_spark = flowtools.enrich(scenario.spark, **kw)
     assert is_spark(on_spark)
-    frames_equal(to_polars(on_spark), to_polars(flowtools.enrich(s.duckdb, **kw)))
+    frames_equal(to_polars(on_spark), to_polars(flowtools.enrich(scenario.duckdb, **kw)))
 
 
 def test_traffic_analyses_are_identical_to_duckdb(scenario):
@@ -62,18 +70,3 @@ def test_traffic_analyses_are_identical_to_duckdb(scenario):
         assert a.height, name
         assert a.columns == b.columns, name
         frames_equal(a, b, sort_by=a.columns[:1])
-
-
-def test_cli_exposure_engine_spark(scenario, spark, capsys):
-    """``flowtools exposure SOURCE --engine spark`` (on the session already active) prints
-    the same JSON findings as the DuckDB engine."""
-    import json
-
-    from flowtools.cli import main
-
-    out = {}
-    for engine in ("spark", "duckdb"):
-        assert main(["exposure", str(scenario.root), "--engine", engine, "--format", "json",
-                     "--inventory", str(scenario.root / "inventory")]) == 0
-        out[engine] = json.loads(capsys.readouterr().out)
-    assert out["spark"] and out["spark"] == out["duckdb"]

@@ -225,7 +225,9 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     if observed is not None and include_configured:
         configured = configured_findings(observed, native, inventory, POLARS_TYPES)
         findings = nw.concat([findings.select(*POLARS_TYPES), configured.select(*POLARS_TYPES)], how="vertical")
-    findings = with_risk(findings, native, policy=risk_policy)
+    # the findings are small and the risk step reads them twice (its keys, then the join
+    # back): held once, their plan is neither run twice nor bound again under every step
+    findings = with_risk(nw.from_native(steps.hold(findings.to_native())), native, policy=risk_policy)
     return ordered(findings.select(*COLUMNS, *EXTRA_COLUMNS, "status_rank")).to_native()
 
 

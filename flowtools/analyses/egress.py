@@ -38,10 +38,15 @@ Cost: two passes over the records, both on the engine. The first collects the ad
 pairs each interface saw (interface, ``srcaddr``, ``dstaddr``, packet destination, type: a
 small table) from which the distinct addresses are classified in Python (a side table) and
 the NAT gateways that log inside legs are found. The second sums the egress records per
-conversation (sender, ports, internet address, protocol) and holds that table in memory
-(one row per egress conversation: the set the ``conversations`` counts need anyway);
-matching load balancers' and NAT gateways' conversations with their hosts' and the totals
-run on it, never on the records again.
+conversation (sender, ports, internet address, protocol) into a table kept on disk, not in
+memory (``frames.spilled``: a Parquet file for Polars, a DuckDB temporary table that
+spills beyond the connection's memory limit). It has one row per egress conversation (a
+fifth of the records in the benchmark sample), the set the ``conversations`` counts need
+anyway; matching load balancers' and NAT gateways' conversations with their hosts' (also
+on disk) and the totals read it, never the records again. Memory: no per-conversation
+table is held after it is built; while a grouping runs, the engine holds its groups
+(DuckDB spills them beyond its memory limit; Polars' streaming group-by keeps them in
+memory).
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     accepted = (nw.col("action") == "ACCEPT").fill_null(False)
     # -- pass 2: every ACCEPTed record to an internet packet destination that is egress
     # (a sender's own: direct or a load balancer's; or a NAT gateway's inside leg), summed
-    # per conversation and held: everything after reads this table, not the records
+    # per conversation and kept on disk: everything after reads this table, not the records
     side = nw.from_native(frames.side_table(native, classes))
     inet = side.filter(nw.col("is_internet")).select(address="address", svc="aws_service", reg="aws_region")
     dst_side = side.select(address="address", dst_inet="is_internet")
@@ -156,7 +161,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     sums = [nw.col("bytes").sum().alias("_bytes"), nw.col("packets").sum().alias("_packets"),
             nw.col("start_time").min().alias("_first"), nw.col("end_time").max().alias("_last")]
     named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
-    conversations = nw.from_native(frames.materialised(
+    conversations = nw.from_native(frames.spilled(
         rec.with_columns(_sent=~gateway & ~transit & outbound & ~carried, _leg=gateway & inside)
         .filter(nw.col("_sent") | is_leg)
         .select("srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
@@ -176,7 +181,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     # of a leg's instance, and the endpoints a balancer also sent to
     leg_addresses = sorted(v for v in _values(legs.select("local_address").unique(), "local_address") if v)
     lb_endpoints = balancers.select(*endpoint).unique().with_columns(_lb=nw.lit(True))
-    matched = nw.from_native(frames.materialised(
+    matched = nw.from_native(frames.spilled(
         hosts.join(lb_endpoints, on=endpoint, how="left")
         .filter(nw.col("_lb").fill_null(False) | nw.col("local_address").is_in(leg_addresses))
         .group_by(*conv).agg(nw.col("interface_id").min().alias("seen_owner"))))

@@ -10,9 +10,12 @@ between the two halves of the day's findings, and the oriented ``traffic.convers
 of the busiest interface. Each analysis's result is collected (that is when it runs).
 Wall and CPU seconds (CPU: this process's user + system time, every thread: steadier than
 wall time on a shared machine); ``--repeat N`` runs every step N times in turn (the table
-has one row per run). The issue's bar: no analysis costs more than exposure itself.
+has one row per run); ``--steps exposure,egress`` runs only the named steps (by the start
+of their name; exposure is always run, as the reference). The issue's bar: no analysis
+costs more than exposure itself.
 
     python benchmarks/bench_decisions.py [--millions 2] [--engines duckdb,polars] [--repeat 1] [--data DIR]
+                                         [--steps NAME,...]
 
 Not part of ``make test``.
 """
@@ -48,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of every step (default 1)")
     ap.add_argument("--data", type=Path, default=HERE / "data",
                     help="folder of the generated sample and the stores (default benchmarks/data)")
+    ap.add_argument("--steps", default="",
+                    help="comma-separated starts of step names to run (default: all; exposure always runs)")
     args = ap.parse_args(argv)
+    wanted_steps = [w.strip() for w in args.steps.split(",") if w.strip()]
+
+    def selected(step: str) -> bool:
+        return not wanted_steps or step == "exposure" or any(step.startswith(w) for w in wanted_steps)
 
     import polars as pl
 
@@ -82,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         iface = busiest["interface_id"][0]
         halves = [flowtools.load(root, engine=engine, progress=False, store=store, **bounds)
                   for bounds in ({"end": middle}, {"start": middle})]
-        before, after = (pl.DataFrame(findings_records(flowtools.internet_exposure(h, inventory=inventory)))
-                         for h in halves)
+        before = after = None  # the two halves' findings, when their diff is timed
+        if selected("diff: changes of two findings"):
+            before, after = (pl.DataFrame(findings_records(flowtools.internet_exposure(h, inventory=inventory)))
+                             for h in halves)
 
         def diff_windows(h=halves):
             a, b = (findings_records(flowtools.internet_exposure(x, inventory=inventory)) for x in h)
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "diff: changes of two findings": lambda a=before, b=after: change.changes(a, b),
             "diff of two half-days (2 exposures + changes)": diff_windows,
         }
+        steps = {name: fn for name, fn in steps.items() if selected(name)}
         for run in range(1, args.repeat + 1):
             for name, fn in steps.items():
                 out, w, c = _timed(fn)

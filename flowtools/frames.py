@@ -10,7 +10,8 @@ its native engine; this module turns them into what the caller needs:
 * :func:`to_polars`: execute any of those and return a Polars ``DataFrame``.
 * :func:`side_table`: a small Polars table on the same engine (and for DuckDB the same
   connection) as a given frame, ready to join with it; :func:`materialised`: execute a
-  lazy frame once and hold its small result the same way.
+  lazy frame once and hold its small result the same way; :func:`spilled`: the same for a
+  large result, kept on disk (in :func:`spill_folder`) instead of in memory.
 * :func:`register`: a Polars frame as a named view of a DuckDB connection, for SQL.
 
 Spark (the optional ``flowtools[spark]`` extra) is recognised without importing pyspark:
@@ -26,7 +27,9 @@ stated per function.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -42,7 +45,7 @@ from narwhals.dependencies import is_pyspark_connect_dataframe, is_pyspark_dataf
 from flowtools.errors import UsageError
 
 __all__ = ["NativeFrame", "PolarsType", "is_spark", "lazy", "materialised", "native", "optional_columns", "register",
-           "side_table", "spark_schema", "to_polars", "to_spark"]
+           "side_table", "spark_schema", "spill_folder", "spilled", "to_polars", "to_spark"]
 
 #: A native lazy frame: what analyses take and return (a ``pyspark.sql.DataFrame`` too,
 #: which is not named here because pyspark is optional).
@@ -170,6 +173,63 @@ def materialised(frame: Any) -> NativeFrame:
     if is_spark(frame):
         return _spark_materialised(frame)
     raise TypeError(f"materialised: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+def spilled(frame: Any) -> NativeFrame:
+    """Execute ``frame`` (a native lazy frame, or a Narwhals frame) now and return a native
+    lazy frame of the same engine over its result, kept on disk rather than in memory.
+
+    :func:`materialised` for an intermediate result too large to hold (one row per
+    conversation of a large window, say) that several branches of a plan read. Polars: the
+    plan runs on the streaming engine into a Parquet file (``sink_parquet``, LZ4) in
+    :func:`spill_folder`, returned as ``pl.scan_parquet`` of it; the file is removed when
+    the interpreter exits (the lazy frame, and plans built on it, read it until then).
+    DuckDB: a ``TEMP`` table of the relation's own connection (``CREATE TEMP TABLE ... AS``,
+    a unique name), returned as a relation over it on that connection; DuckDB keeps its
+    data in its buffer pool and spills it to the connection's ``temp_directory`` beyond its
+    ``memory_limit`` (both set by ``flowtools.engines.connect``), and drops it when the
+    connection closes. Spark: as :func:`materialised` (``localCheckpoint``: the executors'
+    block manager holds it). Cost: one execution of ``frame`` and one write of its result,
+    then a read of it per branch; memory: the engine's streaming buffers, not the result.
+    """
+    frame = _unwrap(frame)
+    if isinstance(frame, pl.DataFrame):
+        frame = frame.lazy()
+    if isinstance(frame, pl.LazyFrame):
+        path = os.path.join(spill_folder(), f"{uuid.uuid4().hex}.parquet")
+        frame.sink_parquet(path, compression="lz4", engine="streaming")
+        return pl.scan_parquet(path)
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        name = f"_flowtools_spill_{uuid.uuid4().hex}"
+        frame.query(_ANCHOR, f'CREATE TEMP TABLE "{name}" AS SELECT * FROM {_ANCHOR}')
+        return frame.query(_ANCHOR, f'SELECT * FROM temp.main."{name}"')
+    if is_spark(frame):
+        return _spark_materialised(frame)
+    raise TypeError(f"spilled: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+
+
+_SPILL: dict[str, tuple[int, str]] = {}  # "folder": (the process that made it, its path)
+
+
+def spill_folder() -> str:
+    """The folder of this process's :func:`spilled` Polars files: ``flowtools-spill-*``,
+    made on first use under ``$FLOWTOOLS_TEMP_DIR`` (the DuckDB spill folder's override)
+    or else the system's temporary folder (``tempfile.gettempdir()``: ``$TMPDIR``,
+    ``/tmp``), and removed with its files when the interpreter exits (``atexit``)."""
+    held = _SPILL.get("folder")
+    if held is None or held[0] != os.getpid() or not os.path.isdir(held[1]):
+        parent = os.environ.get("FLOWTOOLS_TEMP_DIR") or None
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        path = tempfile.mkdtemp(prefix="flowtools-spill-", dir=parent)
+        held = _SPILL["folder"] = (os.getpid(), path)
+        atexit.register(_remove_spill_folder, *held)
+    return held[1]
+
+
+def _remove_spill_folder(pid: int, path: str) -> None:
+    if os.getpid() == pid:  # not a forked child's copy of the hook
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:

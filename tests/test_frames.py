@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import narwhals as nw
 import polars as pl
@@ -50,3 +55,47 @@ def test_register_makes_a_view_for_sql():
     con = duckdb.connect()
     frames.register(con, "flows_data", DF)
     assert con.sql("SELECT sum(a) FROM flows_data WHERE b <> 'x'").fetchone() == (5,)
+
+
+def test_spilled_polars_is_a_scan_of_a_file_in_the_spill_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWTOOLS_TEMP_DIR", str(tmp_path))
+    monkeypatch.setattr(frames, "_SPILL", {})  # a fresh folder, under tmp_path
+    plan = pl.concat([DF.lazy(), DF.lazy()]).filter(pl.col("a") > 1)
+    spilled = frames.spilled(nw.from_native(plan))
+    assert isinstance(spilled, pl.LazyFrame)
+    folder = Path(frames.spill_folder())
+    assert folder.parent == tmp_path and folder.name.startswith("flowtools-spill-")
+    files = list(folder.glob("*.parquet"))
+    assert len(files) == 1 and str(files[0]) in spilled.explain()  # read from disk, not memory
+    assert spilled.collect().sort("a").equals(plan.collect().sort("a"))
+    assert frames.spilled(DF).collect().equals(DF)  # an eager frame too, in a second file
+    assert len(list(folder.glob("*.parquet"))) == 2
+
+
+def test_spilled_duckdb_is_a_temp_table_of_the_relations_connection():
+    con = duckdb.connect()
+    relation = frames.register(con, "t", DF).filter("a > 1")
+    spilled = frames.spilled(relation)
+    assert isinstance(spilled, duckdb.DuckDBPyRelation)
+    tables = con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    assert len(tables) == 1 and tables[0][0].startswith("_flowtools_spill_")
+    assert tables[0][0] in spilled.sql_query()
+    expected = pl.DataFrame({"a": [2, 3], "b": ["y", "z"]})
+    assert spilled.pl().sort("a").equals(expected)
+    assert con.table(tables[0][0]).pl().sort("a").equals(expected)  # held by that connection
+    con.unregister("t")  # the input is gone: the spilled rows are not read through it
+    assert spilled.pl().sort("a").equals(expected)
+    frames.spilled(spilled)  # a second one: a new name
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (2,)
+    with pytest.raises(TypeError, match="spilled"):
+        frames.spilled("flows")
+
+
+def test_the_spill_folder_is_removed_when_the_interpreter_exits(tmp_path):
+    script = ("import polars as pl; from flowtools import frames; "
+              "frames.spilled(pl.LazyFrame({'a': [1]})); print(frames.spill_folder())")
+    env = {**os.environ, "FLOWTOOLS_TEMP_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    folder = Path(done.stdout.strip())
+    assert folder.parent == tmp_path and folder.name.startswith("flowtools-spill-")
+    assert not folder.exists() and list(tmp_path.iterdir()) == []

@@ -34,7 +34,19 @@ is a NAT gateway, or one that logs inside legs (``dstaddr`` differs from ``pkt-d
 which is internet). Without ``pkt-*`` fields (v2 logs) a gateway is known only from the
 inventory, and its inside legs cannot be attributed: they are left out.
 
-Cost: address classes over DISTINCT addresses (a side table); aggregates on the engine.
+Cost: two passes over the records, both on the engine. The first collects the address
+pairs each interface saw (interface, ``srcaddr``, ``dstaddr``, packet destination, type: a
+small table) from which the distinct addresses are classified in Python (a side table) and
+the NAT gateways that log inside legs are found. The second sums the egress records per
+conversation (sender, ports, internet address, protocol) into a table kept on disk, not in
+memory (``frames.spilled``: a Parquet file for Polars, a DuckDB temporary table that
+spills beyond the connection's memory limit). It has one row per egress conversation (a
+fifth of the records in the benchmark sample), the set the ``conversations`` counts need
+anyway; matching load balancers' and NAT gateways' conversations with their hosts' (also
+on disk) and the totals read it, never the records again. Memory: no per-conversation
+table is held after it is built; while a grouping runs, the engine holds its groups
+(DuckDB spills them beyond its memory limit; Polars' streaming group-by keeps them in
+memory).
 """
 
 from __future__ import annotations
@@ -61,6 +73,20 @@ def _values(frame: nw.LazyFrame, name: str) -> list[Any]:
     return df[name].to_list()
 
 
+def _gateways_seen(pairs: pl.DataFrame, classes: pl.DataFrame, nat_types: list[str]) -> list[str]:
+    """The interfaces that log NAT inside legs (``srcaddr`` and ``dstaddr`` not internet,
+    ``dstaddr`` not the packet's internet destination), or whose record type is a NAT
+    gateway, from the address ``pairs`` each interface saw. Polars, on the small tables."""
+    inet = classes.select("address", inet="is_internet")
+    inside = (pl.col("inet") & ~pl.col("dst_inet").fill_null(False) & (pl.col("dstaddr") != pl.col("pdst"))
+              & ~pl.col("src_inet").fill_null(False)).fill_null(False)
+    seen = (pairs.join(inet, left_on="pdst", right_on="address", how="left")
+            .join(classes.select("address", dst_inet="is_internet"), left_on="dstaddr", right_on="address", how="left")
+            .join(classes.select("address", src_inet="is_internet"), left_on="srcaddr", right_on="address", how="left")
+            .filter(inside | pl.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False)))
+    return seen["interface_id"].drop_nulls().unique().to_list()
+
+
 def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     """Bytes to the internet per internal source and destination (see the module doc).
 
@@ -80,12 +106,11 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         psrc=nw.coalesce(column("pkt_srcaddr"), nw.col("srcaddr")),
         direction=column("flow_direction"), itype=column("interface_type"), action=column("action"),
     )
-    # -- the small side tables: destination classes, NAT gateway interfaces, address owners
-    distinct = nw.from_native(frames.materialised(
-        nw.concat([records.select(address="pdst"), records.select(address="dstaddr"),
-                   records.select(address="srcaddr")], how="vertical")
-        .group_by("address").agg(nw.len().alias("_n")).drop("_n")))
-    values = [v for v in _values(distinct, "address") if v is not None]
+    # -- pass 1: the address pairs each interface saw (a small table, held in Polars): the
+    # distinct addresses to classify, and the NAT gateways known from their inside legs
+    pairs = frames.to_polars(records.group_by("interface_id", "srcaddr", "dstaddr", "pdst", "itype")
+                             .agg(nw.len().alias("_n")).drop("_n"))
+    values = pl.concat([pairs["srcaddr"], pairs["dstaddr"], pairs["pdst"]]).drop_nulls().unique().to_list()
     own_networks = inventory.own_networks() if inventory is not None else []
     own_addresses = inventory.own_addresses() if inventory is not None else []
     classes = addr.classify(values, own_networks=own_networks, own_addresses=own_addresses).select(
@@ -95,23 +120,8 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
         classes = classes.join(aws, on="address", how="left")
     else:
         classes = classes.with_columns(aws_service=pl.lit(None, pl.String), aws_region=pl.lit(None, pl.String))
-    side = nw.from_native(frames.side_table(native, classes))
-    inet = side.select(address="address", inet="is_internet", svc="aws_service", reg="aws_region")
-    dst_side = side.select(address="address", dst_inet="is_internet")
-    src_side = side.select(address="address", src_inet="is_internet")
     nat_types = list(_NAT_TYPES)
-    inside = (nw.col("inet") & ~nw.col("dst_inet").fill_null(False) & (nw.col("dstaddr") != nw.col("pdst"))
-              & ~nw.col("src_inet").fill_null(False))
-    # gateways from their records: only the forwarded ones (dstaddr is not the packet's
-    # destination) can be inside legs, so the address joins run on those few records only
-    gateways_seen = (records.filter((nw.col("dstaddr") != nw.col("pdst")).fill_null(False)
-                                    | nw.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False))
-                     .join(inet, left_on="pdst", right_on="address", how="left")
-                     .join(dst_side, left_on="dstaddr", right_on="address", how="left")
-                     .join(src_side, left_on="srcaddr", right_on="address", how="left")
-                     .filter(inside.fill_null(False) | nw.col("itype").str.to_lowercase().is_in(nat_types))
-                     .group_by("interface_id").agg(nw.len().alias("_n")).drop("_n"))
-    gateway_ids = set(_values(gateways_seen, "interface_id"))
+    gateway_ids = set(_gateways_seen(pairs, classes.select("address", "is_internet"), nat_types))
     itype = nw.col("itype").str.to_lowercase()
     owners = pl.DataFrame(schema={"address": pl.String, "owner": pl.String})
     transit_ids: set[str] = set()
@@ -130,43 +140,48 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     balancer = (nw.col("interface_id").is_in(sorted(balancer_ids))
                 | itype.is_in(list(_BALANCER_TYPES)).fill_null(False))
     accepted = (nw.col("action") == "ACCEPT").fill_null(False)
-    # only ACCEPTed records to internet packet destinations can be egress (direct or an
-    # inside leg): the other address joins run on those
-    rec = (records.join(inet, left_on="pdst", right_on="address", how="left")
-           .filter(accepted & nw.col("inet").fill_null(False))
+    # -- pass 2: every ACCEPTed record to an internet packet destination that is egress
+    # (a sender's own: direct or a load balancer's; or a NAT gateway's inside leg), summed
+    # per conversation and kept on disk: everything after reads this table, not the records
+    side = nw.from_native(frames.side_table(native, classes))
+    inet = side.filter(nw.col("is_internet")).select(address="address", svc="aws_service", reg="aws_region")
+    dst_side = side.select(address="address", dst_inet="is_internet")
+    src_side = side.select(address="address", src_inet="is_internet")
+    rec = (records.filter(accepted).join(inet, left_on="pdst", right_on="address", how="inner")
            .join(dst_side, left_on="dstaddr", right_on="address", how="left")
            .join(src_side, left_on="srcaddr", right_on="address", how="left"))
-    # -- direct egress of non-forwarding interfaces (and of load balancers: see below)
-    outbound = nw.when(nw.col("direction").is_null()).then(~nw.col("src_inet").fill_null(False)).otherwise(
-        nw.col("direction") == "egress")
+    src_inet, dst_inet = nw.col("src_inet").fill_null(False), nw.col("dst_inet").fill_null(False)
+    outbound = nw.when(nw.col("direction").is_null()).then(~src_inet).otherwise(nw.col("direction") == "egress")
     carried = nw.col("psrc") != nw.col("srcaddr")  # the packet's source is another host
-    sent = rec.filter(~gateway & ~transit & outbound & ~carried).select(
-        "interface_id", "srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
-        local_address=nw.col("psrc"), remote=nw.col("pdst"), via=nw.lit("direct"), balancer=balancer)
-    hosts = sent.filter(~nw.col("balancer")).drop("balancer")
+    inside = ~dst_inet & (nw.col("dstaddr") != nw.col("pdst")) & ~src_inet
+    is_leg = nw.col("_leg")
     conv = ["local_address", "srcport", "remote", "dstport", "protocol"]
     endpoint = ["remote", "dstport", "protocol"]
     keys = ["interface_id", "local_address", "via", "svc", "reg"]
-    columns = ["interface_id", "local_address", "via", "srcport", "dstport", "protocol", "packets", "bytes",
-               "start_time", "end_time", "svc", "reg", "remote"]  # one order: concat is by position
     sums = [nw.col("bytes").sum().alias("_bytes"), nw.col("packets").sum().alias("_packets"),
             nw.col("start_time").min().alias("_first"), nw.col("end_time").max().alias("_last")]
     named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
-    # -- the few records that need the hosts' to decide (load balancers' and NAT gateways'
-    # inside legs), per conversation, held once: one pass over the records
-    few = nw.from_native(frames.materialised(nw.concat([
-        sent.filter(nw.col("balancer")).with_columns(kind=nw.lit("balancer")).select(*columns, "kind"),
-        rec.filter(gateway & inside).with_columns(
-            interface_id=nw.lit(None, nw.String), local_address=nw.col("srcaddr"), remote=nw.col("pdst"),
-            via=nw.col("interface_id"), kind=nw.lit("leg")).select(*columns, "kind"),
-        ], how="vertical").group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
-    balancers = few.filter(nw.col("kind") == "balancer").drop("kind")
-    legs = few.filter(nw.col("kind") == "leg").drop("kind")
-    # -- what the hosts logged of those: conversations of a leg's instance, endpoints a
-    # balancer also sent to (one pass over the host records, joined with a small table)
+    conversations = nw.from_native(frames.spilled(
+        rec.with_columns(_sent=~gateway & ~transit & outbound & ~carried, _leg=gateway & inside)
+        .filter(nw.col("_sent") | is_leg)
+        .select("srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
+                kind=nw.when(is_leg).then(nw.lit("leg")).otherwise(
+                    nw.when(balancer).then(nw.lit("balancer")).otherwise(nw.lit("host"))),
+                interface_id=nw.when(is_leg).then(nw.lit(None, nw.String)).otherwise(nw.col("interface_id")),
+                local_address=nw.when(is_leg).then(nw.col("srcaddr")).otherwise(nw.col("psrc")),
+                via=nw.when(is_leg).then(nw.col("interface_id")).otherwise(nw.lit("direct")),
+                remote=nw.col("pdst"))
+        .group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
+    hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
+    balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")
+    legs = conversations.filter(nw.col("kind") == "leg").drop("kind")
+    columns = ["interface_id", "local_address", "via", "srcport", "dstport", "protocol", "packets", "bytes",
+               "start_time", "end_time", "svc", "reg", "remote"]  # one order: concat is by position
+    # -- what the hosts logged of the load balancers' and NAT gateways' conversations: those
+    # of a leg's instance, and the endpoints a balancer also sent to
     leg_addresses = sorted(v for v in _values(legs.select("local_address").unique(), "local_address") if v)
     lb_endpoints = balancers.select(*endpoint).unique().with_columns(_lb=nw.lit(True))
-    matched = nw.from_native(frames.materialised(
+    matched = nw.from_native(frames.spilled(
         hosts.join(lb_endpoints, on=endpoint, how="left")
         .filter(nw.col("_lb").fill_null(False) | nw.col("local_address").is_in(leg_addresses))
         .group_by(*conv).agg(nw.col("interface_id").min().alias("seen_owner"))))

@@ -82,5 +82,33 @@ def test_aws_destinations_by_service_and_without_an_inventory(fl, engine):
     assert got.filter(pl.col("destination") == "internet")["bytes_out"].sum() == 3000 + 700
 
 
+def test_balancers_transit_gateways_rejects_and_records_without_direction(fl, inventory_of, engine):
+    """A load balancer's answer counts only when no target logged it; a transit gateway,
+    a REJECTed record and inbound bytes never count; without flow-direction an egress
+    record is one whose source is not internet."""
+    nlb, tgw, target, old = "eni-nlb", "eni-tgw", "eni-target", "eni-old"
+    inventory = inventory_of(interfaces=[
+        fl_eni(inventory_of, nlb, "10.0.4.10", interface_type="network_load_balancer"),
+        fl_eni(inventory_of, tgw, "10.0.5.1", interface_type="transit_gateway"),
+        fl_eni(inventory_of, target, "10.0.4.20"), fl_eni(inventory_of, old, "10.0.6.6"),
+    ])
+    f = fl.flow
+    got = collect(egress(fl.native([
+        # answered by the target itself (client IP preservation): the target's, not the balancer's
+        f(target, "10.0.4.20", "198.51.100.9", 443, 50123, nbytes=800),
+        f(nlb, "10.0.4.10", "198.51.100.9", 443, 50123, nbytes=800),
+        f(nlb, "10.0.4.10", "198.51.100.10", 443, 50124, nbytes=600),  # no target logged it
+        f(nlb, "198.51.100.10", "10.0.4.10", 50124, 443, nbytes=50),  # inbound
+        f(tgw, "10.0.5.5", API, 40000, 443, nbytes=999),  # forwarded by the transit gateway
+        f(old, "10.0.6.6", API, 40001, 443, nbytes=321),
+        f(old, "10.0.6.6", API, 40002, 443, nbytes=321),
+        f(old, "10.0.6.6", API, 40003, 443, nbytes=77, action="REJECT"),
+        f(old, API, "10.0.6.6", 443, 40001, nbytes=5000),  # the answer: inbound
+    ], engine), inventory=inventory))
+    assert got.select("interface_id", "via", "destination", "bytes_out", "conversations", "peers").rows() == [
+        (target, "direct", "internet", 800, 1, 1), (old, "direct", "internet", 642, 2, 1),
+        (nlb, "direct", "internet", 600, 1, 1)]
+
+
 def fl_eni(inventory_of, *args, **kw):
     return inventory_of.eni(*args, **kw)

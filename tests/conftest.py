@@ -60,8 +60,14 @@ def pytest_collection_modifyitems(config, items):
 def _private_cache(tmp_path_factory):
     """Every test run gets its own cache folder (and so its own partition stores: a load
     builds the SOURCE's store there), inherited by the CLI and notebook kernels it starts;
-    nothing is written to the user's ~/.cache. Tests that need another set their own."""
-    folder = tmp_path_factory.mktemp("flowtools-cache")
+    nothing is written to the user's ~/.cache. Tests that need another set their own.
+    Under pytest-xdist the workers share one (the sample's partition store is built once
+    per run; two workers building it at once wait on the store's lock)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "flowtools-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("flowtools-cache")
     saved = {k: os.environ.get(k) for k in ("FLOWTOOLS_CACHE_DIR", "FLOWTOOLS_STORE")}
     os.environ["FLOWTOOLS_CACHE_DIR"] = str(folder)
     os.environ.pop("FLOWTOOLS_STORE", None)

@@ -15,3 +15,23 @@ def test_property_tests_draw_the_same_examples_on_every_run():
     current = settings()
     assert current.derandomize is True
     assert current.database is None  # no replay of examples found on another run or machine
+
+
+#: Session fixtures that must be computed on one worker only, and the xdist group that
+#: holds every test using them (tests/conftest.py: XDIST_GROUPS).
+SHARED = {"sample_report": "reports", "tainted_report": "reports", "spark": "spark"}
+
+
+def test_tests_sharing_an_expensive_session_fixture_run_on_one_worker(request):
+    """Under `make test` (two xdist workers, loadgroup) a test that uses a rendered report or
+    the SparkSession outside its group would render or start it a second time."""
+    from conftest import xdist_group
+
+    seen = {}
+    for item in request.session.items:
+        for fixture, group in SHARED.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                seen[item.nodeid] = (xdist_group(item.nodeid), group)
+    misplaced = {n: g for n, g in seen.items() if g[0] != g[1]}
+    assert not misplaced, f"add these to XDIST_GROUPS in tests/conftest.py: {misplaced}"
+    assert xdist_group("tests/analyses/test_exposure.py::test_x[duckdb]") == "tests/analyses/test_exposure.py"

@@ -46,16 +46,11 @@ def test_cli_naive_exposure_engine_spark(scenario, capsys):
     assert out["spark"] and out["spark"] == out["duckdb"]
 
 
-def test_enrichment_is_identical_to_duckdb(scenario):
-    kw = {"inventory": scenario.inventory, "ip_ranges": scenario.ip_ranges}
-    on_spark = flowtools.enrich(scenario.spark, **kw)
-    assert is_spark(on_spark)
-    frames_equal(to_polars(on_spark), to_polars(flowtools.enrich(scenario.duckdb, **kw)))
-
-
-def test_traffic_analyses_are_identical_to_duckdb(scenario):
+def test_enrichment_and_traffic_analyses_are_identical_to_duckdb(scenario):
     kw = {"inventory": scenario.inventory, "ip_ranges": scenario.ip_ranges}
     enriched = {e: flowtools.enrich(getattr(scenario, e), **kw) for e in ("spark", "duckdb")}
+    assert is_spark(enriched["spark"])
+    frames_equal(to_polars(enriched["spark"]), to_polars(enriched["duckdb"]))
     interface = scenario.truth["exposure"][0]["interface_id"]
     runs = {
         "timeseries": lambda e: traffic.timeseries(getattr(scenario, e)),

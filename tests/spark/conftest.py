@@ -21,11 +21,17 @@ import flowtools
 pytest.importorskip("pyspark")
 
 
+#: The test JVM: a short life of small jobs, so the JIT's client compiler only and the serial
+#: collector (measured on 2 cores: the Spark tests cost 79 CPU s instead of 113, same wall).
+TEST_JVM = {"spark.driver.memory": "1g",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+
+
 @pytest.fixture(scope="session")
 def spark():
     from flowtools.engines import SPARK_SMALL_DATA_CONFIG, spark_session
 
-    session = spark_session(master="local[2]", config={**SPARK_SMALL_DATA_CONFIG, "spark.driver.memory": "1g"})
+    session = spark_session(master="local[2]", config={**SPARK_SMALL_DATA_CONFIG, **TEST_JVM})
     yield session
     session.stop()
 

@@ -40,13 +40,10 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import logging
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -80,31 +77,17 @@ _TOKEN_PREFIX = "proxy-page-"
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """moto's server on 127.0.0.1 and a free port, in a process of its own (it does not
-    share the tests' GIL: requests are served while the test's Python runs); yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    """moto's ThreadedMotoServer on 127.0.0.1 and a free port (port 0: no race); yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start on {url} (exit {proc.poll()})") from None
-                time.sleep(0.1)
-        yield url
+        yield f"http://{host}:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def reset(url: str) -> None:

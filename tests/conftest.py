@@ -52,8 +52,16 @@ def xdist_group(nodeid: str) -> str:
     return next((group for prefix, group in XDIST_GROUPS.items() if path.startswith(prefix)), path)
 
 
+def loadgroup(config) -> bool:
+    """Whether this run schedules by xdist groups. On the controller ``--dist loadgroup``;
+    in a worker (where the groups are made: it collects and marks the tests) xdist sets
+    ``dist`` to "no" and ``loadgroup`` to True."""
+    return bool(getattr(config.option, "loadgroup", False)) or getattr(config.option, "dist", "no") == "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
 def pytest_collection_modifyitems(config, items):
-    if getattr(config.option, "dist", "no") != "loadgroup":
+    if not loadgroup(config):
         return
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item.nodeid)))

@@ -98,7 +98,13 @@ class ObjectStore(Protocol):
 
 
 def canonical_schema() -> dict[str, pl.DataType]:
-    """Polars schema of the canonical flow columns (fields then derived columns)."""
+    """Polars schema of the canonical flow columns (fields then derived columns); a new
+    dict on each call (built once: the store's writer asks for it per file it writes)."""
+    return dict(_canonical_schema())
+
+
+@functools.cache
+def _canonical_schema() -> dict[str, pl.DataType]:
     schema: dict[str, pl.DataType] = {f.column: _POLARS[f.type] for f in FIELDS}
     for name, kind in DERIVED_COLUMNS:
         schema[name] = pl.Datetime("us", "UTC") if kind == "timestamp" else pl.String()

@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,12 @@ class ObjectEntry:
         if self.any_name:
             d["any_name"] = True
         if self.read is not None:
-            r = asdict(self.read)
+            r = _fields(self.read)
             del r["file"]
             r["fields"] = list(r["fields"])
             d["read"] = r
         if self.issues:
-            d["issues"] = [{k: v for k, v in asdict(i).items() if k != "file"} for i in self.issues]
+            d["issues"] = [{k: v for k, v in _fields(i).items() if k != "file"} for i in self.issues]
         if self.bad_lines:
             d["bad_lines"] = [[b.line, b.reason] for b in self.bad_lines]
         if self.plan_issue:
@@ -169,7 +170,7 @@ class Manifest:
         doc = {
             "version": VERSION, "created": self.created, "updated": self.updated, "sources": self.sources,
             "objects": {k: v.to_json() for k, v in sorted(self.objects.items())},
-            "files": {k: asdict(v) for k, v in sorted(self.files.items())},
+            "files": {k: _fields(v) for k, v in sorted(self.files.items())},
             "trash": self.trash,
         }
         return json.dumps(doc, separators=(",", ":"))
@@ -197,6 +198,12 @@ class Manifest:
     def files_of(self, keys: set[str]) -> list[str]:
         """The files holding rows of any of ``keys``."""
         return [p for p, f in self.files.items() if keys.intersection(f.sources)]
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (``dataclasses.asdict`` deep-copies
+    every value: a manifest of many objects is written at every commit of a build)."""
+    return {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
 
 
 def fsync_dir(path: Path) -> None:

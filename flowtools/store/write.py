@@ -99,14 +99,16 @@ class Writer:
         fsync_dir(path.parent)
         sources = dict(zip(counts.get_column("source_file").to_list(), counts.get_column("len").to_list(),
                            strict=True))
-        extra = [c for c in pl.read_parquet_schema(path) if c not in canonical_schema()]
+        known = canonical_schema()
+        extra = [c for c in pl.read_parquet_schema(path) if c not in known]
         return rel, FileEntry(partition, sum(sources.values()), path.stat().st_size, self.build_id, sources, extra)
 
     def _entry(self, partition: str, df: pl.DataFrame, path: Path) -> FileEntry:
         counts = df.group_by("source_file").len()
         sources = dict(zip(counts.get_column("source_file").to_list(), counts.get_column("len").to_list(),
                            strict=True))
-        extra = [c for c in df.columns if c not in canonical_schema()]
+        known = canonical_schema()
+        extra = [c for c in df.columns if c not in known]
         return FileEntry(partition, df.height, path.stat().st_size, self.build_id, sources, extra)
 
     def merge(self, partition: str, paths: list[str], entries: list[FileEntry],

@@ -51,6 +51,7 @@ memory).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import narwhals as nw
@@ -58,6 +59,7 @@ import polars as pl
 
 from flowtools import addresses as addr
 from flowtools import frames
+from flowtools.analyses.exposure import BATCH_ENV, BATCH_RECORDS, interface_batches
 
 __all__ = ["egress"]
 
@@ -87,25 +89,34 @@ def _gateways_seen(pairs: pl.DataFrame, classes: pl.DataFrame, nat_types: list[s
     return seen["interface_id"].drop_nulls().unique().to_list()
 
 
-def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
+def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_records: int | None = None) -> Any:
     """Bytes to the internet per internal source and destination (see the module doc).
 
     ``flows``: a ``Flows`` or a native frame; the result is a lazy frame on its engine.
     ``inventory`` (optional): the estate's own networks and public addresses (never
     internet), NAT gateway interfaces, and the interfaces behind instance addresses.
     ``ip_ranges`` (optional): the destination's AWS service and region.
+
+    ``batch_records`` (default :data:`flowtools.analyses.exposure.BATCH_RECORDS`, which
+    ``$FLOWTOOLS_EXPOSURE_BATCH`` overrides; ``0``: one pass): above that many records the
+    conversations are summed per batch of whole interfaces of at most that many records
+    (see the module's "Memory"), with the same result.
     """
+    limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
     native = frames.native(flows)
     lf = nw.from_native(native)
     column = frames.optional_columns(lf)
 
-    records = lf.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null()).select(
-        "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
-        "start_time", "end_time",
-        pdst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
-        psrc=nw.coalesce(column("pkt_srcaddr"), nw.col("srcaddr")),
-        direction=column("flow_direction"), itype=column("interface_type"), action=column("action"),
-    )
+    def select_records(frame: nw.LazyFrame) -> nw.LazyFrame:
+        return frame.filter(~nw.col("srcaddr").is_null() & ~nw.col("bytes").is_null()).select(
+            "interface_id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+            "start_time", "end_time",
+            pdst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
+            psrc=nw.coalesce(column("pkt_srcaddr"), nw.col("srcaddr")),
+            direction=column("flow_direction"), itype=column("interface_type"), action=column("action"),
+        )
+
+    records = select_records(lf)
     # -- pass 1: the address pairs each interface saw (a small table, held in Polars): the
     # distinct addresses to classify, and the NAT gateways known from their inside legs
     pairs = frames.to_polars(records.group_by("interface_id", "srcaddr", "dstaddr", "pdst", "itype")
@@ -147,9 +158,6 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     inet = side.filter(nw.col("is_internet")).select(address="address", svc="aws_service", reg="aws_region")
     dst_side = side.select(address="address", dst_inet="is_internet")
     src_side = side.select(address="address", src_inet="is_internet")
-    rec = (records.filter(accepted).join(inet, left_on="pdst", right_on="address", how="inner")
-           .join(dst_side, left_on="dstaddr", right_on="address", how="left")
-           .join(src_side, left_on="srcaddr", right_on="address", how="left"))
     src_inet, dst_inet = nw.col("src_inet").fill_null(False), nw.col("dst_inet").fill_null(False)
     outbound = nw.when(nw.col("direction").is_null()).then(~src_inet).otherwise(nw.col("direction") == "egress")
     carried = nw.col("psrc") != nw.col("srcaddr")  # the packet's source is another host
@@ -161,17 +169,37 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
     sums = [nw.col("bytes").sum().alias("_bytes"), nw.col("packets").sum().alias("_packets"),
             nw.col("start_time").min().alias("_first"), nw.col("end_time").max().alias("_last")]
     named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
-    conversations = nw.from_native(frames.spilled(
-        rec.with_columns(_sent=~gateway & ~transit & outbound & ~carried, _leg=gateway & inside)
-        .filter(nw.col("_sent") | is_leg)
-        .select("srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
-                kind=nw.when(is_leg).then(nw.lit("leg")).otherwise(
-                    nw.when(balancer).then(nw.lit("balancer")).otherwise(nw.lit("host"))),
-                interface_id=nw.when(is_leg).then(nw.lit(None, nw.String)).otherwise(nw.col("interface_id")),
-                local_address=nw.when(is_leg).then(nw.col("srcaddr")).otherwise(nw.col("psrc")),
-                via=nw.when(is_leg).then(nw.col("interface_id")).otherwise(nw.lit("direct")),
-                remote=nw.col("pdst"))
-        .group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
+
+    def grouped(part: nw.LazyFrame) -> nw.LazyFrame:
+        """The conversations of the records ``part``, summed and spilled to disk."""
+        rec = (part.filter(accepted).join(inet, left_on="pdst", right_on="address", how="inner")
+               .join(dst_side, left_on="dstaddr", right_on="address", how="left")
+               .join(src_side, left_on="srcaddr", right_on="address", how="left"))
+        return nw.from_native(frames.spilled(
+            rec.with_columns(_sent=~gateway & ~transit & outbound & ~carried, _leg=gateway & inside)
+            .filter(nw.col("_sent") | is_leg)
+            .select("srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
+                    kind=nw.when(is_leg).then(nw.lit("leg")).otherwise(
+                        nw.when(balancer).then(nw.lit("balancer")).otherwise(nw.lit("host"))),
+                    interface_id=nw.when(is_leg).then(nw.lit(None, nw.String)).otherwise(nw.col("interface_id")),
+                    local_address=nw.when(is_leg).then(nw.col("srcaddr")).otherwise(nw.col("psrc")),
+                    via=nw.when(is_leg).then(nw.col("interface_id")).otherwise(nw.lit("direct")),
+                    remote=nw.col("pdst"))
+            .group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
+
+    # Every conversation's key holds the one interface whose records it sums (``interface_id``
+    # of a host's or a balancer's; ``via`` of a NAT leg's: the gateway, the record's
+    # interface), so batches of whole interfaces group disjoint sets of conversations: the
+    # batches' spilled tables, read one after the other, are the one-pass table, and the
+    # engine holds one batch's groups at a time. The batch filters skip records without an
+    # interface: those go with the last batch.
+    batches = interface_batches(native, limit)
+    if batches is None:
+        conversations = grouped(records)
+    else:
+        batches[-1] = batches[-1] | nw.col("interface_id").is_null()
+        conversations = nw.concat([grouped(select_records(lf.filter(condition))) for condition in batches],
+                                  how="vertical")
     hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
     balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")
     legs = conversations.filter(nw.col("kind") == "leg").drop("kind")
@@ -202,14 +230,29 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None) -> Any:
 
     def totals(frame: nw.LazyFrame) -> nw.LazyFrame:
         """Per sender and destination class (groups of hosts, balancers and legs never
-        share a key: different interfaces, or a gateway in ``via``)."""
-        return (frame.with_columns(destination=nw.coalesce(nw.col("svc"), nw.lit("internet")))
+        share a key: different interfaces, or a gateway in ``via``).
+
+        ``conversations`` counts rows, not distinct (srcport, remote, dstport, protocol)
+        values: every row of ``frame`` is one conversation, distinct from the others of its
+        group. The conversation table has one row per key (``kind``, ``keys``, ``srcport``,
+        ``remote``, ``dstport``, ``protocol``), batches never share a key (see above), and
+        ``svc`` and ``reg`` are functions of ``remote`` (one side-table row per address),
+        so within a group of (``interface_id``, ``local_address``, ``via``, destination,
+        ``reg``) of the hosts the four values differ from row to row. In the second call
+        balancer rows (``via`` = ``direct``) and legs (``via`` = a gateway) never share a
+        group, the anti join and left joins that made them add no rows (``answered``,
+        ``logged``, ``seen_owners`` and the owners side table have one row per join key),
+        and a leg's ``interface_id`` is a function of its ``local_address``: distinct too.
+        Exactly what a distinct count of the four values joined by ``|`` gave (a value with
+        a null joins to null, and all those count as one), without its hash set of every
+        conversation: the rows with a null among the four count once."""
+        has_null = (nw.col("srcport").is_null() | nw.col("remote").is_null() | nw.col("dstport").is_null()
+                    | nw.col("protocol").is_null())
+        return (frame.with_columns(destination=nw.coalesce(nw.col("svc"), nw.lit("internet")),
+                                   _null=has_null.cast(nw.Int64))
                 .group_by("interface_id", "local_address", "via", "destination", "reg")
                 .agg(bytes_out=nw.col("bytes").sum().cast(nw.Int64), packets_out=nw.col("packets").sum().cast(nw.Int64),
-                     conversations=nw.concat_str([nw.col("srcport").cast(nw.String), nw.col("remote"),
-                                                  nw.col("dstport").cast(nw.String),
-                                                  nw.col("protocol").cast(nw.String)],
-                                                 separator="|").n_unique().cast(nw.Int64),
+                     conversations=(nw.len() - nw.col("_null").sum() + nw.col("_null").max()).cast(nw.Int64),
                      peers=nw.col("remote").n_unique().cast(nw.Int64),
                      first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
                 .rename({"reg": "aws_region"}))

@@ -52,8 +52,10 @@ memory).
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
+import duckdb
 import narwhals as nw
 import polars as pl
 
@@ -87,6 +89,26 @@ def _gateways_seen(pairs: pl.DataFrame, classes: pl.DataFrame, nat_types: list[s
             .join(classes.select("address", src_inet="is_internet"), left_on="srcaddr", right_on="address", how="left")
             .filter(inside | pl.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False)))
     return seen["interface_id"].drop_nulls().unique().to_list()
+
+
+def _spilled_parts(parts: list[nw.LazyFrame]) -> nw.LazyFrame:
+    """Run the plans ``parts`` one after the other, each into a file on disk, and return
+    one lazy frame over all their rows (same columns). DuckDB: each part is written to a
+    Parquet file in ``frames.spill_folder()`` (``COPY``, streamed: its memory is the part's
+    aggregate only) and the files are read as one ``read_parquet`` on the parts'
+    connection; a ``frames.spilled`` temporary table would stay in DuckDB's buffer pool,
+    in memory up to the connection's ``memory_limit`` (half of the machine's), so the
+    parts would add up. Polars: ``frames.spilled`` (a Parquet file each) and a lazy concat
+    of their scans; other engines: ``frames.spilled`` of each."""
+    first = parts[0].to_native()
+    if isinstance(first, duckdb.DuckDBPyRelation):
+        paths = []
+        for part in parts:
+            paths.append(os.path.join(frames.spill_folder(), f"{uuid.uuid4().hex}.parquet"))
+            part.to_native().to_parquet(paths[-1])
+        files = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+        return nw.from_native(first.query("_flowtools_parts", f"SELECT * FROM read_parquet([{files}])"))
+    return nw.concat([nw.from_native(frames.spilled(part)) for part in parts], how="vertical")
 
 
 def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_records: int | None = None) -> Any:
@@ -171,11 +193,11 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
 
     def grouped(part: nw.LazyFrame) -> nw.LazyFrame:
-        """The conversations of the records ``part``, summed and spilled to disk."""
+        """The conversations of the records ``part`` (a plan: nothing runs here)."""
         rec = (part.filter(accepted).join(inet, left_on="pdst", right_on="address", how="inner")
                .join(dst_side, left_on="dstaddr", right_on="address", how="left")
                .join(src_side, left_on="srcaddr", right_on="address", how="left"))
-        return nw.from_native(frames.spilled(
+        return (
             rec.with_columns(_sent=~gateway & ~transit & outbound & ~carried, _leg=gateway & inside)
             .filter(nw.col("_sent") | is_leg)
             .select("srcport", "dstport", "protocol", "packets", "bytes", "start_time", "end_time", "svc", "reg",
@@ -185,7 +207,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
                     local_address=nw.when(is_leg).then(nw.col("srcaddr")).otherwise(nw.col("psrc")),
                     via=nw.when(is_leg).then(nw.col("interface_id")).otherwise(nw.lit("direct")),
                     remote=nw.col("pdst"))
-            .group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named)))
+            .group_by("kind", *keys, "srcport", "remote", "dstport", "protocol").agg(*sums).rename(named))
 
     # Every conversation's key holds the one interface whose records it sums (``interface_id``
     # of a host's or a balancer's; ``via`` of a NAT leg's: the gateway, the record's
@@ -195,11 +217,10 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     # interface: those go with the last batch.
     batches = interface_batches(native, limit)
     if batches is None:
-        conversations = grouped(records)
+        conversations = _spilled_parts([grouped(records)])
     else:
         batches[-1] = batches[-1] | nw.col("interface_id").is_null()
-        conversations = nw.concat([grouped(select_records(lf.filter(condition))) for condition in batches],
-                                  how="vertical")
+        conversations = _spilled_parts([grouped(select_records(lf.filter(condition))) for condition in batches])
     hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
     balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")
     legs = conversations.filter(nw.col("kind") == "leg").drop("kind")

@@ -214,12 +214,12 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     # interface), so batches of whole interfaces group disjoint sets of conversations: the
     # batches' spilled tables, read one after the other, are the one-pass table, and the
     # engine holds one batch's groups at a time. The batch filters skip records without an
-    # interface: those go with the last batch.
+    # interface, which are in no conversation either (``gateway`` is null for them, so
+    # neither ``_sent`` nor ``_leg`` is true).
     batches = interface_batches(native, limit)
     if batches is None:
         conversations = _spilled_parts([grouped(records)])
     else:
-        batches[-1] = batches[-1] | nw.col("interface_id").is_null()
         conversations = _spilled_parts([grouped(select_records(lf.filter(condition))) for condition in batches])
     hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
     balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")

@@ -1,6 +1,6 @@
 """Egress: bytes leaving the estate for the internet, per internal resource and destination.
 
-``egress(flows, inventory=None, ip_ranges=None)`` returns one row per internal source and
+``egress(flows, inventory=None, ip_ranges=None, batch_records=None)`` returns one row per internal source and
 destination class: ``interface_id`` (the interface of the host that sent the bytes),
 ``local_address``, ``via`` (``direct``, or the NAT gateway's interface id when the bytes
 were counted on the gateway), ``destination`` (the AWS service of the destination from
@@ -34,19 +34,33 @@ is a NAT gateway, or one that logs inside legs (``dstaddr`` differs from ``pkt-d
 which is internet). Without ``pkt-*`` fields (v2 logs) a gateway is known only from the
 inventory, and its inside legs cannot be attributed: they are left out.
 
-Cost: two passes over the records, both on the engine. The first collects the address
-pairs each interface saw (interface, ``srcaddr``, ``dstaddr``, packet destination, type: a
-small table) from which the distinct addresses are classified in Python (a side table) and
-the NAT gateways that log inside legs are found. The second sums the egress records per
+Cost: two passes over the records, both on the engine, after one aggregate of
+``interface_id`` that sizes the batches. The first collects the address pairs each
+interface saw (interface, ``srcaddr``, ``dstaddr``, packet destination, type: a small
+table) from which the distinct addresses are classified in Python (a side table) and the
+NAT gateways that log inside legs are found. The second sums the egress records per
 conversation (sender, ports, internet address, protocol) into a table kept on disk, not in
-memory (``frames.spilled``: a Parquet file for Polars, a DuckDB temporary table that
-spills beyond the connection's memory limit). It has one row per egress conversation (a
-fifth of the records in the benchmark sample), the set the ``conversations`` counts need
-anyway; matching load balancers' and NAT gateways' conversations with their hosts' (also
-on disk) and the totals read it, never the records again. Memory: no per-conversation
-table is held after it is built; while a grouping runs, the engine holds its groups
-(DuckDB spills them beyond its memory limit; Polars' streaming group-by keeps them in
-memory).
+memory (Parquet files in ``frames.spill_folder()`` on DuckDB and Polars; a local
+checkpoint on Spark). It has one row per
+egress conversation (a fifth of the records in the benchmark sample), the set the
+``conversations`` counts need anyway; matching load balancers' and NAT gateways'
+conversations with their hosts' (also on disk) and the totals read it, never the records
+again. The totals count a group's rows as its conversations (each row is a distinct
+conversation: no distinct count, no hash set of conversations).
+
+Memory: every conversation sums the records of one interface (the sender's, or the NAT
+gateway's that logged the inside leg), so above ``batch_records`` records (default
+``flowtools.analyses.exposure.BATCH_RECORDS``, 4 million; ``$FLOWTOOLS_EXPOSURE_BATCH``
+overrides it) the second pass runs per batch of whole interfaces (the batches of
+``internet_exposure``: a filter on ``interface_id``, which the partition store's sorted
+row groups serve), each batch's groups written to its own file before the next batch
+runs. The engine holds one batch's groups at a time (Polars' streaming group-by keeps
+them in memory; DuckDB spills them beyond its memory limit), so peak memory follows the
+largest batch, not the window; the first pass holds the address pairs, whose size follows
+the distinct addresses. No per-conversation table is held in memory after it is built;
+the matching of balancers' and legs' conversations with their hosts' groups only the
+hosts' conversations with those endpoints or from those instances' addresses (on DuckDB
+a temporary table, in memory up to the connection's limit).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def _spilled_parts(parts: list[nw.LazyFrame]) -> nw.LazyFrame:
         paths = []
         for part in parts:
             paths.append(os.path.join(frames.spill_folder(), f"{uuid.uuid4().hex}.parquet"))
-            part.to_native().to_parquet(paths[-1])
+            part.to_native().to_parquet(paths[-1], compression="lz4")
         files = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
         return nw.from_native(first.query("_flowtools_parts", f"SELECT * FROM read_parquet([{files}])"))
     return nw.concat([nw.from_native(frames.spilled(part)) for part in parts], how="vertical")

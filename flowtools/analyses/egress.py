@@ -125,6 +125,25 @@ def _spilled_parts(parts: list[nw.LazyFrame]) -> nw.LazyFrame:
     return nw.concat([nw.from_native(frames.spilled(part)) for part in parts], how="vertical")
 
 
+def _remote_slices(pairs: pl.DataFrame, internet: pl.DataFrame, limit: int) -> list[pl.DataFrame] | None:
+    """The ``internet`` addresses (``address``, ``svc``, ``reg``) a batch's records were
+    sent to, cut into contiguous ranges of about ``limit`` of its records each (``pairs``:
+    the batch's address pairs with their record counts ``_n``; one address with more is a
+    range of its own), or None when they are ``limit`` records or fewer. A conversation has
+    one internet address, so each range's conversations are its own. Polars, on the small
+    tables."""
+    weights = (pairs.group_by("pdst").agg(pl.col("_n").sum())
+               .join(internet, left_on="pdst", right_on="address", how="inner").sort("pdst"))
+    total = int(weights["_n"].sum())
+    if total <= limit:
+        return None
+    count = -(-total // limit)
+    cut = weights.with_columns(
+        _slice=((pl.col("_n").cum_sum() - pl.col("_n")) * count // total).clip(0, count - 1))
+    return [part.select(address="pdst", svc="svc", reg="reg")
+            for _, part in sorted(cut.partition_by("_slice", as_dict=True).items())]
+
+
 def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_records: int | None = None) -> Any:
     """Bytes to the internet per internal source and destination (see the module doc).
 
@@ -156,7 +175,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     # -- pass 1: the address pairs each interface saw (a small table, held in Polars): the
     # distinct addresses to classify, and the NAT gateways known from their inside legs
     pairs = frames.to_polars(records.group_by("interface_id", "srcaddr", "dstaddr", "pdst", "itype")
-                             .agg(nw.len().alias("_n")).drop("_n"))
+                             .agg(nw.len().alias("_n")))  # _n: records, to cut a busy interface
     values = pl.concat([pairs["srcaddr"], pairs["dstaddr"], pairs["pdst"]]).drop_nulls().unique().to_list()
     own_networks = inventory.own_networks() if inventory is not None else []
     own_addresses = inventory.own_addresses() if inventory is not None else []
@@ -206,9 +225,10 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
             nw.col("start_time").min().alias("_first"), nw.col("end_time").max().alias("_last")]
     named = {"_bytes": "bytes", "_packets": "packets", "_first": "start_time", "_last": "end_time"}
 
-    def grouped(part: nw.LazyFrame) -> nw.LazyFrame:
-        """The conversations of the records ``part`` (a plan: nothing runs here)."""
-        rec = (part.filter(accepted).join(inet, left_on="pdst", right_on="address", how="inner")
+    def grouped(part: nw.LazyFrame, remotes: nw.LazyFrame = inet) -> nw.LazyFrame:
+        """The conversations of the records ``part`` to the internet addresses ``remotes``
+        (a plan: nothing runs here)."""
+        rec = (part.filter(accepted).join(remotes, left_on="pdst", right_on="address", how="inner")
                .join(dst_side, left_on="dstaddr", right_on="address", how="left")
                .join(src_side, left_on="srcaddr", right_on="address", how="left"))
         return (
@@ -234,7 +254,15 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     if batches is None:
         conversations = _spilled_parts([grouped(records)])
     else:
-        conversations = _spilled_parts([grouped(select_records(lf.filter(condition))) for condition in batches])
+        internet = classes.filter(pl.col("is_internet")).select(
+            address="address", svc="aws_service", reg="aws_region")
+        parts = []
+        for condition in batches:
+            part = select_records(lf.filter(condition))
+            slices = _remote_slices(nw.from_native(pairs).filter(condition).to_native(), internet, limit)
+            parts += ([grouped(part)] if slices is None else
+                      [grouped(part, nw.from_native(frames.side_table(native, cut))) for cut in slices])
+        conversations = _spilled_parts(parts)
     hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
     balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")
     legs = conversations.filter(nw.col("kind") == "leg").drop("kind")

@@ -54,13 +54,21 @@ gateway's that logged the inside leg), so above ``batch_records`` records (defau
 overrides it) the second pass runs per batch of whole interfaces (the batches of
 ``internet_exposure``: a filter on ``interface_id``, which the partition store's sorted
 row groups serve), each batch's groups written to its own file before the next batch
-runs. The engine holds one batch's groups at a time (Polars' streaming group-by keeps
-them in memory; DuckDB spills them beyond its memory limit), so peak memory follows the
-largest batch, not the window; the first pass holds the address pairs, whose size follows
-the distinct addresses. No per-conversation table is held in memory after it is built;
-the matching of balancers' and legs' conversations with their hosts' groups only the
+runs. A batch above ``batch_records`` records (one busy interface) is grouped in slices
+of its internet addresses of about that many records each (the first pass counts them;
+a conversation has one internet address, so each is in one slice whole), each slice
+reading the batch's records again. The engine holds one batch's or slice's groups at a
+time (Polars' streaming group-by keeps them in memory; DuckDB spills them beyond its
+memory limit), so that part of the peak follows ``batch_records``, not the window. No
+per-conversation table is held in memory after it is built. What still grows with the
+window: the first pass's address pairs (their size follows the distinct address pairs per
+interface), and the matching and totals at the end, which read the whole conversation
+table: the matching of balancers' and legs' conversations with their hosts' groups the
 hosts' conversations with those endpoints or from those instances' addresses (on DuckDB
-a temporary table, in memory up to the connection's limit).
+a temporary table, in memory up to the connection's limit), and ``peers`` is a distinct
+count of internet addresses per row of the result. Measured on the benchmark (warm
+partition store): peak 0.8 GB (Polars) and 0.7 GB (DuckDB) at 20 M records, about 2 GB
+on both at 200 M.
 """
 
 from __future__ import annotations
@@ -154,8 +162,9 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
 
     ``batch_records`` (default :data:`flowtools.analyses.exposure.BATCH_RECORDS`, which
     ``$FLOWTOOLS_EXPOSURE_BATCH`` overrides; ``0``: one pass): above that many records the
-    conversations are summed per batch of whole interfaces of at most that many records
-    (see the module's "Memory"), with the same result.
+    conversations are summed per batch of whole interfaces of at most that many records,
+    a busier interface in slices of its internet addresses (see the module's "Memory"),
+    with the same result.
     """
     limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
     native = frames.native(flows)

@@ -122,9 +122,10 @@ def fl_eni(inventory_of, *args, **kw):
 
 
 def test_batches_of_interfaces_give_the_one_pass_result(fl, inventory_of, engine):
-    """Run per batch of whole interfaces (``batch_records=1``: one interface a batch), the
-    NAT gateway's inside legs, the instance's own log of them, the balancer and its target
-    are grouped in different batches and matched after: the same rows as one pass."""
+    """Run per batch of whole interfaces (``batch_records=1``: one interface a batch, each
+    in slices of one internet address), the NAT gateway's inside legs, the instance's own
+    log of them, the balancer and its target are grouped in different batches and matched
+    after: the same rows as one pass."""
     nlb, target = "eni-nlb", "eni-target"
     inventory = inventory_of(interfaces=[
         fl_eni(inventory_of, NAT, NAT_IP, interface_type="nat_gateway"),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from flowtools import IpRanges
 from flowtools.analyses.egress import egress
+from flowtools.analyses.exposure import interface_batches
 
 NAT, NAT_IP = "eni-nat", "10.0.0.220"
 APP1, APP1_IP = "eni-app1", "10.0.1.5"  # behind the NAT; its subnet logs too
@@ -110,5 +112,55 @@ def test_balancers_transit_gateways_rejects_and_records_without_direction(fl, in
         (nlb, "direct", "internet", 600, 1, 1)]
 
 
+def in_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in one order (the result's order leaves ties of its sort keys to the engine)."""
+    return frame.sort(frame.columns, nulls_last=True)
+
+
 def fl_eni(inventory_of, *args, **kw):
     return inventory_of.eni(*args, **kw)
+
+
+def test_batches_of_interfaces_give_the_one_pass_result(fl, inventory_of, engine):
+    """Run per batch of whole interfaces (``batch_records=1``: one interface a batch, each
+    in slices of one internet address), the NAT gateway's inside legs, the instance's own
+    log of them, the balancer and its target are grouped in different batches and matched
+    after: the same rows as one pass."""
+    nlb, target = "eni-nlb", "eni-target"
+    inventory = inventory_of(interfaces=[
+        fl_eni(inventory_of, NAT, NAT_IP, interface_type="nat_gateway"),
+        fl_eni(inventory_of, APP1, APP1_IP), fl_eni(inventory_of, APP2, APP2_IP),
+        fl_eni(inventory_of, WEB, WEB_IP, public_ip="54.1.2.3"),
+        fl_eni(inventory_of, nlb, "10.0.4.10", interface_type="network_load_balancer"),
+        fl_eni(inventory_of, target, "10.0.4.20"),
+    ])
+    f = fl.flow
+    flows = fl.native([
+        *records(fl),
+        f(target, "10.0.4.20", "198.51.100.9", 443, 50123, nbytes=800),
+        f(nlb, "10.0.4.10", "198.51.100.9", 443, 50123, nbytes=800),  # the target logged it
+        f(nlb, "10.0.4.10", "198.51.100.10", 443, 50124, nbytes=600),
+        f(None, "10.0.7.7", API, 40100, 443, nbytes=55),  # no interface: in no batch, no sender's
+        f(WEB, WEB_IP, API, None, None, proto=1, nbytes=66),  # no ports: counts as one conversation
+        f(WEB, WEB_IP, S3_IP, None, None, proto=1, nbytes=77),
+    ], engine)
+    assert len(interface_batches(flows, 1)) == 5  # app2 does not log
+    one_pass = collect(egress(flows, inventory=inventory, batch_records=0))
+    batched = collect(egress(flows, inventory=inventory, batch_records=1))
+    assert_frame_equal(in_order(batched), in_order(one_pass))
+    rows = {(r["interface_id"], r["via"]): r for r in batched.iter_rows(named=True)}
+    assert rows[(APP2, NAT)]["bytes_out"] == 5000 and rows[(APP1, "direct")]["bytes_out"] == 3000
+    assert rows[(nlb, "direct")]["bytes_out"] == 600 and None not in {k[0] for k in rows}
+    assert rows[(WEB, "direct")]["conversations"] == 2  # 50000->443, and the port-less ones as one
+
+
+def test_batched_sample_is_the_one_pass_result(sample_runs, engine):
+    """The sample (NAT gateways, balancers, AWS destinations) in several batches of whole
+    interfaces: every conversation in exactly one batch, so the same rows as one pass."""
+    flows, inventory = sample_runs.flows(engine), sample_runs.inventory
+    ranges = IpRanges.load(sample_runs.root / "ip-ranges.json")
+    assert len(interface_batches(flows.frame, 40_000)) >= 3
+    one_pass = collect(egress(flows, inventory=inventory, ip_ranges=ranges, batch_records=0))
+    batched = collect(egress(flows, inventory=inventory, ip_ranges=ranges, batch_records=40_000))
+    assert (one_pass["via"] != "direct").any() and one_pass.height > 10
+    assert_frame_equal(in_order(batched), in_order(one_pass))

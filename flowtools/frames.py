@@ -28,11 +28,12 @@ stated per function.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -45,7 +46,7 @@ from narwhals.dependencies import is_pyspark_connect_dataframe, is_pyspark_dataf
 from flowtools.errors import UsageError
 
 __all__ = ["NativeFrame", "PolarsType", "is_spark", "lazy", "materialised", "native", "optional_columns", "register",
-           "side_table", "spark_schema", "spill_folder", "spilled", "to_polars", "to_spark"]
+           "side_table", "spark_schema", "spill_folder", "spilled", "spilled_parts", "to_polars", "to_spark"]
 
 #: A native lazy frame: what analyses take and return (a ``pyspark.sql.DataFrame`` too,
 #: which is not named here because pyspark is optional).
@@ -180,32 +181,56 @@ def spilled(frame: Any) -> NativeFrame:
     lazy frame of the same engine over its result, kept on disk rather than in memory.
 
     :func:`materialised` for an intermediate result too large to hold (one row per
-    conversation of a large window, say) that several branches of a plan read. Polars: the
-    plan runs on the streaming engine into a Parquet file (``sink_parquet``, LZ4) in
-    :func:`spill_folder`, returned as ``pl.scan_parquet`` of it; the file is removed when
-    the interpreter exits (the lazy frame, and plans built on it, read it until then).
-    DuckDB: a ``TEMP`` table of the relation's own connection (``CREATE TEMP TABLE ... AS``,
-    a unique name), returned as a relation over it on that connection; DuckDB keeps its
-    data in its buffer pool and spills it to the connection's ``temp_directory`` beyond its
-    ``memory_limit`` (both set by ``flowtools.engines.connect``), and drops it when the
-    connection closes. Spark: as :func:`materialised` (``localCheckpoint``: the executors'
-    block manager holds it). Cost: one execution of ``frame`` and one write of its result,
-    then a read of it per branch; memory: the engine's streaming buffers, not the result.
+    conversation of a large window, say) that several branches of a plan read. Polars and
+    DuckDB: the plan runs streaming into a Parquet file (LZ4) in :func:`spill_folder`
+    (Polars ``sink_parquet`` on the streaming engine; DuckDB ``COPY ... TO``), returned as a
+    scan of that file (``pl.scan_parquet``; a ``read_parquet`` relation on the relation's own
+    connection); the file is removed when the interpreter exits (the lazy frame, and plans
+    built on it, read it until then). Not a DuckDB ``TEMP`` table: that stays in DuckDB's
+    buffer pool, in memory up to the connection's ``memory_limit`` (half of the machine's by
+    default), so several spilled results would add up in memory. Spark: as
+    :func:`materialised` (``localCheckpoint``: the executors' block manager holds it). Cost:
+    one execution of ``frame`` and one write of its result, then a read of it per branch;
+    memory: the engine's streaming buffers and the plan's own aggregates, not the result.
     """
-    frame = _unwrap(frame)
-    if isinstance(frame, pl.DataFrame):
-        frame = frame.lazy()
-    if isinstance(frame, pl.LazyFrame):
-        path = os.path.join(spill_folder(), f"{uuid.uuid4().hex}.parquet")
-        frame.sink_parquet(path, compression="lz4", engine="streaming")
-        return pl.scan_parquet(path)
-    if isinstance(frame, duckdb.DuckDBPyRelation):
-        name = f"_flowtools_spill_{uuid.uuid4().hex}"
-        frame.query(_ANCHOR, f'CREATE TEMP TABLE "{name}" AS SELECT * FROM {_ANCHOR}')
-        return frame.query(_ANCHOR, f'SELECT * FROM temp.main."{name}"')
-    if is_spark(frame):
-        return _spark_materialised(frame)
-    raise TypeError(f"spilled: expected a DuckDB relation or a Polars frame, got {type(frame).__name__}")
+    return spilled_parts([frame])
+
+
+def spilled_parts(parts: Sequence[Any]) -> NativeFrame:
+    """:func:`spilled` of each plan of ``parts`` (one engine, the same columns), one after
+    the other, returned as one lazy frame over all their rows (their union, in order).
+
+    For a result computed in parts to bound memory (an aggregate per batch of interfaces):
+    each part's plan runs and is written before the next one starts, so memory holds one
+    part's working set. Polars: a concat of the parts' scans; DuckDB: one ``read_parquet``
+    of the parts' files; Spark: a union of the parts' checkpoints."""
+    if not parts:
+        raise ValueError("spilled_parts: no parts")
+    natives = [_unwrap(f) for f in parts]
+    natives = [f.lazy() if isinstance(f, pl.DataFrame) else f for f in natives]
+    first = natives[0]
+    if isinstance(first, pl.LazyFrame):
+        scans = []
+        for frame in natives:
+            path = _spill_path()
+            frame.sink_parquet(path, compression="lz4", engine="streaming")
+            scans.append(pl.scan_parquet(path))
+        return scans[0] if len(scans) == 1 else pl.concat(scans, how="vertical")
+    if isinstance(first, duckdb.DuckDBPyRelation):
+        paths = []
+        for frame in natives:
+            paths.append(_spill_path())
+            frame.to_parquet(paths[-1], compression="lz4")
+        files = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+        return first.query(_ANCHOR, f"SELECT * FROM read_parquet([{files}])")
+    if is_spark(first):
+        held = [_spark_materialised(frame) for frame in natives]
+        return functools.reduce(lambda a, b: a.unionByName(b), held)
+    raise TypeError(f"spilled: expected a DuckDB relation or a Polars frame, got {type(first).__name__}")
+
+
+def _spill_path() -> str:
+    return os.path.join(spill_folder(), f"{uuid.uuid4().hex}.parquet")
 
 
 _SPILL: dict[str, tuple[int, str]] = {}  # "folder": (the process that made it, its path)

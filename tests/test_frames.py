@@ -72,23 +72,37 @@ def test_spilled_polars_is_a_scan_of_a_file_in_the_spill_folder(tmp_path, monkey
     assert len(list(folder.glob("*.parquet"))) == 2
 
 
-def test_spilled_duckdb_is_a_temp_table_of_the_relations_connection():
+def test_spilled_duckdb_is_a_parquet_file_read_on_the_relations_connection(tmp_path, monkeypatch):
+    """Not a TEMP table (DuckDB holds those in memory up to its memory limit): a file."""
+    monkeypatch.setenv("FLOWTOOLS_TEMP_DIR", str(tmp_path))
+    monkeypatch.setattr(frames, "_SPILL", {})
     con = duckdb.connect()
     relation = frames.register(con, "t", DF).filter("a > 1")
     spilled = frames.spilled(relation)
     assert isinstance(spilled, duckdb.DuckDBPyRelation)
-    tables = con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
-    assert len(tables) == 1 and tables[0][0].startswith("_flowtools_spill_")
-    assert tables[0][0] in spilled.sql_query()
+    files = list(Path(frames.spill_folder()).glob("*.parquet"))
+    assert len(files) == 1 and str(files[0]) in spilled.sql_query()
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
     expected = pl.DataFrame({"a": [2, 3], "b": ["y", "z"]})
     assert spilled.pl().sort("a").equals(expected)
-    assert con.table(tables[0][0]).pl().sort("a").equals(expected)  # held by that connection
     con.unregister("t")  # the input is gone: the spilled rows are not read through it
     assert spilled.pl().sort("a").equals(expected)
-    frames.spilled(spilled)  # a second one: a new name
-    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (2,)
     with pytest.raises(TypeError, match="spilled"):
         frames.spilled("flows")
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_spilled_parts_run_one_after_the_other_into_one_frame(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWTOOLS_TEMP_DIR", str(tmp_path))
+    monkeypatch.setattr(frames, "_SPILL", {})
+    con = duckdb.connect()
+    base = frames.register(con, "t", DF) if engine == "duckdb" else DF.lazy()
+    parts = [nw.from_native(base).filter(nw.col("a") == v).to_native() for v in (1, 3, 2)]
+    union = frames.spilled_parts(parts)
+    assert len(list(Path(frames.spill_folder()).glob("*.parquet"))) == 3  # one file per part
+    assert frames.to_polars(union)["a"].to_list() == [1, 3, 2]  # every row, in the parts' order
+    with pytest.raises(ValueError, match="no parts"):
+        frames.spilled_parts([])
 
 
 def test_the_spill_folder_is_removed_when_the_interpreter_exits(tmp_path):

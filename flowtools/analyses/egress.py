@@ -64,8 +64,8 @@ per-conversation table is held in memory after it is built. What still grows wit
 window: the first pass's address pairs (their size follows the distinct address pairs per
 interface), and the matching and totals at the end, which read the whole conversation
 table: the matching of balancers' and legs' conversations with their hosts' groups the
-hosts' conversations with those endpoints or from those instances' addresses (on DuckDB
-a temporary table, in memory up to the connection's limit), and ``peers`` is a distinct
+hosts' conversations with those endpoints or from those instances' addresses (its result
+is spilled too), and ``peers`` is a distinct
 count of internet addresses per row of the result. Measured on the benchmark (warm
 partition store): peak 0.8 GB (Polars) and 0.7 GB (DuckDB) at 20 M records, about 2 GB
 on both at 200 M.
@@ -74,10 +74,8 @@ on both at 200 M.
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import polars as pl
 
@@ -111,26 +109,6 @@ def _gateways_seen(pairs: pl.DataFrame, classes: pl.DataFrame, nat_types: list[s
             .join(classes.select("address", src_inet="is_internet"), left_on="srcaddr", right_on="address", how="left")
             .filter(inside | pl.col("itype").str.to_lowercase().is_in(nat_types).fill_null(False)))
     return seen["interface_id"].drop_nulls().unique().to_list()
-
-
-def _spilled_parts(parts: list[nw.LazyFrame]) -> nw.LazyFrame:
-    """Run the plans ``parts`` one after the other, each into a file on disk, and return
-    one lazy frame over all their rows (same columns). DuckDB: each part is written to a
-    Parquet file in ``frames.spill_folder()`` (``COPY``, streamed: its memory is the part's
-    aggregate only) and the files are read as one ``read_parquet`` on the parts'
-    connection; a ``frames.spilled`` temporary table would stay in DuckDB's buffer pool,
-    in memory up to the connection's ``memory_limit`` (half of the machine's), so the
-    parts would add up. Polars: ``frames.spilled`` (a Parquet file each) and a lazy concat
-    of their scans; other engines: ``frames.spilled`` of each."""
-    first = parts[0].to_native()
-    if isinstance(first, duckdb.DuckDBPyRelation):
-        paths = []
-        for part in parts:
-            paths.append(os.path.join(frames.spill_folder(), f"{uuid.uuid4().hex}.parquet"))
-            part.to_native().to_parquet(paths[-1], compression="lz4")
-        files = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
-        return nw.from_native(first.query("_flowtools_parts", f"SELECT * FROM read_parquet([{files}])"))
-    return nw.concat([nw.from_native(frames.spilled(part)) for part in parts], how="vertical")
 
 
 def _remote_slices(pairs: pl.DataFrame, internet: pl.DataFrame, limit: int) -> list[pl.DataFrame] | None:
@@ -261,7 +239,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     # neither ``_sent`` nor ``_leg`` is true).
     batches = interface_batches(native, limit)
     if batches is None:
-        conversations = _spilled_parts([grouped(records)])
+        conversations = nw.from_native(frames.spilled_parts([grouped(records)]))
     else:
         internet = classes.filter(pl.col("is_internet")).select(
             address="address", svc="aws_service", reg="aws_region")
@@ -271,7 +249,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
             slices = _remote_slices(nw.from_native(pairs).filter(condition).to_native(), internet, limit)
             parts += ([grouped(part)] if slices is None else
                       [grouped(part, nw.from_native(frames.side_table(native, cut))) for cut in slices])
-        conversations = _spilled_parts(parts)
+        conversations = nw.from_native(frames.spilled_parts(parts))
     hosts = conversations.filter(nw.col("kind") == "host").drop("kind")
     balancers = conversations.filter(nw.col("kind") == "balancer").drop("kind")
     legs = conversations.filter(nw.col("kind") == "leg").drop("kind")

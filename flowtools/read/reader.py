@@ -98,17 +98,12 @@ class ObjectStore(Protocol):
 
 
 def canonical_schema() -> dict[str, pl.DataType]:
-    """Polars schema of the canonical flow columns (fields then derived columns); a new
-    dict on each call (built once: the store's writer asks for it per file it writes)."""
-    return dict(_canonical_schema())
+    """Polars schema of the canonical flow columns (fields then derived columns): a new dict."""
+    return dict(_CANONICAL)
 
 
-@functools.cache
-def _canonical_schema() -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {f.column: _POLARS[f.type] for f in FIELDS}
-    for name, kind in DERIVED_COLUMNS:
-        schema[name] = pl.Datetime("us", "UTC") if kind == "timestamp" else pl.String()
-    return schema
+_CANONICAL: dict[str, pl.DataType] = {f.column: _POLARS[f.type] for f in FIELDS} | {
+    name: pl.Datetime("us", "UTC") if kind == "timestamp" else pl.String() for name, kind in DERIVED_COLUMNS}
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from flowlog_files import daily_key, frames_equal, write_log
+from flowlog_files import DEFAULT_HEADER, daily_key, frames_equal, write_log
 
 import flowtools
 from flowtools import sample
@@ -68,3 +68,23 @@ def test_accounts_and_regions_prune_folders(days):
     one = store.files(Window.parse(START, END), accounts=["111111111111"], regions=["eu-west-1"])
     assert one and all("account_id=111111111111/region=eu-west-1/" in f for f in one)
     assert all(Path(f).exists() for f in one)
+
+
+@pytest.mark.parametrize("same_columns", [True, False])
+def test_duckdb_reads_by_name_only_when_the_files_columns_differ(tmp_path, same_columns):
+    """Files holding the same unknown field (an extra column) are read by position: DuckDB's
+    ``union_by_name`` reads every file's schema each time a plan is bound. Files whose
+    columns differ are read by name, the missing field NULL."""
+    t = int(Window.parse(START).start.timestamp())
+    src, root = tmp_path / "src", tmp_path / "store"
+    for hour, extra in (("10", True), ("11", same_columns)):  # one build each: a file each
+        line = f"2 123456789010 eni-0a1b2c3d4e5f60718 203.0.113.9 10.0.0.5 40000 443 6 10 840 {t} {t + 60} ACCEPT OK"
+        write_log(src, daily_key(ts=f"20261121T{hour}00Z"), [line + (f" v{hour}" if extra else "")],
+                  header=DEFAULT_HEADER + (" future-field" if extra else ""))
+        build(src, root)
+        t += 3600
+    rel = open_flows(root, (START, END), engine="duckdb")
+    assert ("union_by_name" in rel.sql_query()) is not same_columns
+    got = rel.pl().sort("start")
+    assert got["future_field"].to_list() == (["v10", "v11"] if same_columns else ["v10", None])
+    frames_equal(flowtools.load(src, start=START, end=END, engine="duckdb").to_polars(), got)

@@ -8,10 +8,12 @@ OUT    := out
 
 .PHONY: install demo test lint typecheck lab benchmark benchmark-scale samples clean
 
+# --no-compile: pip would byte-compile every module of every package (jupyterlab, pyspark,
+# moto...: about 30 of its 70-75 s on 2 cores); Python compiles what is imported, when it is.
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[test,lab]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install flowtools with test and lab extras

@@ -26,7 +26,7 @@ demo: $(STAMP)  ## run the main job on the embedded sample and write an HTML exp
 	@echo "report: $(CURDIR)/$(OUT)/exposure-report.html (one file; open it in any browser, it works offline)"
 
 # Two pytest-xdist workers: the suite waits on kernels, a JVM, moto and subprocesses, so a
-# second worker fills those gaps (on 2 cores: 5.4-6.6 min of pytest instead of 9.3; a third worker is slower).
+# second worker fills those gaps (on 2 cores: 4.9-5.2 min of pytest; a third worker gains nothing: CPU-bound).
 # loadgroup keeps the tests that share a session fixture (the rendered reports, the Spark
 # session) on one worker; tests/conftest.py names the groups. PYTEST_ARGS= runs serially.
 PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder

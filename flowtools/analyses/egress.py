@@ -92,9 +92,7 @@ _BALANCER_TYPES = ("network_load_balancer", "gateway_load_balancer", "gateway_lo
 
 
 def _values(frame: nw.LazyFrame, name: str) -> list[Any]:
-    native = nw.to_native(frame)
-    df = native.pl() if hasattr(native, "pl") else native.collect()
-    return df[name].to_list()
+    return frames.to_polars(frame)[name].to_list()  # any engine (a Spark collect() gives Rows)
 
 
 def _gateways_seen(pairs: pl.DataFrame, classes: pl.DataFrame, nat_types: list[str]) -> list[str]:

@@ -61,9 +61,8 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
         dst=nw.coalesce(column("pkt_dstaddr"), nw.col("dstaddr")),
         direction=column("flow_direction"), flags=column("tcp_flags", nw.Int32),
     )
-    distinct = nw.from_native(frames.materialised(records.group_by("src").agg(nw.len().alias("_n")).drop("_n")))
-    d = nw.to_native(distinct)
-    values = (d.pl() if hasattr(d, "pl") else d.collect())["src"].drop_nulls().to_list()
+    distinct = records.group_by("src").agg(nw.len().alias("_n")).drop("_n")
+    values = frames.to_polars(distinct)["src"].drop_nulls().to_list()  # any engine
     classes = addr.classify(values, own_networks=inventory.own_networks() if inventory is not None else (),
                             own_addresses=inventory.own_addresses() if inventory is not None else ()).select(
         src="address", src_inet="is_internet")
@@ -85,7 +84,7 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
         .with_columns(accepted=(nw.col("action") == "ACCEPT"),
                       answered=(nw.col("action") == "ACCEPT") & ~nw.col("_replies").is_null())
         .group_by("src", "interface_id", "dstport")
-        .agg(attempts=nw.len().cast(nw.Int64), rejected=(nw.col("action") == "REJECT").sum().cast(nw.Int64),
+        .agg(attempts=nw.len().cast(nw.Int64), rejected=(nw.col("action") == "REJECT").cast(nw.Int64).sum().cast(nw.Int64),
              accepted=nw.col("accepted").max(), answered=nw.col("answered").max(),
              first_seen=nw.col("start_time").min(), last_seen=nw.col("end_time").max())
     )
@@ -118,8 +117,7 @@ def scanner_outcomes(flows: Any, *, inventory: Any = None, min_ports: int = 5, m
 
 def _answered_examples(answered: nw.LazyFrame) -> pl.DataFrame:
     """Up to five answered targets per source, in order (a small table: answered only)."""
-    native = nw.to_native(answered)
-    df = native.pl() if hasattr(native, "pl") else native.collect()
+    df = frames.to_polars(answered)
     return (df.sort("src", "target").group_by("src", maintain_order=True)
             .agg(answered_targets=pl.col("target").head(5))
             .with_columns(pl.col("answered_targets").cast(pl.List(pl.String))))

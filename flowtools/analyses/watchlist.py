@@ -166,10 +166,5 @@ def watchlist_hits(flows: Any, watchlist: Watchlist, *, inventory: Any = None) -
 
 
 def _column(frame: Any, name: str) -> list[Any]:
-    """One column of a small materialised frame as a Python list."""
-    native = nw.to_native(frame)
-    if hasattr(native, "pl"):
-        return native.pl()[name].to_list()
-    if isinstance(native, pl.LazyFrame):
-        return native.collect()[name].to_list()
-    return native[name].to_list()
+    """One column of a small materialised frame as a Python list (any engine)."""
+    return frames.to_polars(frame)[name].to_list()

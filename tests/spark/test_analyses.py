@@ -11,6 +11,9 @@ from flowlog_files import frames_equal
 
 import flowtools
 from flowtools.analyses import findings_records, traffic
+from flowtools.analyses.egress import egress
+from flowtools.analyses.scanning import scanner_outcomes
+from flowtools.analyses.watchlist import Watchlist, watchlist_hits
 from flowtools.frames import is_spark, to_polars
 
 
@@ -47,11 +50,14 @@ def test_cli_naive_exposure_engine_spark(scenario, capsys):
 
 
 def test_enrichment_and_traffic_analyses_are_identical_to_duckdb(scenario):
+    """Enrichment, the traffic analyses and the decision analyses (egress, watchlist,
+    scanner outcomes) give DuckDB's rows on Spark; each has rows on the scenario."""
     kw = {"inventory": scenario.inventory, "ip_ranges": scenario.ip_ranges}
     enriched = {e: flowtools.enrich(getattr(scenario, e), **kw) for e in ("spark", "duckdb")}
     assert is_spark(enriched["spark"])
     frames_equal(to_polars(enriched["spark"]), to_polars(enriched["duckdb"]))
     interface = scenario.truth["exposure"][0]["interface_id"]
+    watchlist = Watchlist.load(scenario.root / "watchlist.txt")
     runs = {
         "timeseries": lambda e: traffic.timeseries(getattr(scenario, e)),
         "rejects": lambda e: traffic.rejects(getattr(scenario, e)),
@@ -59,6 +65,9 @@ def test_enrichment_and_traffic_analyses_are_identical_to_duckdb(scenario):
         "top_talkers": lambda e: traffic.top_talkers(enriched[e]),
         "aws_services": lambda e: traffic.aws_services(enriched[e]),
         "ports": lambda e: traffic.ports(getattr(scenario, e), interfaces=[interface], inventory=scenario.inventory),
+        "egress": lambda e: egress(getattr(scenario, e), **kw),
+        "watchlist": lambda e: watchlist_hits(getattr(scenario, e), watchlist, inventory=scenario.inventory),
+        "scanner outcomes": lambda e: scanner_outcomes(getattr(scenario, e), inventory=scenario.inventory),
     }
     for name, run in runs.items():
         a, b = to_polars(run("spark")), to_polars(run("duckdb"))

@@ -73,7 +73,6 @@ on both at 200 M.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import narwhals as nw
@@ -81,7 +80,7 @@ import polars as pl
 
 from flowtools import addresses as addr
 from flowtools import frames
-from flowtools.analyses.exposure import BATCH_ENV, BATCH_RECORDS, interface_batches
+from flowtools.analyses.exposure import batch_limit, interface_batches
 
 __all__ = ["egress"]
 
@@ -142,7 +141,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     a busier interface in slices of its internet addresses (see the module's "Memory"),
     with the same result.
     """
-    limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
+    limit = batch_limit(batch_records)
     native = frames.native(flows)
     lf = nw.from_native(native)
     column = frames.optional_columns(lf)
@@ -237,7 +236,7 @@ def egress(flows: Any, *, inventory: Any = None, ip_ranges: Any = None, batch_re
     # neither ``_sent`` nor ``_leg`` is true).
     batches = interface_batches(native, limit)
     if batches is None:
-        conversations = nw.from_native(frames.spilled_parts([grouped(records)]))
+        conversations = nw.from_native(frames.spilled(grouped(records)))
     else:
         internet = classes.filter(pl.col("is_internet")).select(
             address="address", svc="aws_service", reg="aws_region")

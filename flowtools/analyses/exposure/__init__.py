@@ -158,6 +158,12 @@ BATCH_RECORDS = 4_000_000
 BATCH_ENV = "FLOWTOOLS_EXPOSURE_BATCH"
 
 
+def batch_limit(batch_records: int | None) -> int:
+    """Records per batch of interfaces: ``batch_records``, else ``$FLOWTOOLS_EXPOSURE_BATCH``,
+    else :data:`BATCH_RECORDS` (0: one pass)."""
+    return batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
+
+
 def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method: Method = "full",
                       include_configured: bool = False, ip_ranges: IpRanges | None = None,
                       risk_policy: Policy | None = None, batch_records: int | None = None,
@@ -207,7 +213,7 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     native = native_frame(flows)
     inventory = inventory if inventory is not None else Inventory.empty()
     naive = method == "naive"
-    limit = batch_records if batch_records is not None else int(os.environ.get(BATCH_ENV) or BATCH_RECORDS)
+    limit = batch_limit(batch_records)
     batches = _batches(native, limit)
     if batches is None:
         findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges,

@@ -39,6 +39,12 @@ class StoreUse:
     read: int
     stored: int
     seconds: float
+    #: What was opened (window, selected keys, manifest, frame): per-hour facts read them
+    #: (:func:`flowtools.store.facts.store_window`).
+    window: Window | None = field(default=None, repr=False, compare=False)
+    sources: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    manifest: Any = field(default=None, repr=False, compare=False)
+    frame: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> str:
         return f"store: {self.read} file(s) read into it now, {self.stored} already there ({self.root})"
@@ -261,16 +267,10 @@ def _load_from_store(root: PathArg, source: PathArg, *, src: ObjectStore, object
     if strict and report.issues:
         first = report.warning_lines()[0].removeprefix("warning: ")
         raise ReadError(f"{first} (strict mode; {len(report.issues)} problem file(s))")
-    used = StoreUse(str(ps.root), read=built.new + built.changed, stored=built.unchanged, seconds=built.seconds)
-    if engine == "duckdb":
-        flows = Flows("duckdb", con.table("flows"), report, con, _registered=True, store=used)
-    elif engine == "spark":
-        frame = ps.open(window, engine="spark", sources=keys, spark=spark)
-        flows = Flows("spark", frame, report, con, _registered=True, store=used)
-    else:
-        frame = ps.open(window, engine="polars", sources=keys)
-        flows = Flows("polars", frame, report, con, _registered=True, store=used)
-    _finish(src, flows)
+    frame = con.table("flows") if engine == "duckdb" else ps.open(window, engine=engine, sources=keys, spark=spark)
+    used = StoreUse(str(ps.root), read=built.new + built.changed, stored=built.unchanged, seconds=built.seconds,
+                    window=window, sources=tuple(keys), manifest=ps.manifest(), frame=frame)
+    _finish(src, flows := Flows(engine, frame, report, con, _registered=True, store=used))
     return flows
 
 

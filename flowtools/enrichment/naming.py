@@ -22,7 +22,7 @@ import polars as pl
 
 from flowtools import frames
 
-__all__ = ["DESCRIPTION_RULES", "ecs_service_names", "resource_id", "resource_name", "resource_names"]
+__all__ = ["DESCRIPTION_RULES", "ecs_names_of_pairs", "ecs_pairs", "ecs_service_names", "resource_id", "resource_name", "resource_names"]
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -78,7 +78,11 @@ def resource_name(description: str | None, *, instance_name: str | None = None,
 
 
 #: The schema of :func:`ecs_service_names`.
-ECS_SCHEMA = {"interface_id": pl.String, "ecs_service_name": pl.String}
+ECS_SCHEMA = pl.Schema({"interface_id": pl.String(), "ecs_service_name": pl.String()})
+
+
+#: The name (and version) of the per-hour facts of :func:`ecs_service_names`.
+ECS_FACTS = "ecs-services-1"
 
 
 def ecs_service_names(flows: Any) -> pl.DataFrame:
@@ -86,14 +90,33 @@ def ecs_service_names(flows: Any) -> pl.DataFrame:
     each interface's records (column ``ecs_service_name``; ``-`` and nulls ignored; several
     are joined with ``", "`` in sorted order). Empty when the flows have no such column
     (formats before v7), without reading them. Cost: one hash aggregate of two columns
-    over the records at call time; the result follows interfaces, not records."""
+    over the records at call time; the result follows interfaces, not records. A ``Flows``
+    that reads the partition store's window unchanged reads the store's per-hour facts
+    instead (:func:`flowtools.store.facts.flows_facts`)."""
+    from flowtools.store.facts import flows_facts
+
+    parts = flows_facts(flows, name=ECS_FACTS, compute=ecs_pairs)
+    return ecs_names_of_pairs(parts if parts is not None else [ecs_pairs(flows)])
+
+
+def ecs_pairs(flows: Any) -> pl.DataFrame:
+    """The distinct (``interface_id``, ``ecs_service_name``) of the records, as logged, with
+    their record counts ``_n``: what :func:`ecs_names_of_pairs` names interfaces from (the
+    pairs of parts of the flows add up). Empty without the column, without reading."""
     lf = frames.lazy(flows)
     if "ecs_service_name" not in lf.collect_schema().names():
-        return pl.DataFrame(schema=ECS_SCHEMA)
+        return pl.DataFrame(schema={**ECS_SCHEMA, "_n": pl.Int64})
     service = nw.col("ecs_service_name")
-    pairs = (lf.filter(~nw.col("interface_id").is_null() & ~service.is_null() & (service != "-") & (service != ""))
-             .group_by("interface_id", "ecs_service_name").agg(_n=nw.len()).collect("polars").to_native())
-    return (pairs.select(pl.col("interface_id").str.to_lowercase(), "ecs_service_name").unique()
+    return (lf.filter(~nw.col("interface_id").is_null() & ~service.is_null() & (service != "-") & (service != ""))
+            .group_by("interface_id", "ecs_service_name").agg(_n=nw.len()).collect("polars").to_native()
+            .cast({"_n": pl.Int64}))
+
+
+def ecs_names_of_pairs(pairs: list[pl.DataFrame]) -> pl.DataFrame:
+    """:func:`ecs_service_names` from the :func:`ecs_pairs` of parts of the flows."""
+    frame = pl.concat([p.select(*ECS_SCHEMA).cast(ECS_SCHEMA) for p in pairs]) if pairs else pl.DataFrame(
+        schema=ECS_SCHEMA)
+    return (frame.select(pl.col("interface_id").str.to_lowercase(), "ecs_service_name").unique()
             .sort("interface_id", "ecs_service_name")
             .group_by("interface_id", maintain_order=True).agg(pl.col("ecs_service_name").str.join(", "))
             .cast(ECS_SCHEMA))

@@ -61,26 +61,41 @@ def open_polars(loc: str | os.PathLike | Local | S3, manifest: Manifest, window:
     """A ``polars.LazyFrame`` over the window's files at ``loc`` (a
     :mod:`~flowtools.store.location`, or a local folder), filtered exactly to the window (and
     to rows of ``sources`` when given)."""
+    return open_files(loc, manifest, select_files(manifest, window, accounts, regions), window=window, sources=sources)
+
+
+def open_files(loc: str | os.PathLike | Local | S3, manifest: Manifest, paths: Sequence[str], *,
+               window: Window | None = None, sources: Iterable[str] | None = None) -> pl.LazyFrame:
+    """A ``polars.LazyFrame`` over the store's files ``paths`` (relative to the root), filtered
+    exactly to ``window`` and to rows of ``sources`` when given. The ``sources`` filter is
+    left out when every file holds rows of ``sources`` only (the manifest lists each file's
+    objects): it would read the ``source_file`` column of every row for nothing."""
     loc = open_location(loc)
-    paths = select_files(manifest, window, accounts, regions)
     schema = _columns([manifest.files[p] for p in paths])
     if not paths:
         return pl.LazyFrame(schema=schema)
     lf = pl.scan_parquet([loc.url(p) for p in paths], hive_partitioning=False, schema=schema,
                          missing_columns="insert", storage_options=loc.storage_options)
-    expr = window_filter(window)
+    expr = window_filter(window) if window is not None else None
     if expr is not None:
         lf = lf.filter(expr)
-    if sources is not None:
+    if sources is not None and not _holds_only(manifest, paths, sources):
         lf = lf.filter(pl.col("source_file").is_in(sorted(set(sources))))
     return lf
+
+
+def _holds_only(manifest: Manifest, paths: Sequence[str], sources: Iterable[str]) -> bool:
+    """Whether the files ``paths`` hold rows of ``sources`` only."""
+    keys = set(sources)
+    return all(keys.issuperset(manifest.files[p].sources) for p in paths)
 
 
 def open_duckdb(loc: str | os.PathLike | Local | S3, manifest: Manifest, window: Window,
                 con: duckdb.DuckDBPyConnection, *, accounts: Iterable[str] | None = None,
                 regions: Iterable[str] | None = None, sources: Iterable[str] | None = None) -> duckdb.DuckDBPyRelation:
     """A DuckDB relation on ``con`` over the window's files (``read_parquet``, Hive
-    partitioning off), filtered exactly to the window (and to ``sources`` when given). An
+    partitioning off), filtered exactly to the window (and to ``sources`` when given, unless
+    the window's files hold rows of ``sources`` only). An
     S3 store's files are read through httpfs: ``con`` needs its credentials
     (:meth:`flowtools.store.location.S3.attach_duckdb`)."""
     loc = open_location(loc)
@@ -98,7 +113,7 @@ def open_duckdb(loc: str | os.PathLike | Local | S3, manifest: Manifest, window:
     union = len({tuple(manifest.files[p].extra_columns) for p in paths}) > 1
     cols = ", ".join(_ident(c) for c in schema)
     where = [w for w in (window_sql(window),) if w]
-    if sources is not None:
+    if sources is not None and not _holds_only(manifest, paths, sources):
         table = f"__flowtools_store_sources_{tag}"  # a temp table: no Arrow round trip (it imports pandas)
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest(?::VARCHAR[]) AS k", [sorted(set(sources))])
         where.append(f"source_file IN (SELECT k FROM {table})")
@@ -142,7 +157,7 @@ def open_spark(loc: str | os.PathLike | Local | S3, manifest: Manifest, window: 
     if sources is not None:  # the manifest knows each file's source objects: skip files without them
         wanted_keys = set(sources)
         paths = [p for p in paths if wanted_keys.intersection(manifest.files[p].sources)]
-        exact = all(wanted_keys.issuperset(manifest.files[p].sources) for p in paths)
+        exact = _holds_only(manifest, paths, wanted_keys)
     if not paths:
         return spark.createDataFrame([], schema)
     loc = open_location(loc)

@@ -61,7 +61,8 @@ def test_split_interfaces_give_the_findings_of_one_pass(which, sample_runs, scen
         inventory = flowtools.Inventory.load(root / "inventory")
         whole = {m: _run(flows, inventory, 0, m) for m in ("full", "naive")}
         assert not slices_seen
-    monkeypatch.setattr(exposure_package, "_batches", lambda native, limit: [(~nw.col("interface_id").is_null(), SLICES * limit)])
+    monkeypatch.setattr(exposure_package, "_batches_of",
+                        lambda counts, limit: [(~nw.col("interface_id").is_null(), SLICES * limit)])
     split = {m: _run(flows, inventory, 1000, m) for m in ("full", "naive")}
     assert slices_seen == [SLICES, SLICES]
     assert split == whole

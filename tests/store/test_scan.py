@@ -88,3 +88,27 @@ def test_duckdb_reads_by_name_only_when_the_files_columns_differ(tmp_path, same_
     got = rel.pl().sort("start")
     assert got["future_field"].to_list() == (["v10", "v11"] if same_columns else ["v10", None])
     frames_equal(flowtools.load(src, start=START, end=END, engine="duckdb").to_polars(), got)
+
+
+def test_the_sources_filter_is_left_out_when_the_files_hold_only_those_sources(days):
+    """Every row of the window's files from the selected objects: no per-row filter on
+    ``source_file`` (it would read that column for nothing); a selection that leaves out
+    objects of those files filters them, on both engines."""
+    _, root = days
+    store = PartitionStore(root)
+    keys = sorted(o.key for o in store.objects())
+    some = keys[::2]
+    for engine in ("polars", "duckdb"):
+        con = flowtools.engines.connect()
+
+        def filtered(frame, engine=engine):
+            return ('col("source_file").is_in' in frame.explain() if engine == "polars"
+                    else "__flowtools_store_sources_" in frame.sql_query())
+
+        every = open_flows(root, (START, END), engine=engine, sources=keys, connection=con)
+        part = open_flows(root, (START, END), engine=engine, sources=some, connection=con)
+        assert not filtered(every) and filtered(part)
+        rows = every.collect() if engine == "polars" else every.pl()
+        picked = part.collect() if engine == "polars" else part.pl()
+        assert set(picked["source_file"]) == set(rows["source_file"]) & set(some)
+        assert picked.height == rows.filter(pl.col("source_file").is_in(some)).height > 0

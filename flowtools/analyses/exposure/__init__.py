@@ -17,9 +17,12 @@ time, and everything else on small tables.
 
 * The eager step (:func:`.records.address_pairs`): one hash aggregate of the records into their
   distinct (interface, addresses as logged, ``flow_direction``, attribute values), with
-  record counts (a few thousand rows for millions of records). Python and Polars classify
-  its addresses (:mod:`flowtools.addresses`, ip-ranges) and orient every pair (steps 1-2)
-  on it, so the per-record work is a join with that side table.
+  record counts (a few thousand rows for millions of records), once per call. Python and
+  Polars classify its addresses (:mod:`flowtools.addresses`, ip-ranges) and orient every
+  pair (steps 1-2) on it, so the per-record work is a join with that side table. For a
+  ``Flows`` read from the partition store the pairs add up from per-hour facts kept next
+  to it (:func:`.records.window_pairs`, :mod:`flowtools.store.facts`), and so do the ECS
+  service names the findings are named with: a warm run reads no record for them.
 * The conversations (:func:`.initiator.group_conversations`): the records joined with their orientation,
   one hash aggregate with integer keys (interface and address ordinals), materialised in
   engine memory (:func:`flowtools.frames.materialised`): the initiator decision reads them
@@ -80,6 +83,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import narwhals as nw
@@ -110,15 +114,16 @@ from flowtools.analyses.exposure.orientation import ADDRESS_KEY, orient
 from flowtools.analyses.exposure.records import (
     ADDRESS_COLUMNS,
     address_classes,
-    address_pairs,
     keyed,
     number_interfaces,
     select_records,
+    window_pairs,
 )
 from flowtools.analyses.exposure.split import remote_slices, split_parts
 from flowtools.analyses.risk import Policy, with_risk
 from flowtools.enrichment.inventory import Inventory
 from flowtools.enrichment.ip_ranges import IpRanges
+from flowtools.enrichment.naming import ecs_service_names
 from flowtools.errors import UsageError
 from flowtools.frames import materialised, side_table, to_polars
 from flowtools.frames import native as native_frame
@@ -214,15 +219,23 @@ def internet_exposure(flows: Any, *, inventory: Inventory | None = None, method:
     inventory = inventory if inventory is not None else Inventory.empty()
     naive = method == "naive"
     limit = batch_limit(batch_records)
-    batches = _batches(native, limit)
+    # the eager pass, once for the window (per-hour facts of the store when they apply);
+    # the batches' pairs are its rows of their interfaces
+    keys = NAIVE_KEY if naive else ADDRESS_KEY
+    own_steps = steps is ENGINE_STEPS
+    pairs = window_pairs(flows if own_steps else native, keys, facts=f"exposure-{method}-pairs-1",
+                         collect=None if own_steps else steps.collect)
+    # named ECS services, once (per-hour facts too): only an inventory's interfaces are named
+    ecs = ecs_service_names(flows if own_steps else native) if inventory.interfaces.height else None
+    run = partial(_findings_and_keys, inventory=inventory, naive=naive, ip_ranges=ip_ranges, steps=steps, ecs=ecs)
+    batches = _batches_of(pairs.group_by("interface_id").agg(pl.col("n").sum()), limit)
     if batches is None:
-        findings, observed = _findings_and_keys(native, inventory=inventory, naive=naive, ip_ranges=ip_ranges,
-                                                steps=steps)
+        findings, observed = run(native, pairs)
     else:
         parts, seen = [], []
         for condition, records in batches:
-            f, o = _findings_and_keys(nw.from_native(native).filter(condition).to_native(), inventory=inventory,
-                                      naive=naive, ip_ranges=ip_ranges, steps=steps, slices=-(-records // limit))
+            f, o = run(nw.from_native(native).filter(condition).to_native(),
+                       nw.from_native(pairs).filter(condition).to_native(), slices=-(-records // limit))
             parts.append(to_polars(f))
             if o is not None:
                 seen.append(to_polars(o))
@@ -252,9 +265,15 @@ def _batches(native: Any, limit: int) -> list[tuple[nw.Expr, int]] | None:
     """:func:`interface_batches` with each batch's record count."""
     if limit <= 0:
         return None
-    counts = to_polars(nw.from_native(native).filter(~nw.col("interface_id").is_null())
-                       .group_by("interface_id").agg(nw.len().alias("n")))
-    if counts["n"].sum() <= limit:
+    return _batches_of(to_polars(nw.from_native(native).filter(~nw.col("interface_id").is_null())
+                                 .group_by("interface_id").agg(nw.len().alias("n"))), limit)
+
+
+def _batches_of(counts: pl.DataFrame, limit: int) -> list[tuple[nw.Expr, int]] | None:
+    """Batches of whole interfaces of at most ``limit`` records from ``counts`` (records
+    ``n`` per ``interface_id`` as logged), each a filter and its records; None when all
+    fit in one (or ``limit`` is 0)."""
+    if limit <= 0 or counts["n"].sum() <= limit:
         return None
     per = (counts.group_by(pl.col("interface_id").str.to_lowercase().alias("key"))
            .agg(pl.col("n").sum(), raw_lo=pl.col("interface_id").min(), raw_hi=pl.col("interface_id").max())
@@ -279,18 +298,20 @@ def _batch_filter(rows: list[dict[str, Any]]) -> nw.Expr:
         iface.str.to_lowercase() <= hi)
 
 
-def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool, ip_ranges: IpRanges | None,
-                       steps: Steps = ENGINE_STEPS, slices: int = 1) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
+def _findings_and_keys(native: Any, pairs: pl.DataFrame, *, inventory: Inventory, naive: bool,
+                       ip_ranges: IpRanges | None, steps: Steps = ENGINE_STEPS, slices: int = 1,
+                       ecs: pl.DataFrame | None = None) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
     """The observed findings of ``native`` (with ``sg_open``, unordered) and, with security
-    groups in the inventory, their keys (for configured findings). ``slices`` above 1:
-    the conversations are read in that many slices of remote addresses (:mod:`.split`)."""
+    groups in the inventory, their keys (for configured findings). ``pairs``: the address
+    pairs of ``native``'s records (:func:`.records.window_pairs`). ``slices`` above 1:
+    the conversations are read in that many slices of remote addresses (:mod:`.split`).
+    ``ecs``: the named ECS services of the flows (None: read them when needed)."""
 
     def side(table: pl.DataFrame) -> nw.LazyFrame:
         return nw.from_native(side_table(native, table))
 
     keys, columns = (NAIVE_KEY, ["srcaddr", "dstaddr"]) if naive else (ADDRESS_KEY, list(ADDRESS_COLUMNS))
     records = keyed(select_records(nw.from_native(native)), keys)
-    pairs = address_pairs(records, keys, collect=steps.collect)  # the eager pass
     interfaces = number_interfaces(pairs)
     addresses = address_classes(pairs, columns, inventory, ip_ranges)
     table = side(interfaces.table)
@@ -309,9 +330,9 @@ def _findings_and_keys(native: Any, *, inventory: Inventory, naive: bool, ip_ran
             conversations = decide(grouped, addresses.n_addresses, table, aggregated=aggregated)
         parts = finding_parts(nw.from_native(steps.hold(conversations)), aggregated=aggregated)
     findings = findings_of_parts(parts, native, inventory, addresses, table, aggregated=aggregated, naive=naive,
-                                 aws=ip_ranges is not None)
+                                 aws=ip_ranges is not None, ecs=ecs)
     observed = None
     if not naive and inventory.security_groups.height:
-        observed = finding_keys(parts.per_key, native, inventory, table, aggregated=aggregated)
+        observed = finding_keys(parts.per_key, native, inventory, table, aggregated=aggregated, ecs=ecs)
         findings = with_sg_open(findings, native, inventory, keys=observed)
     return findings, observed

@@ -249,12 +249,14 @@ def build_findings(conv: nw.LazyFrame, native: Any, inventory: Inventory, addres
 
 
 def findings_of_parts(parts: Parts, native: Any, inventory: Inventory, addresses: Addresses,
-                      interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool) -> nw.LazyFrame:
+                      interfaces: nw.LazyFrame, *, aggregated: bool, naive: bool, aws: bool,
+                      ecs: pl.DataFrame | None = None) -> nw.LazyFrame:
     """Findings from their :class:`Parts` (Narwhals lazy frames keyed by
     :data:`FINDING_KEY`): per finding key; ``local_ip``, the local address of most
     conversations; ``peers``, ``aws_peers`` and ``sample_peers`` (one rank window over the
     peers). Addresses and interface ids are decoded from their ordinals on these small
-    results."""
+    results. ``ecs``: the flows' :func:`~flowtools.enrichment.naming.ecs_service_names`
+    when the caller has them (else read from ``native`` when the inventory has interfaces)."""
     n_addresses = addresses.n_addresses
     findings = parts.per_key.with_columns(
         ephemeral_share=col("ephemeral").cast(nw.Float64) / col("connections").cast(nw.Float64))
@@ -282,7 +284,7 @@ def findings_of_parts(parts: Parts, native: Any, inventory: Inventory, addresses
     findings = findings.with_columns(
         **_method_of_rank("best"),
     )
-    findings = _with_inventory(findings, native, inventory)
+    findings = _with_inventory(findings, native, inventory, ecs)
     status = nw.when(col("status_rank") == EXPOSED).then(lit("exposed")).when(col("status_rank") == REACHABLE).then(
         lit("reachable")).otherwise(lit("blocked"))
     confidence = nw.when(col("best_confidence") == CONFIDENCE_HIGH).then(lit("high")).when(
@@ -335,12 +337,12 @@ def _interface_type() -> nw.Expr:
 
 
 def finding_keys(per_key: nw.LazyFrame, native: Any, inventory: Inventory, interfaces: nw.LazyFrame, *,
-                  aggregated: bool) -> nw.LazyFrame:
+                  aggregated: bool, ecs: pl.DataFrame | None = None) -> nw.LazyFrame:
     """The full method's findings as (``interface_id``, ``protocol`` name, ``port``), the
     keys the security-group step needs, from :attr:`Parts.per_key` (already one row per
     key): the findings frame is then read once, not once per use."""
     keys = per_key.select(*_FINDING_KEY, *(ATTRIBUTES if aggregated else ()))
-    keys = _with_inventory(_with_attributes(keys, interfaces, aggregated), native, inventory)
+    keys = _with_inventory(_with_attributes(keys, interfaces, aggregated), native, inventory, ecs)
     return keys.filter(~forwarding(_interface_type())).select(
         "interface_id", protocol=_protocol_name(), port=_finding_port())
 
@@ -353,7 +355,8 @@ def ordered(findings: nw.LazyFrame) -> nw.LazyFrame:
     ).drop("status_rank")
 
 
-def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -> nw.LazyFrame:
+def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory,
+                    ecs: pl.DataFrame | None = None) -> nw.LazyFrame:
     """Join what the inventory knows of each interface (``inv_*`` columns, null without an
     inventory). An interface described as ``Interface for NAT Gateway ...`` counts as a NAT
     gateway whatever its type says (the findings of forwarding types are dropped later)."""
@@ -364,7 +367,7 @@ def _with_inventory(findings: nw.LazyFrame, native: Any, inventory: Inventory) -
     # one (one aggregate over the records when the column is there; interfaces-sized)
     if interfaces.height == 0:
         return findings.with_columns(**{n: lit(None, nw.String) for n in names})
-    named = resource_names(interfaces, ecs_service_names(native)).rename({"resource_name": "inv_resource_name"})
+    named = resource_names(interfaces, ecs_service_names(native) if ecs is None else ecs).rename({"resource_name": "inv_resource_name"})
     named_side = nw.from_native(side_table(native, named))
     nat_description = interfaces["description"].fill_null("").str.starts_with("Interface for NAT Gateway")
     table = interfaces.select(

@@ -92,6 +92,28 @@ def address_pairs(records: nw.LazyFrame, keys: list[str],
     return pairs.with_columns(pl.col("n").cast(pl.Int64))
 
 
+def window_pairs(flows: Any, keys: list[str], *, facts: str,
+                 collect: Callable[[nw.LazyFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
+    """:func:`address_pairs` of all of ``flows``' records (``keys`` as given to it).
+
+    When ``flows`` is a ``Flows`` that reads the partition store's window unchanged and
+    ``collect`` is the engine's own (None), the pairs add up from the store's per-hour
+    facts named ``facts`` (:func:`flowtools.store.facts.flows_facts`: each whole hour's
+    pairs, computed once and kept; the hours cut by the window computed from their
+    records): the records are not read again once every hour's fact is kept. Else one
+    pass over the records, on their engine (``collect``)."""
+    from flowtools.frames import native as native_frame
+    from flowtools.store.facts import flows_facts
+
+    def compute(lf: Any) -> pl.DataFrame:
+        return address_pairs(keyed(select_records(nw.from_native(lf)), keys), keys, collect=collect)
+
+    parts = flows_facts(flows, name=facts, compute=compute) if collect is None else None
+    if parts is None:
+        return compute(native_frame(flows))
+    return pl.concat(parts, how="vertical_relaxed").group_by(*keys, *ATTRIBUTES).agg(pl.col("n").sum())
+
+
 #: More interfaces with several attribute values than this: aggregate the attributes
 #: over every record (one ``is_in`` per record would cost more).
 MAX_VARYING = 64

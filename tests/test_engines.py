@@ -1,6 +1,11 @@
-"""DuckDB connections: a container-aware memory limit, a spill folder, and their overrides."""
+"""Engine set-up: DuckDB connections (a container-aware memory limit, a spill folder, their
+overrides) and Polars' allocator setting."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 from flowtools import engines
 
@@ -35,3 +40,23 @@ def test_duckdb_draws_no_progress_bar_on_stdout():
     """DuckDB's own bar goes to stdout for long queries even into a pipe (it was found in
     front of `exposure --format json` at 20 M records); flowtools' connections turn it off."""
     assert setting(engines.connect(), "enable_progress_bar") is False
+
+
+def effective(conf: str) -> dict[str, str]:
+    """jemalloc's reading of a ``_RJEM_MALLOC_CONF`` value: a later option wins (Polars puts
+    its own defaults in front of whatever it finds)."""
+    return dict(option.split(":", 1) for option in conf.split(",") if option)
+
+
+def test_polars_allocator_keeps_freed_pages_unless_the_user_says_otherwise():
+    """``import flowtools`` sets Polars' jemalloc decay (before Polars loads) unless
+    ``$_RJEM_MALLOC_CONF`` is already set: the user's value wins."""
+    code = "import os, flowtools; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert effective(ours.stdout.strip())["dirty_decay_ms"] == "5000"
+    assert effective(ours.stdout.strip())["muzzy_decay_ms"] == "5000"
+    theirs = subprocess.run([sys.executable, "-c", code], env=env | {"_RJEM_MALLOC_CONF": "narenas:2"},
+                            capture_output=True, text=True, check=True)
+    assert effective(theirs.stdout.strip())["narenas"] == "2"
+    assert effective(theirs.stdout.strip()).get("dirty_decay_ms") != "5000"

@@ -60,9 +60,11 @@ _ENGINE_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, RuntimeError)
 #: chunk needs before it reaches the sink.
 CHUNK_FILES = 512
 #: Stored (compressed) bytes read in one engine pass, at most (a single larger file is a chunk
-#: of its own): about 2 million records of gzip text, whose parse holds about 1 KB each, so a
-#: chunk's working set stays near 2 GB however large the files are.
-CHUNK_BYTES = 32 << 20
+#: of its own): about 1 million records of gzip text, whose parse holds about 1 KB each, so a
+#: chunk's working set stays near 1 GB however large the files are. (A first exposure run at
+#: 19.9 M records, with the allocator setting of ``flowtools/__init__.py``: 47.0 s and 3.46 GB
+#: with 32 MB chunks, 45.2 s and 2.02 GB with 16 MB.)
+CHUNK_BYTES = 16 << 20
 
 
 class ObjectStore(Protocol):
